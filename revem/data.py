@@ -1,0 +1,98 @@
+"""The data layer: public DFT files by registry name, checked against their sha256.
+
+Files are looked up, in order, in
+1. the local mirror directory named by ``REVEM_DATA_DIR`` (CI: ``../shared/datasets``);
+2. the pooch cache, downloaded from ``REVEM_DATA_URL`` (a published copy of the mirror) when set.
+The registry (``datasets/registry.json``) records each file's public origin, licence and checksum.
+A file that is absent raises :class:`DataUnavailable`, whose message names the file; tests turn
+that into a skip.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+REGISTRY = Path(__file__).resolve().parent.parent / "datasets" / "registry.json"
+_PKG_REGISTRY = Path(__file__).resolve().parent / "registry.json"
+
+
+class DataUnavailable(FileNotFoundError):
+    """A registered data file is not available locally."""
+
+
+class DataCorrupt(ValueError):
+    """A data file whose checksum does not match the registry."""
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict:
+    path = REGISTRY if REGISTRY.exists() else _PKG_REGISTRY
+    return json.loads(path.read_text())["files"]
+
+
+def data_dir() -> Path | None:
+    d = os.environ.get("REVEM_DATA_DIR")
+    return Path(d).expanduser().resolve() if d else None
+
+
+@lru_cache(maxsize=None)
+def _sha256(path: str, size: int, mtime: float) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(path: Path, expected: str, name: str) -> Path:
+    st = path.stat()
+    got = _sha256(str(path), st.st_size, st.st_mtime)
+    if got != expected:
+        raise DataCorrupt(f"data file {name} at {path} is corrupt: sha256 {got[:16]}… != registry {expected[:16]}…")
+    return path
+
+
+def fetch(name: str) -> Path:
+    """Local path of registry file ``name`` (e.g. ``fitsnap-WBe/W/EOS_Data.extxyz.gz``), checksum-verified."""
+    reg = registry()
+    if name not in reg:
+        raise KeyError(f"'{name}' is not in the data registry ({REGISTRY.name}); known sources: "
+                       f"{sorted({k.split('/')[0] for k in reg})}")
+    entry = reg[name]
+    d = data_dir()
+    if d is not None and (d / name).is_file():
+        return verify(d / name, entry["sha256"], name)
+    url = os.environ.get("REVEM_DATA_URL")
+    if url:
+        import pooch
+
+        return Path(pooch.retrieve(f"{url.rstrip('/')}/{name}", known_hash=f"sha256:{entry['sha256']}",
+                                   path=pooch.os_cache("revem")))
+    where = f"REVEM_DATA_DIR={d}" if d else "REVEM_DATA_DIR is not set"
+    raise DataUnavailable(
+        f"data file '{name}' is not available ({where}). Point REVEM_DATA_DIR at a mirror of the public DFT data "
+        f"(e.g. ../shared/datasets) or REVEM_DATA_URL at a published copy. Origin: {entry.get('repo', '?')} "
+        f"{entry.get('upstream_path', '')}"
+    )
+
+
+def read_frames(name: str, index=":"):
+    """Read a registry extxyz file with ASE; a malformed file raises DataCorrupt naming it."""
+    import ase.io
+
+    path = fetch(name)
+    try:
+        return ase.io.read(path, index=index)
+    except Exception as exc:  # ASE raises many types for a broken file
+        raise DataCorrupt(f"data file {name} ({path}) cannot be read as extxyz: {exc}") from exc
+
+
+def available(name: str) -> bool:
+    try:
+        fetch(name)
+        return True
+    except (DataUnavailable, KeyError):
+        return False

@@ -1,0 +1,114 @@
+"""Shared steps of the property protocols: relaxations and the cached relaxed ground state.
+
+The relaxed bulk of each potential is computed once per process and cached by the potential's
+file hash and :data:`PROTOCOL_VERSION` (pytest-xdist workers each hold their own copy).
+"""
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+from ase.data import atomic_numbers, reference_states
+from ase.optimize import BFGS, FIRE
+
+from ..potentials import Potential, load_potential
+
+PROTOCOL_VERSION = 1
+FMAX = 1e-4  # eV/Å, force criterion of static relaxations
+FMAX_LARGE = 1e-3  # eV/Å, for large cells (defects, surfaces, GBs)
+EV_PER_A3_TO_GPA = 160.21766208
+EV_PER_A2_TO_MJ_PER_M2 = 16021.766208
+EV_PER_A2_TO_J_PER_M2 = 16.021766208
+
+
+class ConvergenceWarning(UserWarning):
+    pass
+
+
+def initial_lattice_constant(element: str, structure: str = "bcc") -> float:
+    """A starting guess (Å) from ASE's reference states, rescaled to ``structure`` at equal volume."""
+    ref = reference_states[atomic_numbers[element]] or {}
+    if ref.get("symmetry") == "bcc" and structure == "bcc":
+        return ref["a"]
+    a0 = bulk(element).get_volume() / len(bulk(element))  # volume/atom of the reference structure
+    return {"bcc": (2 * a0) ** (1 / 3), "fcc": (4 * a0) ** (1 / 3), "sc": a0 ** (1 / 3)}[structure]
+
+
+def relax_positions(atoms: Atoms, fmax: float = FMAX_LARGE, steps: int = 2000, optimizer=FIRE) -> bool:
+    """Relax ionic positions at fixed cell; returns whether ``fmax`` (eV/Å) was reached."""
+    opt = optimizer(atoms, logfile=None)
+    ok = opt.run(fmax=fmax, steps=steps)
+    if not ok:
+        warnings.warn(f"position relaxation did not reach fmax={fmax} eV/Å in {steps} steps", ConvergenceWarning)
+    return bool(ok)
+
+
+def relax_cell(atoms: Atoms, fmax: float = FMAX, steps: int = 1000, keep_symmetry: bool = True,
+               hydrostatic: bool = False) -> bool:
+    """Relax positions and cell (FrechetCellFilter), optionally preserving the space group."""
+    from ase.filters import FrechetCellFilter
+
+    if keep_symmetry:
+        from ase.constraints import FixSymmetry
+
+        atoms.set_constraint(FixSymmetry(atoms, symprec=1e-3))
+    filt = FrechetCellFilter(atoms, hydrostatic_strain=hydrostatic)
+    opt = BFGS(filt, logfile=None)
+    ok = opt.run(fmax=fmax, steps=steps)
+    atoms.set_constraint()
+    if not ok:
+        warnings.warn(f"cell relaxation did not reach fmax={fmax} eV/Å in {steps} steps", ConvergenceWarning)
+    return bool(ok)
+
+
+@lru_cache(maxsize=32)
+def _ground_state(file_hash: str, spec: str, element: str, structure: str, version: int) -> dict:
+    pot = load_potential(spec)
+    atoms = bulk(element, structure, a=initial_lattice_constant(element, structure), cubic=True)
+    atoms.calc = pot.calculator()
+    # cubic: a scalar relaxation of the lattice constant is exact and robust
+    from scipy.optimize import minimize_scalar
+
+    cell0 = atoms.cell.array.copy()
+
+    def energy(scale):
+        atoms.set_cell(cell0 * scale, scale_atoms=True)
+        return atoms.get_potential_energy()
+
+    scales = np.linspace(0.85, 1.30, 46)  # coarse scan first: a guess can be far off for exotic potentials
+    es = np.array([energy(s) for s in scales])
+    minima = [i for i in range(1, len(es) - 1) if es[i] <= es[i - 1] and es[i] <= es[i + 1]]
+    k = min(minima, key=lambda i: abs(scales[i] - 1.0)) if minima else 0  # the local minimum nearest the guess
+    if not minima:
+        raise RuntimeError(f"{spec}: no {structure} {element} energy minimum between 0.85 and 1.30 x {cell0[0, 0]:.3f} Å")
+    res = minimize_scalar(energy, bounds=(scales[k - 1], scales[k + 1]), method="bounded", options={"xatol": 1e-9})
+    atoms.set_cell(cell0 * res.x, scale_atoms=True)
+    a0 = float(atoms.cell.lengths()[0])
+    e = atoms.get_potential_energy() / len(atoms)
+    p = -atoms.get_stress()[:3].mean() * EV_PER_A3_TO_GPA
+    return {"a0": a0, "e0": float(e), "pressure_GPa": float(p), "volume": float(atoms.get_volume() / len(atoms)),
+            "structure": structure}
+
+
+def ground_state(potential: Potential | str, element: str, structure: str = "bcc") -> dict:
+    """Relaxed cubic ground state: ``a0`` (Å), ``e0`` (eV/atom), ``volume`` (Å^3/atom), residual pressure (GPa)."""
+    pot = load_potential(potential)
+    spec = pot.source if pot.source else pot.name
+    return dict(_ground_state(pot.file_hash, spec, element, structure, PROTOCOL_VERSION))
+
+
+def ground_state_atoms(potential: Potential | str, element: str, structure: str = "bcc", repeat=(1, 1, 1)) -> Atoms:
+    gs = ground_state(potential, element, structure)
+    return bulk(element, structure, a=gs["a0"], cubic=True).repeat(repeat)
+
+
+def attach(atoms: Atoms, potential: Potential | str) -> Atoms:
+    atoms.calc = load_potential(potential).calculator()
+    return atoms
+
+
+def finite(x) -> bool:
+    return bool(np.all(np.isfinite(x)))

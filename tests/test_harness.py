@@ -1,0 +1,101 @@
+"""The validation harness end to end: records, reports, --baseline regression, -n 2 equality."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from revem.references import Reference
+from revem.scoring import compare_baseline, load_baseline, score
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ref(value=100.0, tol=None, noise=None, unit="GPa"):
+    return Reference(element="W", property="elastic", case="bcc", quantity="C11", value=value, unit=unit,
+                     source="test", tolerance=tol or {"rel": 0.1}, noise=noise or {"abs": 0.5})
+
+
+def _score(value, ref):
+    return score(value, ref, test_id="t[x]", potential="p", element="W", prop="elastic", case="bcc",
+                 quantity="C11", unit="GPa")
+
+
+def test_score_tolerance_relative_and_absolute():
+    assert _score(109.0, _ref()).passed is True
+    rec = _score(111.0, _ref())
+    assert rec.passed is False and rec.error == pytest.approx(11.0) and rec.error_pct == pytest.approx(11.0)
+    assert "FAIL" in rec.describe() and "GPa" in rec.describe()
+    both = _ref(tol={"rel": 0.01, "abs": 5.0})  # larger bound wins
+    assert _score(104.0, both).passed is True and _score(106.0, both).passed is False
+    assert _score(float("nan"), _ref()).passed is False
+
+
+def test_score_without_reference_is_reported_only():
+    rec = _score(3.0, None)
+    assert rec.passed is None and rec.reference is None and "reported only" in rec.describe()
+
+
+def test_unit_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="unit"):
+        _score(1.0, _ref(unit="eV"))
+
+
+def test_baseline_noise():
+    rec = _score(100.0, _ref())
+    base = {("t[x]", "C11"): {"value": 100.3, "noise": 0.5}}
+    assert compare_baseline(rec, base) is None
+    base = {("t[x]", "C11"): {"value": 101.0, "noise": 0.5}}
+    assert "REGRESSION" in compare_baseline(rec, base)
+
+
+def _run_harness(tmp_path, *extra):
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "validation" / "test_verification.py"),
+           "-p", "no:cacheprovider", "--potential", "W_zhou", "--report-dir", str(tmp_path), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+def test_harness_writes_results_and_baseline_roundtrip(tmp_path):
+    out = _run_harness(tmp_path / "a")
+    assert out.returncode == 0, out.stdout + out.stderr
+    res = tmp_path / "a" / "W_zhou" / "W" / "results.json"
+    recs = json.loads(res.read_text())
+    keys = {"test_id", "property", "case", "quantity", "value", "unit", "reference", "reference_source",
+            "error", "tolerance", "passed"}
+    assert recs and all(keys <= set(r) for r in recs)
+    assert {r["test_id"] for r in recs} >= {"test_verification[W_zhou-W-forces_fd]"}
+    assert (tmp_path / "a" / "W_zhou" / "W" / "report.md").read_text().startswith("# Validation of `W_zhou`")
+    assert "revem 0.1.0, LAMMPS" in out.stdout  # report header with versions
+
+    # the same run against its own results passes
+    again = _run_harness(tmp_path / "b", "--baseline", str(res))
+    assert again.returncode == 0, again.stdout
+    # a baseline that differs by more than the noise fails the moved case, and only it
+    tampered = [dict(r) for r in recs]
+    for r in tampered:
+        if r["case"] == "forces_fd":
+            r["value"] += 10 * (r["noise"] or 1e-3)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(tampered))
+    moved = _run_harness(tmp_path / "c", "--baseline", str(bad))
+    assert moved.returncode == 1
+    assert "REGRESSION" in moved.stdout and "1 failed" in moved.stdout
+
+
+def test_harness_parallel_gives_same_numbers(tmp_path):
+    serial = _run_harness(tmp_path / "s")
+    par = _run_harness(tmp_path / "p", "-n", "2")
+    assert serial.returncode == 0 and par.returncode == 0, par.stdout + par.stderr
+
+    def values(d):
+        return {(r["test_id"], r["quantity"]): r["value"] for r in json.loads((d / "W_zhou" / "W" / "results.json").read_text())}
+
+    assert values(tmp_path / "s") == values(tmp_path / "p")
+
+
+def test_baseline_loader_rejects_empty_dir(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_baseline(tmp_path)
