@@ -52,8 +52,6 @@ def markdown(potential: str, element: str, records: list[dict], header: dict | N
         if notes:
             lines += [""] + [f"- {n}" for n in notes]
         lines.append("")
-    plots = sorted(p.name for p in (Path(".")).glob("*.png"))
-    _ = plots
     return "\n".join(lines) + "\n"
 
 

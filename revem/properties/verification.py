@@ -101,4 +101,5 @@ def reference(element: str, case: str):
 
     return Reference(element=element, property=PROPERTY, case=case, quantity="max_deviation", value=0.0,
                      unit=UNITS[case], source="exact identity (finite differences / symmetry)",
-                     tolerance={"abs": TOLERANCES[case]}, noise={"abs": TOLERANCES[case] / 10})
+                     tolerance={"abs": TOLERANCES[case]}, noise={"abs": TOLERANCES[case] / 10},
+                     extra={"strict": True})
