@@ -166,8 +166,16 @@ def load_card(path: str | Path) -> Potential:
 
 
 def _elements_from_yace(path: Path) -> list[str]:
+    text = path.read_text(errors="replace")
+    # pyace writes flow-sequence mapping keys ('[0, 0]: ...') that PyYAML cannot load: read the
+    # top-level 'elements:' line on its own, and parse the whole file only to explain a failure
+    m = re.search(r"^elements:\s*(\[[^\]\n]*\])\s*$", text, re.M)
+    if m:
+        els = yaml.safe_load(m.group(1))
+        if els and all(isinstance(e, str) for e in els):
+            return list(els)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PotentialError(f"ACE file {path}: not valid YAML ({exc})") from exc
     els = data.get("elements") if isinstance(data, dict) else None
@@ -193,10 +201,8 @@ def load_file(path: str | Path, elements: list[str] | None = None) -> Potential:
     if not path.is_file():
         raise PotentialFileMissing(f"potential file {path} not found")
     if name.endswith((".yace", ".yaml", ".yml")):
-        if name.endswith((".yaml", ".yml")):
-            data = yaml.safe_load(path.read_text())
-            if isinstance(data, dict) and "kind" in data:  # it's a card
-                return load_card(path)
+        if name.endswith((".yaml", ".yml")) and _is_card(path):
+            return load_card(path)
         els = _elements_from_yace(path)
         return Potential(name=path.stem, elements=els, kind="pace", pace_file=path, files=[path], source=str(path))
     if name.endswith((".eam.alloy", ".eam.fs")):
@@ -227,6 +233,11 @@ def load_file(path: str | Path, elements: list[str] | None = None) -> Potential:
         f"{path}: unknown potential file suffix; expected a card (.yaml with 'kind') or one of "
         ".yace, .yaml, .snap, .snapcoeff, .snapparam, .mliap, .eam.alloy, .eam.fs"
     )
+
+
+def _is_card(path: Path) -> bool:
+    """A .yaml file with a top-level 'kind:' is a card (an ACE .yaml may not even load with PyYAML)."""
+    return re.search(r"^kind\s*:", path.read_text(errors="replace"), re.M) is not None
 
 
 def _citation_from_header(text: str) -> str:
@@ -276,10 +287,8 @@ def load_potential(spec: str | Path | Potential) -> Potential:
     if s in catalog():
         return load_card(catalog()[s])
     p = Path(s)
-    if p.suffix in (".yaml", ".yml") and p.is_file():
-        data = yaml.safe_load(p.read_text())
-        if isinstance(data, dict) and "kind" in data:
-            return load_card(p)
+    if p.suffix in (".yaml", ".yml") and p.is_file() and _is_card(p):
+        return load_card(p)
     if p.exists():
         return load_file(p)
     raise PotentialError(

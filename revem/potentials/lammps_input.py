@@ -18,6 +18,8 @@ _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _VARREF = re.compile(r"\$\{(\w+)\}|\$(\w)")
 _ELEMENT_OR_WILDCARD = re.compile(r"^(\*|\d+\*?\d*|\*\d+|NULL|[A-Z][a-z]?)$")
 _FILE_LIKE = re.compile(r"^[\w./+-]+\.[\w.]+$")
+# pair (sub)styles that run Python code or unpickle objects in LAMMPS builds with the PYTHON package
+CODE_RUNNING_STYLES = {"python", "mliappy", "unified"}
 
 
 class UnsafeCommand(ValueError):
@@ -106,6 +108,10 @@ def parse_lammps_lines(text: str, base: Path, origin: str = "card", _depth: int 
             out.commands += sub.commands
             out.files += sub.files
             continue
+        if cmd == "pair_style":
+            bad = [t for t in tokens[1:] if t in CODE_RUNNING_STYLES]
+            if bad:
+                raise UnsafeCommand(f"{where}: pair style '{bad[0]}' runs Python code and is not allowed in a potential definition")
         resolved = [cmd]
         for tok in tokens[1:]:
             if cmd in ("pair_style", "pair_coeff") and _FILE_LIKE.match(tok) and not _NUMBER.match(tok) and not _ELEMENT_OR_WILDCARD.match(tok):

