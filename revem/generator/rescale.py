@@ -1,0 +1,53 @@
+"""Uniform volumetric rescaling of a generated dataset to an element (seed paper Sec. 5.3).
+
+Lengths are multiplied by (V_El / v_ref)^(1/3), with V_El the element's equilibrium volume per
+atom (``equilibrium_volumes.json``, Materials Project) and v_ref the run's reference volume.
+Stored features stay those of the unscaled structure (equal to the scaled structure's features
+with the cutoff scaled by the same factor).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import ase.db
+
+from .storage import Store
+
+_VOLS = Path(__file__).with_name("equilibrium_volumes.json")
+
+
+def equilibrium_volume(element: str) -> float:
+    """Equilibrium volume per atom of an element, A^3/atom (Materials Project PBE ground state)."""
+    d = json.loads(_VOLS.read_text())["elements"]
+    if element not in d:
+        raise KeyError(f"no equilibrium volume for {element!r}; known: {', '.join(sorted(d))}")
+    return float(d[element]["volume_per_atom"])
+
+
+def rescale_db(db: str, element: str, out: str | None = None) -> tuple[int, float]:
+    """Write ``out`` (default DB-<El>.db) with every row rescaled; returns (rows, length factor)."""
+    store = Store(db)
+    meta = store.get_meta() or {}
+    v_ref = float(meta.get("v_ref", 15.9))
+    factor = (equilibrium_volume(element) / v_ref) ** (1.0 / 3.0)
+    if out is None:
+        root, ext = os.path.splitext(db)
+        out = f"{root}-{element}{ext or '.db'}"
+    if os.path.exists(out):
+        raise FileExistsError(f"{out} exists")
+    n = 0
+    target = ase.db.connect(out, type="db")
+    with target:
+        for row in store.rows():
+            atoms = row.toatoms()
+            atoms.set_cell(atoms.cell * factor, scale_atoms=True)
+            atoms.set_chemical_symbols([element] * len(atoms))
+            kvp = dict(row.key_value_pairs, element=element, length_factor=factor)
+            target.write(atoms, key_value_pairs=kvp, data=row.data)
+            n += 1
+    target.metadata = {"rescaled_from": os.path.abspath(db), "element": element,
+                       "length_factor": factor, "v_ref": v_ref,
+                       "volume_per_atom": equilibrium_volume(element), "run": meta}
+    return n, factor

@@ -1,0 +1,174 @@
+"""Run many streams: worker processes on this machine, or a Dask cluster (``--scheduler``).
+
+Each (window, mode) stream is one task; a worker keeps one LAMMPS instance for all the streams it
+runs.  Workers write their own checkpoints to the SQLite file (it must be on a file system with
+working POSIX locks when a cluster is used); this process polls the file to draw the progress bars.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
+import multiprocessing as mp
+
+from .entropy import MODES
+from .featurizer import DescriptorSettings
+from .storage import Store
+from .stream import StreamSpec, run_stream
+from .windows import make_windows
+
+log = logging.getLogger("revem.generator")
+
+# settings that define a run; they must match on --resume
+RUN_KEYS = ("seed", "v_ref", "core_factor", "low_density", "optimizer", "steps", "k0", "k_up",
+            "k_down", "patience", "n_bootstrap", "ridge", "rcutfac")
+
+
+def build_specs(windows: list[int], modes: list[str], iterations: int, seed: int = 0,
+                v_ref: float = 15.9, core_factor: float = 0.85, low_density: bool = False,
+                optimizer: str = "lbfgs", steps: int = 60, k0: float | None = None,
+                k_up: float = 1.05, k_down: float = 0.9, patience: int = 3, n_bootstrap: int = 10,
+                ridge: float = 1e-6, rcutfac: float | None = None) -> list[StreamSpec]:
+    allw = make_windows(v_ref, core_factor, low_density=low_density)
+    desc = (DescriptorSettings(rcutfac=rcutfac) if rcutfac else DescriptorSettings.for_reference_volume(v_ref))
+    specs = []
+    for wi in windows:
+        if wi < 0 or wi >= len(allw):
+            raise ValueError(f"window {wi} does not exist (0-{len(allw) - 1}"
+                             f"{'' if low_density else '; 17-20 need --low-density'})")
+        for mode in modes:
+            if mode not in MODES:
+                raise ValueError(f"unknown mode {mode!r}; expected {', '.join(MODES)}")
+            kk = k0 if k0 is not None else DEFAULT_K0[mode]
+            specs.append(StreamSpec(window=allw[wi], mode=mode, seed=seed, iterations=iterations,
+                                    descriptor=desc, optimizer=optimizer, steps=steps, k0=kk,
+                                    k_up=k_up, k_down=k_down, patience=patience,
+                                    n_bootstrap=n_bootstrap, ridge=ridge, v_ref=v_ref))
+    return specs
+
+
+#: initial K per mode (K then adapts); per-atom log det moves less per candidate atom
+DEFAULT_K0 = {"per-atom": 0.05, "per-config": 0.5}
+
+
+def _worker_init():
+    from revem.lammps_runtime import pin_blas_threads
+
+    pin_blas_threads(1)
+    logging.basicConfig(level=logging.WARNING)
+
+
+class Progress:
+    """One tqdm bar per stream: iterations done, accepted / rejected, S and K."""
+
+    def __init__(self, store: Store, specs: list[StreamSpec], enabled: bool = True):
+        self.store, self.specs, self.bars = store, specs, {}
+        if not enabled:
+            return
+        from tqdm import tqdm
+
+        for i, s in enumerate(specs):
+            self.bars[s.name] = tqdm(total=s.iterations, desc=s.name, position=i, unit="it",
+                                     leave=True, dynamic_ncols=True)
+
+    def update(self) -> None:
+        if not self.bars:
+            return
+        try:
+            streams = self.store.streams()
+        except Exception:  # the file is busy; next poll
+            return
+        for name, bar in self.bars.items():
+            st = streams.get(name, {}).get("state")
+            if not st:
+                continue
+            bar.n = st["iteration"]
+            rej = st["rejected_rmin"] + st["rejected_no_gain"] + st["errors"]
+            bar.set_postfix_str(f"acc {st['accepted']} rej {rej} S {st['S']:.2f} K {st['K']:.3g}", refresh=False)
+            bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def prepare(out: str, specs: list[StreamSpec], run_meta: dict, resume: bool) -> Store:
+    exists = os.path.exists(out) and os.path.getsize(out) > 0
+    store = Store(out)
+    meta = store.get_meta()
+    if (meta is not None or store.streams()) and not resume:
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if meta is not None:
+        diff = [k for k in RUN_KEYS if meta.get(k) != run_meta.get(k)]
+        if diff:
+            raise ValueError(f"--resume with settings that differ from the stored run: {', '.join(diff)} "
+                             f"(stored: {json.dumps({k: meta.get(k) for k in diff})})")
+    elif exists and resume and not store.streams():
+        log.warning("%s has no run record; starting a new run", out)
+    from .stream import RESUMABLE_FIELDS
+
+    for sp in specs:
+        rec = store.load_stream(sp.name)
+        if rec is not None:
+            mine = sp.as_dict()
+            diff = [k for k in mine if k not in RESUMABLE_FIELDS and rec["spec"].get(k) != mine[k]]
+            if diff:
+                raise ValueError(f"stream {sp.name} was made with different settings ({', '.join(diff)}); "
+                                 f"use the same options to resume")
+    store.set_meta(run_meta)
+    return store
+
+
+def run_local(out: str, specs: list[StreamSpec], workers: int = 1, progress: bool = True) -> list[dict]:
+    store = Store(out)
+    bars = Progress(store, specs, progress)
+    results = []
+    try:
+        if workers <= 1:
+            _worker_init()
+            for s in specs:  # in this process: the LAMMPS instance is shared by the streams
+                results.append(run_stream(out, s.as_dict(), progress_cb=bars.update))
+        else:
+            ctx = mp.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as ex:
+                futs = {ex.submit(run_stream, out, s.as_dict(), os.getpid()): s for s in specs}
+                pending = set(futs)
+                while pending:
+                    done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                    bars.update()
+                    for f in done:
+                        results.append(f.result())
+    finally:
+        bars.update()
+        bars.close()
+    return results
+
+
+def run_dask(out: str, specs: list[StreamSpec], scheduler: str, progress: bool = True) -> list[dict]:
+    """Submit every stream to the Dask scheduler at ``scheduler`` (e.g. tcp://host:8786)."""
+    from dask.distributed import Client, wait as dwait
+
+    store = Store(out)
+    bars = Progress(store, specs, progress)
+    results = []
+    try:
+        with Client(scheduler) as client:
+            futs = [client.submit(run_stream, os.path.abspath(out), s.as_dict(), None, pure=False,
+                                  key=f"revem-{s.name}-{time.time_ns()}") for s in specs]
+            pending = list(futs)
+            while pending:
+                try:
+                    res = dwait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    bars.update()
+                    continue
+                bars.update()
+                for f in res.done:
+                    results.append(f.result())
+                pending = list(res.not_done)
+    finally:
+        bars.update()
+        bars.close()
+    return results
