@@ -1,0 +1,155 @@
+"""Cubic elastic constants C11, C12, C44 (GPa) of the bcc ground state, relaxed-ion, from stresses.
+
+Method: the conventional cubic cell at the relaxed lattice constant (the bcc prototype of
+:mod:`revem.properties.eos`, same calculator) is deformed by symmetric strains ε = ±δ in each of the
+six Voigt components (F = I + ε, shear components ε_ij = ε_ji = γ/2 with γ = δ), ionic positions are
+relaxed at each strain (relaxed-ion; zero by symmetry for bcc, kept for generality), and
+C_ij = [σ_i(+δ) − σ_i(−δ)] / (2δ) from the stresses (ASE sign: tensile positive).  The 6×6 matrix is
+symmetrised and averaged to cubic symmetry: C11 = ⟨C11, C22, C33⟩, C12 = ⟨C12, C13, C23⟩, C44 =
+⟨C44, C55, C66⟩.  Central differences make the error O(δ²); δ = 0.5 % by default.
+Consistency: B = (C11 + 2 C12)/3 is compared with the EOS bulk modulus B0 of bcc (case
+``B_consistency``, tolerance :data:`B_CONSISTENCY_REL`).
+
+Literature: finite-strain stress–strain elastic constants as in iprPy ``elastic_constants_static``
+and matcalc ``ElasticityCalc``; reference values seed 000 Table 2 (DFT: C11 526, C12 197, C44 145 GPa).
+
+Disclaimers: static 0 K constants (no temperature, no zero-point); finite δ (nonlinear elasticity
+enters at O(δ²)); ground state assumed cubic (bcc).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from . import eos as _eos
+
+PROPERTY = "elastic"
+PROTOCOL_VERSION = 1
+EV_PER_A3_TO_GPA = 160.21766208
+DEFAULTS = {"strain_amplitude": 0.005, "fmax_eV_per_A": 1e-4, "relax_steps": 200, "structure": "bcc"}
+B_CONSISTENCY_REL = 0.03  # B from C_ij vs EOS B0: different windows (±δ vs ±6 % in volume), same minimum
+CASES = ["C11", "C12", "C44", "B_consistency"]
+UNITS = {"C11": "GPa", "C12": "GPa", "C44": "GPa", "B": "GPa"}
+_VOIGT = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
+
+
+def cases(element: str, tier: str) -> list[str]:
+    return CASES
+
+
+def strain_matrix(j: int, delta: float) -> np.ndarray:
+    """Symmetric strain tensor of Voigt component ``j`` (0..5) with engineering amplitude ``delta``."""
+    a, b = _VOIGT[j]
+    e = np.zeros((3, 3))
+    if a == b:
+        e[a, a] = delta
+    else:
+        e[a, b] = e[b, a] = delta / 2
+    return e
+
+
+def stress_strain_matrix(atoms, delta: float = DEFAULTS["strain_amplitude"], relax=None) -> np.ndarray:
+    """6×6 C_ij (GPa) of ``atoms`` (calculator attached) by central differences of the stress.
+
+    ``relax(atoms)`` relaxes ionic positions at each strained cell (None: clamped-ion).
+    """
+    cell0 = atoms.cell.array.copy()
+    pos0 = atoms.get_positions().copy()
+    c = np.zeros((6, 6))
+    for j in range(6):
+        sig = []
+        for sgn in (1, -1):
+            f = np.eye(3) + strain_matrix(j, sgn * delta)
+            atoms.set_positions(pos0)
+            atoms.set_cell(cell0 @ f.T, scale_atoms=True)  # rows are lattice vectors: a' = F a
+            if relax is not None:
+                relax(atoms)
+            sig.append(atoms.get_stress(voigt=True))
+        c[:, j] = (sig[0] - sig[1]) / (2 * delta) * EV_PER_A3_TO_GPA
+    atoms.set_cell(cell0, scale_atoms=False)
+    atoms.set_positions(pos0)
+    return c
+
+
+def cubic_average(c: np.ndarray) -> dict:
+    """C11, C12, C44 (GPa) from a 6×6 matrix by cubic averaging, and the largest deviation from cubic symmetry."""
+    c = 0.5 * (c + c.T)
+    c11 = float(np.mean([c[0, 0], c[1, 1], c[2, 2]]))
+    c12 = float(np.mean([c[0, 1], c[0, 2], c[1, 2]]))
+    c44 = float(np.mean([c[3, 3], c[4, 4], c[5, 5]]))
+    ideal = np.zeros((6, 6))
+    ideal[:3, :3] = c12
+    ideal[np.arange(3), np.arange(3)] = c11
+    ideal[np.arange(3, 6), np.arange(3, 6)] = c44
+    return {"C11": c11, "C12": c12, "C44": c44, "cubic_deviation_GPa": float(np.abs(c - ideal).max())}
+
+
+def bulk_modulus(c11: float, c12: float) -> float:
+    """Voigt = Reuss bulk modulus of a cubic crystal, (C11 + 2 C12)/3 (GPa)."""
+    return (c11 + 2 * c12) / 3
+
+
+@_eos.single_threaded
+@lru_cache(maxsize=64)
+def compute(potential, element: str, tier: str = "standard", calc_factory=None) -> dict:
+    """C11, C12, C44, B (GPa) of relaxed bcc, ``B0_eos`` (GPa) from :mod:`~revem.properties.eos`, the full
+    ``Cij`` (GPa), ``strain_amplitude``, ``a0`` (Å)."""
+    from ase.build import bulk
+
+    from .common import relax_positions
+
+    gs = _eos.compute(potential, element, DEFAULTS["structure"], tier, calc_factory)
+    a = (2 * gs["V_relaxed"]) ** (1 / 3)  # relaxed (not fitted) volume: zero stress of this calculator
+    atoms = bulk(element, "bcc", a=a, cubic=True)
+    atoms.calc = _eos._calc_factory(potential, calc_factory)()
+    d = DEFAULTS
+
+    def relax(at):
+        if np.abs(at.get_forces()).max() > d["fmax_eV_per_A"]:
+            relax_positions(at, fmax=d["fmax_eV_per_A"], steps=d["relax_steps"])
+
+    p0 = -atoms.get_stress()[:3].mean() * EV_PER_A3_TO_GPA
+    c = stress_strain_matrix(atoms, d["strain_amplitude"], relax)
+    out = cubic_average(c)
+    out.update({"B": bulk_modulus(out["C11"], out["C12"]), "B0_eos": gs["B0"], "Cij": np.round(c, 3).tolist(),
+                "strain_amplitude": d["strain_amplitude"], "a0": a, "residual_pressure_GPa": float(p0)})
+    return out
+
+
+def b_consistency_reference(element: str, b0_eos: float):
+    """The EOS B0 of the same potential as the reference of (C11 + 2 C12)/3."""
+    from ..references import Reference
+
+    return Reference(element=element, property=PROPERTY, case="B_consistency", quantity="B", value=float(b0_eos),
+                     unit="GPa", source="EOS B0 of bcc from the same potential (revem.properties.eos)",
+                     tolerance={"rel": B_CONSISTENCY_REL}, noise={"abs": 0.5},
+                     protocol="B = (C11 + 2 C12)/3 at the relaxed volume vs Birch-Murnaghan B0 (±6 % volume)")
+
+
+def plot(records: list[dict], outdir):
+    """Bar chart of C11, C12, C44 (and B): potential vs reference."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    pts = [r for r in records if r["quantity"] in ("C11", "C12", "C44", "B") and r.get("value") is not None]
+    if not pts:
+        return []
+    labels, vals, refs = [], [], []
+    for r in pts:
+        labels.append(r["quantity"] + ("" if r["case"] == "bcc" else f"\n({r['case']})"))
+        vals.append(r["value"])
+        refs.append(r.get("reference") if r.get("reference") is not None else np.nan)
+    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(x - 0.2, refs, 0.4, label="reference")
+    ax.bar(x + 0.2, vals, 0.4, label="potential")
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("GPa")
+    ax.legend()
+    fig.tight_layout()
+    p = Path(outdir) / "elastic.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return [p]

@@ -1,0 +1,403 @@
+"""Equations of state of AFLOW crystal prototypes: E0 − E0(bcc), V0 and B0 per structure.
+
+Protocol (seed 000, Fig. 6 and Sec. 5): each prototype of the AFLOW library of crystallographic
+prototypes (M. J. Mehl et al., Comput. Mater. Sci. 136, S1 (2017), doi:10.1016/j.commatsci.2017.01.017;
+D. Hicks et al., ibid. 161, S1 (2019), doi:10.1016/j.commatsci.2018.10.043; the copy shipped with
+pymatgen, ``pymatgen/analysis/prototypes/aflow_prototypes.json.gz``) gets every site set to the
+element, is scaled so that its shortest bond equals the relaxed bcc nearest-neighbour distance, and
+is relaxed (cell and positions) under its own space group (``ase.constraints.FixSymmetry`` +
+``ase.filters.FrechetCellFilter``).  spglib then checks the space group of the relaxed cell; a
+prototype that gained symmetry (e.g. bct relaxing to bcc) is *reported as relaxed into X and not
+scored*.  The relaxed cell is scaled isotropically over ``±volume_range`` (standard tier: ions and
+cell shape frozen; full tier: ions and shape relaxed at each fixed volume) and fitted with
+``ase.eos.EquationOfState``.
+
+Choice of fit: third-order Birch–Murnaghan (F. Birch, Phys. Rev. 71, 809 (1947)) over ±6 % in volume,
+the window of the DFT E–V sets used as references (FitSNAP WBe ``EOS_Data``, ±6 % around bcc).
+The seed used Murnaghan (PNAS 30, 244 (1944)) within ±15 % of the minimum; set
+``DEFAULTS['eos'] = 'murnaghan'`` and ``volume_range = 0.15`` to reproduce that.  A warning is issued
+(and the note says so) when the fitted minimum lies outside the sampled volumes.
+
+Quantities: ``E0_rel`` (eV/atom, E0 of the prototype minus E0 of bcc from the same calculator),
+``V0`` (Å^3/atom), ``B0`` (GPa), ``B0_prime`` (dimensionless), and for bcc also ``a0`` (Å, cubic
+lattice constant from the fitted V0).
+
+Disclaimers: static (0 K, no zero-point) energies; relaxation under fixed symmetry finds the
+nearest stationary point of that symmetry, which may be a saddle point (dynamically unstable
+structures are not detected); B0 and B0' depend on the fit window and form (a few % for B0, much
+more for B0'); the standard tier freezes c/a and internal coordinates during the volume scan,
+which overestimates B0 slightly for low-symmetry structures (hcp, C14, σ, ...).
+"""
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+PROPERTY = "eos"
+PROTOCOL_VERSION = 1
+EV_PER_A3_TO_GPA = 160.21766208
+
+DEFAULTS = {"eos": "birchmurnaghan", "volume_range": 0.06, "n_volumes": 7, "fmax_eV_per_A": 1e-3,
+            "relax_steps": 400, "relax_each_volume": False, "symprec_A": 1e-2}
+TIER_SETTINGS = {
+    "smoke": {"n_volumes": 5, "volume_range": 0.04},
+    "standard": {},
+    "full": {"n_volumes": 15, "relax_each_volume": True, "fmax_eV_per_A": 1e-4},
+}
+
+# case -> (AFLOW prototype label, Strukturbericht) in pymatgen's AFLOW library; all sites -> the element.
+# The 18 structures of seed 000 Fig. 6 are not listed in its text: these are the elemental and
+# all-sites-equal prototypes named there (bcc ... A4, TCP and Laves phases, C36 of Fig. S3) and
+# further simple metallic structures, as far as the library has them.
+PROTOTYPES = {
+    "bcc": ("A_cI2_229_a", "A2"),
+    "fcc": ("A_cF4_225_a", "A1"),
+    "hcp": ("A_hP2_194_c", "A3"),
+    "A15": ("A3B_cP8_223_c_a", "A15"),
+    "sc": ("A_cP1_221_a", "A_h"),
+    "diamond": ("A_cF8_227_a", "A4"),
+    "C15": ("A2B_cF24_227_d_a", "C15"),
+    "C14": ("AB2_hP12_194_f_ah", "C14"),
+    "C36": ("AB2_hP24_194_ef_fgh", "C36"),
+    "beta-Sn": ("A_tI4_141_a", "A5"),
+    "omega": ("AB2_hP3_191_a_d", "C32"),
+    "alpha-As": ("A_hR2_166_c", "A7"),
+    "alpha-Mn": ("A_cI58_217_ac2g", "A12"),
+    "beta-Mn": ("A_cP20_213_cd", "A13"),
+    "sigma": ("A_tP30_136_bf2ij", "A_b"),  # beta-U = sigma-CrFe (D8_b) type; see _library_entry
+    "dhcp": ("A_hP4_194_ac", "A3'"),
+    "simple-hex": ("A_hP1_191_a", "A_f"),
+    "bct-In": ("A_tI2_139_a", "A6"),
+}
+SMOKE_CASES = ["bcc", "fcc", "A15"]
+UNITS = {"a0": "Å", "E0_rel": "eV/atom", "V0": "Å^3/atom", "B0": "GPa", "B0_prime": ""}
+
+
+def settings(tier: str = "standard") -> dict:
+    return {**DEFAULTS, **TIER_SETTINGS.get(tier, {})}
+
+
+def cases(element: str, tier: str) -> list[str]:
+    return list(SMOKE_CASES if tier == "smoke" else PROTOTYPES)
+
+
+@lru_cache(maxsize=1)
+def _library() -> list[dict]:
+    """pymatgen's AFLOW prototype library as plain dicts (read directly: importing
+    ``pymatgen.analysis.prototypes`` also decodes its large Wyckoff tables, ~8 s)."""
+    import gzip
+    import importlib.resources
+    import json
+
+    path = importlib.resources.files("pymatgen.analysis") / "prototypes" / "aflow_prototypes.json.gz"
+    with path.open("rb") as fh:
+        return json.loads(gzip.decompress(fh.read()))
+
+
+@lru_cache(maxsize=None)
+def _library_entry(case: str) -> dict:
+    label, sb = PROTOTYPES[case]
+    hits = [e for e in _library() if e["tags"]["aflow"] == label and e["tags"]["strukturbericht"] == sb]
+    if len(hits) != 1:
+        raise KeyError(f"AFLOW prototype {label} ({sb}) found {len(hits)} times in pymatgen's library")
+    return hits[0]
+
+
+def prototype_atoms(case: str, element: str):
+    """The AFLOW prototype of ``case`` (primitive cell, library lattice) with every site set to ``element``.
+
+    Two entries of pymatgen's copy are defective and are not used as they stand: ``sigma_tP30_136_bf2ij``
+    (D8_b) puts the 2a atom on 2b (1.26 Å bonds), so ``sigma`` uses the beta-U entry of the same structure
+    type; ``AB2_hP24_194_ef_fgh`` (C36) has the 4e parameter z = 0.046 (1.46 Å Mg-Mg bonds), replaced here
+    by the ideal Laves value z = 3/32 (MgNi2: z = 0.094, Komura & Tokunaga, Acta Cryst. B 36, 1548 (1980)).
+    """
+    from pymatgen.core import Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    atoms = AseAtomsAdaptor.get_atoms(Structure.from_dict(_library_entry(case)["snl"]))
+    atoms.set_chemical_symbols([element] * len(atoms))
+    atoms.info.clear()
+    if case == "C36":
+        frac = atoms.get_scaled_positions()
+        for f in frac:
+            if np.allclose(f[:2] % 1.0, 0.0, atol=1e-6) or np.allclose(f[:2] % 1.0, 1.0, atol=1e-6):
+                half = np.round(f[2] * 2) / 2  # 4e sites: (0, 0, ±z) and (0, 0, 1/2 ± z)
+                f[2] = (half + np.sign(f[2] - half) * 3 / 32) % 1.0
+        atoms.set_scaled_positions(frac)
+    return atoms
+
+
+def spacegroup(atoms, symprec: float = DEFAULTS["symprec_A"]) -> tuple[str, int]:
+    """International symbol and number of ``atoms`` (spglib, ``symprec`` in Å)."""
+    import spglib
+
+    ds = spglib.get_symmetry_dataset((atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers), symprec=symprec)
+    return ds.international, int(ds.number)
+
+
+def n_primitive(atoms, symprec: float = DEFAULTS["symprec_A"]) -> int:
+    """Number of atoms in the spglib primitive cell of ``atoms``."""
+    import spglib
+
+    prim = spglib.find_primitive((atoms.cell.array, atoms.get_scaled_positions(), atoms.numbers), symprec=symprec)
+    return len(prim[2])
+
+
+def expected_spacegroup(case: str, element: str = "W") -> tuple[str, int]:
+    return spacegroup(prototype_atoms(case, element))
+
+
+def shortest_distance(atoms) -> float:
+    """Shortest interatomic distance (Å), periodic images included."""
+    from ase.neighborlist import neighbor_list
+
+    cutoff = 2.0 * (atoms.get_volume() / len(atoms)) ** (1 / 3)
+    d = neighbor_list("d", atoms, cutoff)
+    return float(d.min())
+
+
+def initial_scale(atoms, v_bcc: float, d_nn: float, min_bond_fraction: float = 0.9):
+    """Scale ``atoms`` to the bcc volume ``v_bcc`` (Å^3/atom), or larger if its shortest bond would fall
+    below ``min_bond_fraction`` × the bcc nearest-neighbour distance ``d_nn`` (Å) (open structures)."""
+    f = (v_bcc / (atoms.get_volume() / len(atoms))) ** (1 / 3)
+    f = max(f, min_bond_fraction * d_nn / shortest_distance(atoms))
+    atoms.set_cell(atoms.cell.array * f, scale_atoms=True)
+    return atoms
+
+
+def relax_symmetric(atoms, fmax: float, steps: int, constant_volume: bool = False) -> bool:
+    """Relax cell and positions under the current space group (FixSymmetry + FrechetCellFilter, BFGS)."""
+    from ase.constraints import FixSymmetry
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+
+    atoms.set_constraint(FixSymmetry(atoms, symprec=1e-3))
+    opt = BFGS(FrechetCellFilter(atoms, constant_volume=constant_volume), logfile=None)
+    ok = bool(opt.run(fmax=fmax, steps=steps))
+    atoms.set_constraint()
+    return ok, opt.nsteps
+
+
+def fit_eos(volumes, energies, eos: str = DEFAULTS["eos"]) -> dict:
+    """Fit E(V) per atom with ``ase.eos``: ``E0`` (eV/atom), ``V0`` (Å^3/atom), ``B0`` (GPa), ``B0_prime``.
+
+    ``in_range`` is False (and a warning is issued) when V0 lies outside the sampled volumes.
+    """
+    from ase.eos import EquationOfState
+
+    v, e = np.asarray(volumes, float), np.asarray(energies, float)
+    fit = EquationOfState(v, e, eos=eos)
+    v0, e0, b0 = fit.fit(warn=False)
+    params = getattr(fit, "eos_parameters", None)
+    bp = float(params[2]) if params is not None and eos in ("birchmurnaghan", "murnaghan", "birch", "vinet",
+                                                            "pouriertarantola", "antonschmidt") else None
+    in_range = bool(v.min() <= v0 <= v.max())
+    if not in_range:
+        warnings.warn(f"EOS minimum V0 = {v0:.3f} Å^3/atom lies outside the sampled range "
+                      f"[{v.min():.3f}, {v.max():.3f}] Å^3/atom", RuntimeWarning)
+    return {"E0": float(e0), "V0": float(v0), "B0": float(b0) * EV_PER_A3_TO_GPA, "B0_prime": bp, "in_range": in_range}
+
+
+def _calc_factory(potential, calc_factory):
+    if calc_factory is not None:
+        return calc_factory
+    from ..potentials import load_potential
+
+    return load_potential(potential).calculator
+
+
+def _initial_bcc_bond(element: str) -> float:
+    from .common import initial_lattice_constant
+
+    return initial_lattice_constant(element, "bcc") * np.sqrt(3) / 2
+
+
+def single_threaded(func):
+    """Run ``func`` with BLAS limited to one thread: tiny 3x3 linear algebra in the cell filter
+    otherwise spends most of its time in OpenBLAS thread hand-offs on a loaded machine."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@single_threaded
+@lru_cache(maxsize=256)
+def compute(potential, element: str, case: str, tier: str = "standard", calc_factory=None) -> dict:
+    """EOS of prototype ``case``: relaxed, scanned and fitted.
+
+    Returns ``E0`` (eV/atom, absolute, calculator's own zero), ``E0_rel`` (eV/atom vs bcc of the same
+    calculator), ``V0`` (Å^3/atom), ``B0`` (GPa), ``B0_prime``, ``a0`` (Å, cubic cases), the space group
+    expected and found, ``relaxed_into`` (None, or the space group the prototype relaxed into), the
+    sampled ``volumes``/``energies`` per atom, ``converged`` and ``notes``.
+    """
+    s = settings(tier)
+    make_calc = _calc_factory(potential, calc_factory)
+    notes = []
+    if case == "bcc":
+        d_nn = _initial_bcc_bond(element)
+        v_bcc = 4 * d_nn ** 3 / (3 * np.sqrt(3))
+    else:
+        bcc = compute(potential, element, "bcc", tier, calc_factory)
+        v_bcc = bcc["V_relaxed"]
+        d_nn = (2 * v_bcc) ** (1 / 3) * np.sqrt(3) / 2
+    atoms = initial_scale(prototype_atoms(case, element), v_bcc, d_nn)
+    expected = spacegroup(atoms, s["symprec_A"])
+    atoms.calc = make_calc()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        converged, nsteps = relax_symmetric(atoms, s["fmax_eV_per_A"], s["relax_steps"])
+    if not converged:
+        notes.append(f"{case}: relaxation did not reach fmax {s['fmax_eV_per_A']} eV/Å in {s['relax_steps']} steps")
+    found = spacegroup(atoms, s["symprec_A"])
+    relaxed_into = None
+    if found[1] != expected[1]:
+        relaxed_into = f"{found[0]} ({found[1]})"
+        notes.append(f"{case}: prototype {expected[0]} ({expected[1]}) relaxed into {relaxed_into}; not scored")
+    cell0, n = atoms.cell.array.copy(), len(atoms)
+    v_rel = atoms.get_volume() / n
+    x = np.linspace(-s["volume_range"], s["volume_range"], s["n_volumes"])
+    vols, ens = [], []
+    for xi in x:
+        at = atoms.copy()
+        at.set_cell(cell0 * (1 + xi) ** (1 / 3), scale_atoms=True)
+        at.calc = atoms.calc
+        if s["relax_each_volume"] and abs(xi) > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _ = relax_symmetric(at, s["fmax_eV_per_A"], s["relax_steps"], constant_volume=True)
+        vols.append(at.get_volume() / n)
+        ens.append(at.get_potential_energy() / n)
+    try:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            fit = fit_eos(vols, ens, s["eos"])
+        for wi in w:
+            notes.append(f"{case}: {wi.message}")
+            warnings.warn(str(wi.message), RuntimeWarning)
+    except Exception as exc:  # noqa: BLE001 - a failed fit is reported, not raised
+        fit = {"E0": None, "V0": None, "B0": None, "B0_prime": None, "in_range": False}
+        notes.append(f"{case}: EOS fit failed ({exc})")
+    out = {"case": case, "n_atoms": n, "V_relaxed": v_rel, "spacegroup_expected": f"{expected[0]} ({expected[1]})",
+           "spacegroup_found": f"{found[0]} ({found[1]})", "relaxed_into": relaxed_into, "converged": converged, "relax_steps": nsteps,
+           "volumes": vols, "energies": ens, "eos": s["eos"], "volume_range": s["volume_range"], **fit}
+    if case == "bcc" and fit["V0"] is not None:
+        out["a0"] = (2 * fit["V0"]) ** (1 / 3)
+    if case in ("bcc", "fcc", "sc", "diamond", "A15", "C15") and fit["V0"] is not None:
+        out["a0_conventional"] = {"bcc": 2, "fcc": 4, "sc": 1, "diamond": 8, "A15": 8, "C15": 24}[case] ** (1 / 3) * fit["V0"] ** (1 / 3)
+    if case == "bcc":
+        out["E0_rel"] = 0.0
+    else:
+        bcc = compute(potential, element, "bcc", tier, calc_factory)
+        out["E0_rel"] = None if (fit["E0"] is None or bcc["E0"] is None) else fit["E0"] - bcc["E0"]
+    out["notes"] = notes
+    return out
+
+
+def curve_data(res: dict, dft: dict | None = None) -> dict:
+    """The record ``data`` of one prototype: the potential's E–V points (energies relative to its bcc E0)."""
+    return {"volumes": list(map(float, res["volumes"])), "energies": list(map(float, res["energies"])),
+            "E0": res["E0"], "E0_rel": res["E0_rel"], "V0": res["V0"], "B0": res["B0"], "B0_prime": res["B0_prime"],
+            "eos": res["eos"], "relaxed_into": res["relaxed_into"], "dft": dft or {}}
+
+
+# -- DFT E–V sets -------------------------------------------------------------------------------------
+EOS_DATA = "fitsnap-WBe/W/EOS_Data.extxyz.gz"
+EOS_DATA_GROUPS = {"BCCEOS": "bcc", "FCCEOS": "fcc", "15EOS": "A15"}
+
+
+def dft_curves(frames) -> dict[str, dict]:
+    """Per-atom (V, E) points of the FitSNAP WBe ``EOS_Data`` frames, grouped by ``source_id`` prefix."""
+    out = {}
+    for at in frames:
+        prefix = str(at.info.get("source_id", "")).split("_")[0]
+        case = EOS_DATA_GROUPS.get(prefix)
+        if case is None:
+            continue
+        c = out.setdefault(case, {"volumes": [], "energies": []})
+        c["volumes"].append(at.get_volume() / len(at))
+        c["energies"].append(at.get_potential_energy() / len(at))
+    for c in out.values():
+        order = np.argsort(c["volumes"])
+        c["volumes"] = [float(c["volumes"][i]) for i in order]
+        c["energies"] = [float(c["energies"][i]) for i in order]
+    if len(out.get("bcc", {}).get("volumes", [])) >= 5:  # the energy zero of this source: its own bcc E0
+        e_bcc = fit_eos(out["bcc"]["volumes"], out["bcc"]["energies"])["E0"]
+        for c in out.values():
+            c["E0_bcc"] = e_bcc
+    return out
+
+
+# -- plots --------------------------------------------------------------------------------------------
+def plot(records: list[dict], outdir: Path) -> list[Path]:
+    """Parity of E0_rel, V0, B0 (potential vs each reference, like seed 000 Fig. 6) and E–V curves."""
+    import matplotlib.pyplot as plt
+
+    outdir = Path(outdir)
+    made = []
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    any_point = False
+    sources = sorted({(r.get("reference_source") or "")[:28] for r in records})
+    color = {src: f"C{i % 10}" for i, src in enumerate(sources)}
+    for ax, q in zip(axes, ("E0_rel", "V0", "B0")):
+        pts = [r for r in records if r["quantity"] == q and r.get("reference") is not None and r.get("value") is not None]
+        for r in pts:
+            src = (r.get("reference_source") or "")[:28]
+            ax.scatter(r["reference"], r["value"], s=22, marker="o" if r["passed"] is not None else "x",
+                       label=src, color=color[src])
+            ax.annotate(r["case"], (r["reference"], r["value"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            any_point = True
+        vals = [v for r in pts for v in (r["reference"], r["value"])]
+        if vals:
+            lo, hi = min(vals), max(vals)
+            pad = 0.05 * (hi - lo or abs(hi) or 1)
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
+        ax.set_xlabel(f"DFT {q} ({UNITS[q]})")
+        ax.set_ylabel(f"potential {q} ({UNITS[q]})")
+        handles, labels = ax.get_legend_handles_labels()
+        uniq = dict(zip(labels, handles))
+        if uniq:
+            ax.legend(uniq.values(), uniq.keys(), fontsize=6)
+    if any_point:
+        fig.tight_layout()
+        p = outdir / "eos_parity.png"
+        fig.savefig(p, dpi=110)
+        made.append(p)
+    plt.close(fig)
+
+    curves = {}
+    for r in records:
+        d = r.get("data") or {}
+        if d.get("volumes"):
+            curves[r["case"]] = d
+    if curves:
+        e_bcc = curves.get("bcc", {}).get("E0")
+        fig, ax = plt.subplots(figsize=(7, 5))
+        for i, (case, d) in enumerate(sorted(curves.items(), key=lambda kv: kv[1].get("E0_rel") or 0)):
+            if e_bcc is None:
+                break
+            e = np.array(d["energies"]) - e_bcc
+            ax.plot(d["volumes"], e, "-", color=f"C{i % 10}", lw=1.2, label=case + (" (relaxed away)" if d.get("relaxed_into") else ""))
+            dft = (d.get("dft") or {}).get(case)
+            if dft and dft.get("E0_bcc") is not None:
+                ax.plot(dft["volumes"], np.array(dft["energies"]) - dft["E0_bcc"], "*", ms=4,
+                        color=f"C{i % 10}")
+        ax.set_xlabel("volume (Å$^3$/atom)")
+        ax.set_ylabel("E − E0(bcc) (eV/atom)")
+        ax.set_title("E–V: potential (lines), DFT EOS_Data (stars, relative to DFT bcc E0)", fontsize=9)
+        ax.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        p = outdir / "eos_curves.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        made.append(p)
+    return made
