@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import os
-import textwrap
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads BLAS
+    os.environ.setdefault(_var, "1")
+
+import textwrap  # noqa: E402
 from pathlib import Path
 
 import pytest
