@@ -1,0 +1,61 @@
+"""Unit tests of the pure helpers of revem.properties.grain_boundaries (aimsgb, no LAMMPS, no data)."""
+import numpy as np
+import pytest
+
+from revem.properties import grain_boundaries as gb
+from revem.properties.common import EV_PER_A2_TO_J_PER_M2
+
+A = 3.165
+
+
+def test_gb_energy_two_boundaries():
+    assert gb.gb_energy(-100.0 + 2 * 10.0 / EV_PER_A2_TO_J_PER_M2, 10, -10.0, 10.0) == pytest.approx(1.0)
+    assert gb.gb_area(np.diag([2.0, 3.0, 40.0])) == pytest.approx(6.0)
+
+
+def test_shift_grid():
+    assert gb.shift_grid(2, 1) == [(0.0, 0.0), (0.5, 0.0)]
+    assert len(gb.shift_grid(3, 4)) == 12
+
+
+@pytest.mark.parametrize("name, n_grain", [("S3_112_tilt", 24), ("S3_110_twist", 36), ("S3_111_tilt", 24),
+                                          ("S5_013_tilt", 20), ("S5_001_twist", 60)])
+def test_aimsgb_builds_table_s1(name, n_grain):
+    spec = gb.TABLE_S1[name]
+    ga, gbb = gb.aimsgb_grains("W", A, spec["axis"], spec["sigma"], spec["plane"], spec["uc"])
+    assert len(ga) == len(gbb) == n_grain
+    # GB normal along c: a, b in-plane and c perpendicular to them
+    c = ga.cell.array
+    assert abs(np.dot(c[0], c[2])) < 1e-8 and abs(np.dot(c[1], c[2])) < 1e-8
+    axis = np.array(spec["axis"], float)
+    # the area per CSL cell is Σ times the area of the plane's primitive 2D cell (tilt: contains the axis period)
+    if "tilt" in name:
+        assert any(abs(L - A * np.linalg.norm(axis)) < 1e-6 for L in ga.cell.lengths()[:2])
+    at = gb.stack(ga, gbb)
+    d = at.get_all_distances(mic=True)
+    np.fill_diagonal(d, np.inf)
+    assert d.min() > gb.DEFAULTS["min_distance_A"]  # no overlapping atoms at zero shift (none deleted)
+    assert len(at) == 2 * n_grain
+
+
+def test_stack_deletes_close_atoms():
+    spec = gb.TABLE_S1["S5_013_tilt"]
+    ga, gbb = gb.aimsgb_grains("W", A, spec["axis"], spec["sigma"], spec["plane"], 1)
+    at = gb.stack(ga, gbb, (0.0, 0.0), min_distance_A=2.9)  # absurd threshold: deletes B atoms
+    assert len(at) < len(ga) + len(gbb)
+    assert (at.arrays["grain"] == 0).sum() == len(ga)
+
+
+def test_axis_shift_fraction_s5():
+    spec = gb.TABLE_S1["S5_013_tilt"]
+    ga, _ = gb.aimsgb_grains("W", A, spec["axis"], spec["sigma"], spec["plane"], 1)
+    half = gb.axis_shift_fraction(ga, spec["axis"], A)
+    k = 0 if half[0] else 1
+    assert ga.cell.lengths()[k] == pytest.approx(A)
+
+
+def test_cases_by_tier():
+    assert gb.cases("W", "smoke")[0] == "S3_112_tilt"
+    assert "S5_013_broken_symmetry" in gb.cases("W", "standard")
+    assert all(c.startswith("gbdb_") for c in gb.gbdb_cases("W"))
+    assert len(gb.gbdb_cases("W")) == 10
