@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` & co.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

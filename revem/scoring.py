@@ -14,7 +14,7 @@ from .references import Reference
 
 # run-to-run noise by unit when a reference states none: what --baseline tolerates
 DEFAULT_NOISE = {"Å": 1e-4, "Å^3/atom": 1e-3, "eV/atom": 2e-4, "eV": 2e-3, "GPa": 0.5, "mJ/m^2": 2.0,
-                 "J/m^2": 2e-3, "meV/atom": 0.1, "meV/Å": 0.5, "eV/Å": 1e-4, "eV/Å^3": 1e-5, "": 1e-6}
+                 "J/m^2": 2e-3, "meV/atom": 0.1, "meV/Å": 0.5, "eV/Å": 1e-4, "eV/Å^3": 1e-5, "meV/atom/ps": 0.01, "fs": 0.0, "": 1e-6}
 
 
 @dataclass
