@@ -181,7 +181,22 @@ def _revem_seed():
 def pytest_runtest_call(item):
     outcome = yield
     checker = getattr(item, "funcargs", {}).get("revem")
-    if outcome.excinfo is None and isinstance(checker, Checker) and checker.failures:
+    if not isinstance(checker, Checker):
+        return
+    exc = outcome.excinfo[1] if outcome.excinfo else None
+    if exc is not None and not isinstance(exc, (pytest.skip.Exception, pytest.fail.Exception, AssertionError)):
+        # the potential or protocol broke (e.g. atoms collapsed): keep it in the report as a failed case
+        prop = item.originalname.removeprefix("test_") if hasattr(item, "originalname") else item.name
+        case = item.callspec.params.get("case") if hasattr(item, "callspec") else None
+        rec = score(None, None, test_id=checker.test_id, potential=checker.potential.name, element=checker.element,
+                    prop=prop, case=str(case), quantity="error", unit="",
+                    note=f"{type(exc).__name__}: {exc}"[:500])
+        rec.passed = False
+        item.user_properties.append((_RECORD_KEY, json.dumps(rec.to_json())))
+        known = (checker.test_id, "error") in item.config._revem_baseline
+        if checker.fail_on == "regression" and known:
+            outcome.force_result(None)  # it broke the same way in the baseline: not a regression
+    elif exc is None and checker.failures:
         outcome.force_exception(AssertionError("\n".join(checker.failures)))
 
 

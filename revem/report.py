@@ -94,4 +94,44 @@ def write_reports(records: list[dict | Record], report_dir: str | Path, header: 
             md += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
         (out / "report.md").write_text(md)
         folders.append(out)
+    if folders:
+        (Path(report_dir) / "summary.md").write_text(summary(recs))
     return folders
+
+
+KEY_NUMBERS = [("eos", "bcc", "a0"), ("eos", "bcc", "B0"), ("elastic", "bcc", "C11"), ("elastic", "bcc", "C12"),
+               ("elastic", "bcc", "C44"), ("defects", "vacancy", "E_f"), ("defects", "sia_111", "E_f"),
+               ("surfaces", "110", "gamma")]
+
+
+def summary(records: list[dict]) -> str:
+    """One table across potentials: pass/fail counts per property and a few key numbers."""
+    groups = group(records)
+    props = sorted({r["property"] for r in records})
+    lines = ["# Validation summary", "", "Passed/failed against the stored references (reported-only numbers not counted).", "",
+             "| potential | element | " + " | ".join(props) + " |", "|---|---|" + "---|" * len(props)]
+    for (pot, el), rs in sorted(groups.items()):
+        cells = []
+        for prop in props:
+            pr = [r for r in rs if r["property"] == prop]
+            ok, bad = sum(r["passed"] is True for r in pr), sum(r["passed"] is False for r in pr)
+            cells.append(f"{ok}/{ok + bad}" if pr else "–")
+        lines.append(f"| [{pot}]({pot}/{el}/report.md) | {el} | " + " | ".join(cells) + " |")
+    lines += ["", "## Key numbers", ""]
+    present = [k for k in KEY_NUMBERS if any((r["property"], r["case"], r["quantity"]) == k for r in records)]
+    if present:
+        head = [f"{q} {c} ({next(r['unit'] for r in records if (r['property'], r['case'], r['quantity']) == (p, c, q))})"
+                for p, c, q in present]
+        lines += ["| potential | element | " + " | ".join(head) + " |", "|---|---|" + "---:|" * len(present)]
+        refs = {}
+        for p, c, q in present:
+            refs[(p, c, q)] = next((r["reference"] for r in records if (r["property"], r["case"], r["quantity"]) == (p, c, q)
+                                    and r["reference"] is not None), None)
+        lines.append("| reference | | " + " | ".join(_fmt(refs[k]) for k in present) + " |")
+        for (pot, el), rs in sorted(groups.items()):
+            vals = []
+            for k in present:
+                v = next((r["value"] for r in rs if (r["property"], r["case"], r["quantity"]) == k), None)
+                vals.append(_fmt(v))
+            lines.append(f"| {pot} | {el} | " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"
