@@ -19,6 +19,7 @@ Lattice-constant references (bcc, 0 K, static):
 """
 from __future__ import annotations
 
+import re
 import shutil
 from functools import lru_cache
 
@@ -269,6 +270,26 @@ def test_ace_fit_script_is_importable_and_matches_the_shipped_basis():
     assert bconf.total_number_of_functions <= 300
     text = ACE_FILE.read_text()
     assert text.startswith("elements: [W]") and f"rcut: {fit.RCUT:g}" in text
+    m = re.search(r"prehc: ([-\d.e]+), lambdahc: ([-\d.e]+), .*rcut_in: ([\d.e]+), dcut_in: ([\d.e]+), "
+                  r"inner_cutoff_type: (\w+)", text)
+    assert m, "no core repulsion / inner cutoff in the .yace"
+    assert [float(x) for x in m.groups()[:4]] == pytest.approx([*fit.CORE_REPULSION, fit.R_IN, fit.DELTA_IN])
+    assert m.group(5) == fit.INNER_CUTOFF_TYPE
+
+
+def test_ace_dimer_is_repulsive_at_short_range():
+    """The shipped ACE has pyace's ZBL core repulsion: the W2 dimer energy rises steeply below ~2.3 Å
+    (before it was added, E(0.8 Å) = 0.39 eV was above E(2.5 Å) = -1.47 eV by under 2 eV)."""
+    from revem.potentials.data.fit_w_linear_ace import dimer_energy
+
+    calc = calc_for("W_ace_linear_demo")
+    r = np.linspace(0.5, 3.0, 26)  # Å
+    e = np.array([dimer_energy(calc, x) for x in r])  # eV
+    assert np.all(np.isfinite(e))
+    assert e[r == 0.8][0] - e[r == 2.5][0] > 50.0  # eV
+    short = r <= 2.0
+    assert np.all(np.diff(e[short]) < 0)  # monotonically repulsive up to 2.0 Å
+    assert e[short].min() > 10.0 > abs(e[r == 2.5][0])  # eV
 
 
 def test_ace_copy_outside_the_package(tmp_path):

@@ -16,15 +16,33 @@ What it does
   ``fs_parameters [1, 1]``, one density), SBessel radial basis, rcut 5.0 A, body orders 1-4 with
   ``nradmax_by_orders [8, 6, 4, 2]`` and ``lmax_by_orders [0, 3, 2, 1]``: 272 functions.
   With a linear embedding the energy is linear in the basis coefficients (Drautz, PRB 99, 014104 (2019)).
+* Short range: pyace's own inner cutoff with ZBL core repulsion (``inner_cutoff_type: zbl``, as set up by
+  pacemaker's ``pace_corerep`` / ``pyace.generalfit.setup_zbl_inner_core_repulsion``): below ``r_in`` the
+  W-W pair energy is the universal ZBL screened Coulomb repulsion (Ziegler, Biersack, Littmark, The Stopping
+  and Range of Ions in Solids (1985)), blended with the ACE radial functions over [r_in - delta_in, r_in] =
+  [1.9, 2.4] Å, i.e. just below the shortest training distance (2.44 Å), so the fit is unchanged.  It is
+  stored in the ``.yace`` (``prehc`` = ZBL scale 1, ``rcut_in``, ``dcut_in``, ``inner_cutoff_type``) and
+  evaluated by pyace itself.  The embedding keeps ``rho_core_cut: 20000``, ``drho_core_cut: 270`` of the
+  Rev-EM paper's W input (seed paper, SI section S5.4).
+  Why not the paper's ``core-repulsion: [35000.0, 5.0]`` with ``r_in: 1.5, delta_in: 0.5`` (distance type,
+  ``PAPER_W_SHORT_RANGE``)?  pyace carries it (E(W2, 0.8 Å) = 3346 eV), but A exp(-5 r^2)/r is nil above
+  1.5 Å, and this small linear ACE, trained on nothing shorter than 2.44 Å, is strongly attractive between
+  1.5 and 2.4 Å when many neighbours are close: the <111> SIA of the validation harness then still collapses
+  (dense clusters at 1.3-1.4 Å, overlaps < 0.3 Å).  The paper's ACE learned that range from its data.
+  The cutoff stays 5.0 Å (the paper uses 6.0 Å).
 * Fit: design matrix from ``pyace.linearacefit.LinearACEDataset`` (rows: energy per atom, then force
-  components), weighted ridge least squares solved with numpy (energy rows weighted by ``ENERGY_WEIGHT``
-  relative to force rows, Tikhonov ``RIDGE``), no random numbers: the result is deterministic.
+  components; B-function projections, without the core repulsion); target = DFT minus the fixed
+  core-repulsion part (the same basis with all coefficients zero, evaluated by pyace; zero here, the
+  shortest training distance being 2.44 Å; printed); weighted ridge least squares solved with numpy
+  (energy rows weighted by ``ENERGY_WEIGHT`` relative to force rows, Tikhonov ``RIDGE``), no random
+  numbers: the result is deterministic.
 * Output: ``W_linear_ace.yace`` beside this file (the C-tilde form that ``pyace.PyACECalculator`` and
   LAMMPS ``pair_style pace`` read), and a printout of the training errors and of the bcc lattice constant
   of the DFT ``EOS_Data`` bcc scan (ASE EOS fit) next to the fitted potential's.
 
-Disclaimers: a linear ACE with 272 functions and no core repulsion is a toy. It has no short-range
-repulsion beyond what the data teach it, so do not use it for cascades or strongly compressed cells.
+Disclaimers: a linear ACE with 272 functions is a toy.  ZBL is far more repulsive than DFT at 2-2.4 Å
+(about 11 eV per W2 pair at 2.0 Å), so the wall starts early and compressed defects (SIAs) come out
+stiff; use it to exercise the 'pace' kind, not for cascades or physics.
 """
 from __future__ import annotations
 
@@ -43,6 +61,14 @@ GROUPS = {  # registry name -> frame stride
 RCUT = 5.0  # Å
 NRADMAX_BY_ORDERS = [8, 6, 4, 2]
 LMAX_BY_ORDERS = [0, 3, 2, 1]
+# short range: ZBL below R_IN, ACE above, blended over [R_IN - DELTA_IN, R_IN] (Å)
+INNER_CUTOFF_TYPE = "zbl"
+CORE_REPULSION = [1.0, 1.0]  # for the zbl type the first number scales the ZBL energy
+R_IN, DELTA_IN = 2.4, 0.5  # Å; the shortest training distance is 2.44 Å
+RHO_CORE_CUT, DRHO_CORE_CUT = 20000.0, 270.0  # seed paper SI S5.4 (W)
+# the seed paper's W short range (SI S5.4), exp-screened core A exp(-lambda r^2)/r; too short-ranged here
+PAPER_W_SHORT_RANGE = {"inner_cutoff_type": "distance", "core-repulsion": [35000.0, 5.0], "r_in": 1.5,
+                       "delta_in": 0.5}
 ENERGY_WEIGHT = 30.0  # weight of an energy-per-atom row (eV/atom) relative to a force row (eV/Å)
 RIDGE = 1e-8  # Tikhonov parameter on the normal equations (relative to their mean diagonal)
 
@@ -54,8 +80,11 @@ def basis_config():
     return create_multispecies_basis_config(potential_config={
         "deltaSplineBins": 0.001,
         "elements": ["W"],
-        "embeddings": {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1], "ndensity": 1}},
-        "bonds": {"ALL": {"radbase": "SBessel", "radparameters": [5.25], "rcut": RCUT, "dcut": 0.01}},
+        "embeddings": {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1], "ndensity": 1,
+                               "rho_core_cut": RHO_CORE_CUT, "drho_core_cut": DRHO_CORE_CUT}},
+        "bonds": {"ALL": {"radbase": "SBessel", "radparameters": [5.25], "rcut": RCUT, "dcut": 0.01,
+                          "r_in": R_IN, "delta_in": DELTA_IN, "inner_cutoff_type": INNER_CUTOFF_TYPE,
+                          "core-repulsion": CORE_REPULSION}},
         "functions": {"ALL": {"nradmax_by_orders": NRADMAX_BY_ORDERS, "lmax_by_orders": LMAX_BY_ORDERS}},
     })
 
@@ -72,6 +101,32 @@ def training_frame():
             rows.append({"ase_atoms": at, "energy": at.get_potential_energy(), "forces": at.get_forces(),
                          "group": name.split("/")[-1].split(".")[0]})
     return pd.DataFrame(rows)
+
+
+def core_part(bconf, frames):
+    """Energy per atom (eV/atom) and flattened forces (eV/Å) of the fixed core repulsion: pyace's evaluation
+    of ``bconf`` with all ACE coefficients zero (linear embedding, so F(0) = 0)."""
+    from pyace import ACEBBasisSet, PyACECalculator
+
+    basis = ACEBBasisSet(bconf)
+    basis.basis_coeffs = np.zeros(len(basis.basis_coeffs))
+    calc = PyACECalculator(basis)
+    e, f = [], []
+    for at in frames:
+        at = at.copy()
+        at.calc = calc
+        e.append(at.get_potential_energy() / len(at))
+        f.append(at.get_forces().reshape(-1))
+    return np.array(e), np.concatenate(f)
+
+
+def dimer_energy(calc, r: float) -> float:
+    """Energy (eV) of an isolated W2 dimer at separation ``r`` (Å)."""
+    from ase import Atoms
+
+    atoms = Atoms("W2", positions=[[0, 0, 0], [r, 0, 0]], cell=[20, 20, 20], pbc=False)
+    atoms.calc = calc
+    return atoms.get_potential_energy()
 
 
 def solve(X, y, n_struct, energy_weight=ENERGY_WEIGHT, ridge=RIDGE):
@@ -108,12 +163,17 @@ def main(out: Path = OUT) -> Path:
     if not os.environ.get("REVEM_DATA_DIR") and not os.environ.get("REVEM_DATA_URL"):
         raise SystemExit("set REVEM_DATA_DIR to the DFT mirror (e.g. ../shared/datasets)")
     df = training_frame()
-    ds = LinearACEDataset(basis_config(), df)
+    bconf = basis_config()
+    ds = LinearACEDataset(bconf, df)
     X = np.array(ds.get_design_matrix(max_workers=2))
     y = ds.get_target_vector()
     n = len(df)
-    coef = solve(X, y, n)
-    pred = X @ coef
+    e_core, f_core = core_part(bconf, df["ase_atoms"])
+    base = np.concatenate([e_core, f_core])
+    print(f"core repulsion on the training set: max |E| {np.abs(e_core).max():.2e} eV/atom, "
+          f"max |F| {np.abs(f_core).max():.2e} eV/Å")
+    coef = solve(X, y - base, n)
+    pred = X @ coef + base
     de = (pred[:n] - y[:n]) * 1000
     df_ = pred[n:] - y[n:]
     print(f"{n} structures, {int(df['ase_atoms'].map(len).sum())} atoms, {X.shape[1]} basis functions")
@@ -126,8 +186,16 @@ def main(out: Path = OUT) -> Path:
     basis.to_ACECTildeBasisSet().save_yaml(str(out))
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
 
+    calc = PyACECalculator(str(out))
+    for i in (0, n - 1):  # the written file reproduces the fitted model (design matrix + core part)
+        at = df["ase_atoms"].iloc[i].copy()
+        at.calc = calc
+        assert abs(at.get_potential_energy() / len(at) - pred[i]) < 1e-6, "written .yace disagrees with the fit"
+    print("W2 dimer energy (eV): " + ", ".join(f"{r:.1f} Å {dimer_energy(calc, r):.4g}"
+                                               for r in (0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 3.0)))
+
     atoms = bulk("W", "bcc", a=3.18, cubic=True)
-    atoms.calc = PyACECalculator(str(out))
+    atoms.calc = calc
     BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=1e-4)
     a_fit = atoms.cell.lengths()[0]
     print(f"bcc lattice constant: fitted ACE {a_fit:.4f} Å, DFT EOS_Data {dft_bcc_lattice_constant():.4f} Å, "
