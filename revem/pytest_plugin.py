@@ -32,8 +32,9 @@ def pytest_addoption(parser):
     g.addoption("--report-dir", default="reports", help="where <potential>/<element>/results.json, report.md and plots go (default: reports)")
     g.addoption("--baseline", default=None, help="an earlier results.json (or report dir): fail cases that moved by more than their noise")
     g.addoption("--tier", default="standard", choices=TIERS, help="smoke (CI minutes), standard (default), full (papers)")
-    g.addoption("--fail-on", default="all", choices=("all", "reference", "regression"),
-                help="what fails a test: disagreement with the DFT reference, a move from --baseline, or both (default). "
+    g.addoption("--fail-on", default="auto", choices=("auto", "all", "reference", "regression"),
+                help="what fails a test: disagreement with the DFT reference, a move from --baseline, or both. "
+                     "auto (default): 'reference' without --baseline, 'regression' with it (a CI regression check). "
                      "Exact identities (verification checks) always fail.")
 
 
@@ -113,6 +114,8 @@ class Checker:
         self.element = element
         self.tier = request.config.getoption("--tier")
         self.fail_on = request.config.getoption("--fail-on")
+        if self.fail_on == "auto":
+            self.fail_on = "regression" if request.config.getoption("--baseline") else "reference"
         self.failures: list[str] = []
         self.records: list[Record] = []
         from .potentials import load_potential
