@@ -196,7 +196,7 @@ def pytest_runtest_call(item):
                     note=f"{type(exc).__name__}: {exc}"[:500])
         rec.passed = False
         item.user_properties.append((_RECORD_KEY, json.dumps(rec.to_json())))
-        known = (checker.test_id, "error") in item.config._revem_baseline
+        known = (checker.test_id, str(case), "error") in item.config._revem_baseline
         if checker.fail_on == "regression" and known:
             outcome.force_result(None)  # it broke the same way in the baseline: not a regression
     elif exc is None and checker.failures:

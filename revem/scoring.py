@@ -88,7 +88,7 @@ def score(value: float | None, ref: Reference | None, *, test_id: str, potential
     return rec
 
 
-def load_baseline(path: str | Path) -> dict[tuple[str, str], dict]:
+def load_baseline(path: str | Path) -> dict[tuple[str, str, str], dict]:
     """Records of an earlier run: a results.json, or a report directory holding <pot>/<el>/results.json."""
     path = Path(path)
     files = [path] if path.is_file() else sorted(path.rglob("results.json"))
@@ -97,13 +97,13 @@ def load_baseline(path: str | Path) -> dict[tuple[str, str], dict]:
     out = {}
     for f in files:
         for r in json.loads(f.read_text()):
-            out[(r["test_id"], r["quantity"])] = r
+            out[(r["test_id"], r["case"], r["quantity"])] = r
     return out
 
 
-def compare_baseline(rec: Record, baseline: dict[tuple[str, str], dict]) -> str | None:
+def compare_baseline(rec: Record, baseline: dict[tuple[str, str, str], dict]) -> str | None:
     """A message if ``rec`` moved from the baseline by more than its noise, else None."""
-    old = baseline.get((rec.test_id, rec.quantity))
+    old = baseline.get((rec.test_id, rec.case, rec.quantity))
     if old is None or old.get("value") is None:
         return None
     if rec.value is None:
@@ -111,6 +111,6 @@ def compare_baseline(rec: Record, baseline: dict[tuple[str, str], dict]) -> str 
     delta = rec.value - old["value"]
     noise = max(rec.noise or 0.0, old.get("noise") or 0.0)
     if abs(delta) > noise:
-        return (f"REGRESSION {rec.quantity}: {rec.value:.6g} {rec.unit} vs baseline {old['value']:.6g} {rec.unit} "
+        return (f"REGRESSION {rec.case} {rec.quantity}: {rec.value:.6g} {rec.unit} vs baseline {old['value']:.6g} {rec.unit} "
                 f"(moved {delta:+.4g} {rec.unit}, noise ±{noise:.3g} {rec.unit})")
     return None

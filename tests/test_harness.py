@@ -45,9 +45,9 @@ def test_unit_mismatch_is_an_error():
 
 def test_baseline_noise():
     rec = _score(100.0, _ref())
-    base = {("t[x]", "C11"): {"value": 100.3, "noise": 0.5}}
+    base = {("t[x]", "bcc", "C11"): {"value": 100.3, "noise": 0.5}}
     assert compare_baseline(rec, base) is None
-    base = {("t[x]", "C11"): {"value": 101.0, "noise": 0.5}}
+    base = {("t[x]", "bcc", "C11"): {"value": 101.0, "noise": 0.5}}
     assert "REGRESSION" in compare_baseline(rec, base)
 
 

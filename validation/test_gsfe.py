@@ -2,6 +2,7 @@
 import pytest
 
 from revem.properties import gsfe as prop
+from revem.references import Reference
 
 
 @pytest.mark.revem_cases.with_args(prop.cases)
@@ -21,6 +22,13 @@ def test_gsfe(potential, element, case, revem):
         revem.check(prop.PROPERTY, case, "rmse", res["rmse"], prop.UNIT, note=note)
         revem.report(prop.PROPERTY, case, "gamma_us_dense", res["gamma_us_dense"], prop.UNIT,
                      note="largest γ of the dense unrelaxed line (not only the DFT-sampled shifts)")
+        # the curve itself, point by point against the DFT cells (scored as a whole by `rmse` above)
+        d = res["data"]
+        for f, g, gd in zip(d["f"], d["gamma"], d["gamma_dft"]):
+            point = f"{case}@{f:.2f}b"
+            ref = Reference(element=element, property=prop.PROPERTY, case=point, quantity="gamma", value=float(gd),
+                            unit=prop.UNIT, source="GAP-W DFT rigid-shift cell (Szlachta et al., PRB 90, 104108 (2014)), unrelaxed")
+            revem.report(prop.PROPERTY, point, "gamma", g, prop.UNIT, refs=[ref], note=note)
     elif case == "110_symmetry":
         revem.check(prop.PROPERTY, case, "max_asymmetry", res["max_asymmetry"], prop.UNIT, note=note)
     else:
