@@ -160,3 +160,19 @@ def test_per_config_more_ordered_than_per_atom(tmp_path):
         assert len(vals) >= 3
         spread[mode] = float(np.mean(vals))
     assert spread["per-config"] < spread["per-atom"], spread
+
+
+def test_dask_scheduler_gives_the_same_database(tmp_path):
+    """--scheduler: the same streams on a (local, real) Dask cluster give the rows of a local run."""
+    distributed = pytest.importorskip("dask.distributed")
+    from revem.generator.runner import run_dask
+
+    specs = build_specs([5], ["per-config"], 2, seed=11)
+    local_db, dask_db = str(tmp_path / "local.db"), str(tmp_path / "dask.db")
+    prepare(local_db, specs, {"seed": 11}, resume=False)
+    run_local(local_db, specs, workers=1, progress=False)
+    prepare(dask_db, specs, {"seed": 11}, resume=False)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        res = run_dask(dask_db, specs, cl.scheduler_address, progress=False)
+    assert [r["stream"] for r in res] == ["w05-per-config"]
+    assert _snapshot(dask_db)[0] == _snapshot(local_db)[0]
