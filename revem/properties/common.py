@@ -93,6 +93,21 @@ def _ground_state(file_hash: str, spec: str, element: str, structure: str, versi
             "structure": structure}
 
 
+def potential_spec(potential: Potential | str) -> str:
+    """A hashable spec (catalog name or path) for a potential, for per-process caches."""
+    if isinstance(potential, Potential):
+        return potential.source or potential.name
+    return potential
+
+
+def bulk_a0_e0(spec: str, element: str, bulk_ref: tuple[float, float] | None = None) -> tuple[float, float]:
+    """(a0 in Å, e0 in eV/atom): ``bulk_ref`` when given (e.g. from a DFT calculator), else the relaxed bcc."""
+    if bulk_ref is not None:
+        return bulk_ref
+    gs = ground_state(spec, element)
+    return gs["a0"], gs["e0"]
+
+
 def ground_state(potential: Potential | str, element: str, structure: str = "bcc") -> dict:
     """Relaxed cubic ground state: ``a0`` (Å), ``e0`` (eV/atom), ``volume`` (Å^3/atom), residual pressure (GPa)."""
     pot = load_potential(potential)

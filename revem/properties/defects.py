@@ -39,8 +39,8 @@ from ase import Atoms
 from ase.build import bulk
 from ase.optimize import LBFGS
 
-from ..potentials import Potential, load_potential
-from .common import ground_state, relax_positions
+from ..potentials import load_potential
+from .common import bulk_a0_e0, potential_spec, relax_positions
 
 PROPERTY = "defects"
 PROTOCOL_VERSION = 1
@@ -189,19 +189,9 @@ def formation_energy(e_defect: float, n_atoms: int, e_bulk: float) -> float:
     return e_defect - n_atoms * e_bulk
 
 
-def _spec(potential) -> str:
-    if isinstance(potential, Potential):
-        return potential.source or potential.name
-    return potential
-
-
 @lru_cache(maxsize=128)
 def _compute(spec, element, case, n, fmax, max_steps, separation_a, calc_factory, bulk_ref) -> dict:
-    if bulk_ref is None:
-        gs = ground_state(spec, element)
-        a0, e0 = gs["a0"], gs["e0"]
-    else:
-        a0, e0 = bulk_ref
+    a0, e0 = bulk_a0_e0(spec, element, bulk_ref)
     atoms = build_defect(element, a0, case, n, separation_a)
     atoms.calc = (calc_factory or load_potential(spec).calculator)()
     converged = relax_positions(atoms, fmax=fmax, steps=max_steps, optimizer=LBFGS)
@@ -221,7 +211,7 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
     then pass ``bulk_ref=(a0 Å, e0 eV/atom)`` of that calculator too.
     """
     s = {**DEFAULTS, **TIER_SETTINGS[tier]}
-    return dict(_compute(_spec(potential), element, case, int(s["supercell"]), float(s["fmax_eV_per_A"]),
+    return dict(_compute(potential_spec(potential), element, case, int(s["supercell"]), float(s["fmax_eV_per_A"]),
                          int(s["max_steps"]), float(s["dumbbell_separation_a"]), calc_factory, bulk_ref))
 
 

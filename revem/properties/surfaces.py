@@ -36,8 +36,8 @@ from ase.build import bulk, surface
 from ase.geometry import minkowski_reduce
 from ase.optimize import LBFGS
 
-from ..potentials import Potential, load_potential
-from .common import EV_PER_A2_TO_MJ_PER_M2, ground_state, relax_positions
+from ..potentials import load_potential
+from .common import EV_PER_A2_TO_MJ_PER_M2, bulk_a0_e0, potential_spec, relax_positions
 
 PROPERTY = "surfaces"
 PROTOCOL_VERSION = 1
@@ -108,19 +108,9 @@ def spearman_rho(computed: dict, reference: dict, keys=FACETS) -> float:
     return float(spearmanr([computed[k] for k in keys], [reference[k] for k in keys])[0])
 
 
-def _spec(potential) -> str:
-    if isinstance(potential, Potential):
-        return potential.source or potential.name
-    return potential
-
-
 @lru_cache(maxsize=256)
 def _gamma(spec, element, case, min_thickness_A, vacuum_A, fmax, max_steps, calc_factory, bulk_ref) -> dict:
-    if bulk_ref is None:
-        gs = ground_state(spec, element)
-        a0, e0 = gs["a0"], gs["e0"]
-    else:
-        a0, e0 = bulk_ref
+    a0, e0 = bulk_a0_e0(spec, element, bulk_ref)
     slab = build_slab(element, a0, miller(case), min_thickness_A, vacuum_A)
     slab.calc = (calc_factory or load_potential(spec).calculator)()
     e_unrelaxed = slab.get_potential_energy()
@@ -140,7 +130,7 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
     then pass ``bulk_ref=(a0 Å, e0 eV/atom)`` of that calculator too.
     """
     s = {**DEFAULTS, **TIER_SETTINGS[tier]}
-    return dict(_gamma(_spec(potential), element, case,
+    return dict(_gamma(potential_spec(potential), element, case,
                        float(min_thickness_A or s["min_thickness_A"]), float(vacuum_A or s["vacuum_A"]),
                        float(s["fmax_eV_per_A"]), int(s["max_steps"]), calc_factory, bulk_ref))
 
