@@ -38,9 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .properties.common import EV_PER_A3_TO_GPA
+
 INSTALL_HINT = ("GPAW not installed: pip install 'revem[dft]' after apt-get install libxc-dev libopenblas-dev "
                 "libfftw3-dev (CC=g++)")
-EV_PER_A3_TO_GPA = 160.21766208
 
 
 class DFTUnavailable(ImportError):

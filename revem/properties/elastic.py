@@ -23,10 +23,10 @@ from functools import lru_cache
 import numpy as np
 
 from . import eos as _eos
+from .common import EV_PER_A3_TO_GPA, single_threaded
 
 PROPERTY = "elastic"
 PROTOCOL_VERSION = 1
-EV_PER_A3_TO_GPA = 160.21766208
 DEFAULTS = {"strain_amplitude": 0.005, "fmax_eV_per_A": 1e-4, "relax_steps": 200, "structure": "bcc"}
 B_CONSISTENCY_REL = 0.03  # B from C_ij vs EOS B0: different windows (±δ vs ±6 % in volume), same minimum
 CASES = ["C11", "C12", "C44", "B_consistency"]
@@ -90,7 +90,7 @@ def bulk_modulus(c11: float, c12: float) -> float:
     return (c11 + 2 * c12) / 3
 
 
-@_eos.single_threaded
+@single_threaded
 @lru_cache(maxsize=64)
 def compute(potential, element: str, tier: str = "standard", calc_factory=None) -> dict:
     """C11, C12, C44, B (GPa) of relaxed bcc, ``B0_eos`` (GPa) from :mod:`~revem.properties.eos`, the full

@@ -36,9 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import EV_PER_A3_TO_GPA, single_threaded
+
 PROPERTY = "eos"
 PROTOCOL_VERSION = 1
-EV_PER_A3_TO_GPA = 160.21766208
 
 DEFAULTS = {"eos": "birchmurnaghan", "volume_range": 0.06, "n_volumes": 7, "fmax_eV_per_A": 1e-3,
             "relax_steps": 400, "relax_each_volume": False, "symprec_A": 1e-2}
@@ -213,21 +214,6 @@ def _initial_bcc_bond(element: str) -> float:
     from .common import initial_lattice_constant
 
     return initial_lattice_constant(element, "bcc") * np.sqrt(3) / 2
-
-
-def single_threaded(func):
-    """Run ``func`` with BLAS limited to one thread: tiny 3x3 linear algebra in the cell filter
-    otherwise spends most of its time in OpenBLAS thread hand-offs on a loaded machine."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1):
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 @single_threaded

@@ -40,7 +40,7 @@ from ase.filters import UnitCellFilter
 from ase.optimize import BFGS
 
 from ..potentials import load_potential
-from .common import EV_PER_A2_TO_J_PER_M2, ground_state
+from .common import EV_PER_A2_TO_J_PER_M2, ground_state, single_threaded
 
 PROPERTY = "grain_boundaries"
 PROTOCOL_VERSION = 1
@@ -165,18 +165,13 @@ def axis_shift_fraction(grain_a: Atoms, axis, a: float) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------------------------------------ relaxation
+@single_threaded
 def relax_gb(atoms: Atoms, calc, fmax: float, steps: int, cell_mask=(0, 0, 1, 0, 0, 0)) -> bool:
-    """Relax atoms and the cell components in ``cell_mask`` (Voigt: xx yy zz yz xz xy) with BFGS.
-
-    BLAS is limited to one thread: the optimizer's tiny matrices are slowed down by thread contention.
-    """
-    from threadpoolctl import threadpool_limits
-
+    """Relax atoms and the cell components in ``cell_mask`` (Voigt: xx yy zz yz xz xy) with BFGS."""
     atoms.calc = calc
     filt = UnitCellFilter(atoms, mask=list(cell_mask))
     opt = BFGS(filt, logfile=None)
-    with threadpool_limits(1):
-        return bool(opt.run(fmax=fmax, steps=steps))
+    return bool(opt.run(fmax=fmax, steps=steps))
 
 
 def _calc_factory(potential, calc_factory):

@@ -37,7 +37,6 @@ import numpy as np
 from ase.constraints import FixCartesian
 from ase.lattice.cubic import BodyCenteredCubic
 from ase.optimize import BFGS
-from threadpoolctl import threadpool_limits
 
 from ..potentials import load_potential
 from .common import EV_PER_A2_TO_MJ_PER_M2, ground_state, relax_positions
@@ -238,7 +237,7 @@ def relaxed_line(calc_factory, element: str, plane: str, a0: float, points: int 
         at = tilted(base, f, b, 0)
         at.set_constraint(FixCartesian(range(len(at)), mask=(False, True, True)))  # move along x only
         at.calc = calc
-        with warnings.catch_warnings(), threadpool_limits(1):  # one summary warning below; 1 BLAS thread
+        with warnings.catch_warnings():  # one summary warning below
             warnings.simplefilter("ignore")
             ok = relax_positions(at, fmax=fmax, steps=max_steps, optimizer=BFGS)
         if not ok:
