@@ -1,21 +1,85 @@
-"""``revem generate | rescale | export | info`` (register these on the main revem parser)."""
+"""``revem generate | rescale | export | info`` (register these on the main revem parser).
+
+What these commands refuse (exit status 2, a message on stderr naming the option or the file,
+nothing created or written): out-of-range options (argparse, before any file is touched), a
+database that does not exist (export/info/rescale never create one; ``--resume`` needs one), a
+file that is not a revem database (not SQLite, truncated, another program's tables), an output
+directory that is missing or not writable, settings that differ from the run being resumed, and
+a new run into a file that holds one.  ``generate`` exits with 3 when a stream is owned by
+another live process (its lease names host and PID); nothing of that stream is written.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 import os
+import sqlite3
 import sys
 
 
-def _generate(args) -> int:
-    from .runner import build_specs, prepare, run_dask, run_local
+# -- option types: refused by argparse (exit 2, "argument --x: ..." on stderr) before any file is touched
+def _int_at_least(lo: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {lo} (got {value})")
+        return value
+    return parse
+
+
+def _float_above(lo: float, inclusive: bool = False, unit: str = ""):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        ok = value >= lo if inclusive else value > lo
+        if not (math.isfinite(value) and ok):
+            raise argparse.ArgumentTypeError(f"must be a finite number {'>=' if inclusive else '>'} {lo:g}"
+                                             f"{unit} (got {text})")
+        return value
+    return parse
+
+
+def _windows(text: str) -> list[int]:
     from .windows import parse_index_list
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     try:
-        specs = build_specs(parse_index_list(args.windows), modes, args.iterations, seed=args.seed,
+        return parse_index_list(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _modes(text: str) -> list[str]:
+    from .entropy import MODES
+
+    modes = list(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise argparse.ArgumentTypeError(f"unknown mode {', '.join(map(repr, bad)) or '(none given)'}; "
+                                         f"expected a comma-separated list of {', '.join(MODES)}")
+    return modes
+
+
+def _refuse(cmd: str, exc: BaseException, code: int = 2) -> int:
+    msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    print(f"revem {cmd}: {msg}", file=sys.stderr)
+    return code
+
+
+def _generate(args) -> int:
+    from .locking import LeaseHeld, LeaseLost
+    from .runner import build_specs, prepare, run_dask, run_local
+    from .storage import StoreError, database_error
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        specs = build_specs(args.windows, args.modes, args.iterations, seed=args.seed,
                             v_ref=args.v_ref, core_factor=args.core_factor, low_density=args.low_density,
                             optimizer=args.optimizer, steps=args.steps, k0=args.k0, ridge=args.ridge,
                             n_bootstrap=args.bootstrap, rcutfac=args.rcutfac)
@@ -26,14 +90,17 @@ def _generate(args) -> int:
                 "descriptor": specs[0].descriptor.as_dict() if specs else None,
                 "units": "A, A^3/atom; species X (reduced units, see v_ref)"}
         prepare(args.out, specs, meta, args.resume)
-    except (ValueError, FileExistsError) as exc:
-        print(f"revem generate: {exc}", file=sys.stderr)
-        return 2
-    progress = not args.no_progress
-    if args.scheduler:
-        res = run_dask(args.out, specs, args.scheduler, progress)
-    else:
-        res = run_local(args.out, specs, args.workers, progress)
+        progress = not args.no_progress
+        if args.scheduler:
+            res = run_dask(args.out, specs, args.scheduler, progress)
+        else:
+            res = run_local(args.out, specs, args.workers, progress)
+    except (LeaseHeld, LeaseLost) as exc:
+        return _refuse("generate", exc, 3)
+    except (ValueError, FileExistsError) as exc:  # StoreError is a ValueError
+        return _refuse("generate", exc)
+    except sqlite3.Error as exc:
+        return _refuse("generate", database_error(args.out, exc))
     for r in sorted(res, key=lambda r: r["stream"]):
         print(f"{r['stream']}: {r['iteration']} iterations, {r['accepted']} accepted, "
               f"{r['rejected_rmin']} R_min rejections, {r['rejected_no_gain']} without gain, "
@@ -47,8 +114,9 @@ def _rescale(args) -> int:
     try:
         n, factor = rescale_db(args.db, args.element, args.out)
     except (KeyError, FileExistsError, ValueError) as exc:
-        print(f"revem rescale: {exc}", file=sys.stderr)
-        return 2
+        return _refuse("rescale", exc)
+    except sqlite3.Error as exc:
+        return _refuse("rescale", database_error(args.db, exc))
     print(f"wrote {n} configurations to {args.out or _default_rescaled(args.db, args.element)} "
           f"(lengths x {factor:.6f})")
     return 0
@@ -62,20 +130,35 @@ def _default_rescaled(db: str, el: str) -> str:
 def _export(args) -> int:
     import ase.io
 
-    from .storage import Store, row_atoms
+    from .storage import Store, StoreError, check_directory, database_error, row_atoms
 
-    store = Store(args.db)
-    sel = {} if args.include_bootstrap else {"kind": "accepted"}
-    frames = [row_atoms(r) for r in store.rows(**sel)]
-    ase.io.write(args.out, frames, format="extxyz")
+    tmp = None
+    try:
+        store = Store(args.db, create=False)
+        check_directory(args.out)
+        sel = {} if args.include_bootstrap else {"kind": "accepted"}
+        frames = [row_atoms(r) for r in store.rows(**sel)]
+        d, base = os.path.split(os.path.abspath(args.out))
+        tmp = os.path.join(d, f".{base}.tmp-{os.getpid()}")
+        ase.io.write(tmp, frames, format="extxyz")
+        os.replace(tmp, args.out)  # never a half-written export
+        tmp = None
+    except StoreError as exc:
+        return _refuse("export", exc)
+    except sqlite3.Error as exc:
+        return _refuse("export", database_error(args.db, exc))
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
     print(f"wrote {len(frames)} configurations to {args.out}")
     return 0
 
 
 def info_dict(db: str) -> dict:
+    """Run settings and per-stream counters of a generated database (StoreError: not one)."""
     from .storage import Store
 
-    store = Store(db)
+    store = Store(db, create=False)
     out = {"db": db, "run": store.get_meta(), "streams": {}}
     counts: dict = {}
     for row in store.db.select(include_data=False):
@@ -91,44 +174,56 @@ def info_dict(db: str) -> dict:
             "iterations": sp["iterations"], "accepted": st["accepted"],
             "rejected_rmin": st["rejected_rmin"], "rejected_no_gain": st["rejected_no_gain"],
             "errors": st["errors"], "S": st["S"], "K": st["K"],
-            "rows": counts.get(name, {"bootstrap": 0, "accepted": 0, "atoms_accepted": 0})}
+            "rows": counts.get(name, {"bootstrap": 0, "accepted": 0, "atoms_accepted": 0}),
+            "writer": (lease.describe() if (lease := store.lease(name)) is not None else None)}
     return out
 
 
 def _info(args) -> int:
-    d = info_dict(args.db)
+    from .storage import StoreError, database_error
+
+    try:
+        d = info_dict(args.db)
+    except StoreError as exc:
+        return _refuse("info", exc)
+    except sqlite3.Error as exc:
+        return _refuse("info", database_error(args.db, exc))
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
     for name, s in d["streams"].items():
         print(f"{name}: {s['iterations_done']}/{s['iterations']} iterations, {s['accepted']} accepted "
               f"({s['rows']['atoms_accepted']} atoms), S = {s['S']:.4f}, K = {s['K']:.4g}, "
-              f"V/atom {s['window']['v_start']:.3f}-{s['window']['v_end']:.3f} A^3")
+              f"V/atom {s['window']['v_start']:.3f}-{s['window']['v_end']:.3f} A^3"
+              + (f"; being written by {s['writer']}" if s["writer"] else ""))
     return 0
 
 
 def register(subparsers) -> None:
     """Add generate, rescale, export and info to an argparse subparsers object."""
-    g = subparsers.add_parser("generate", help="entropy-maximised configurations (Rev-EM generator)")
+    g = subparsers.add_parser(
+        "generate", help="entropy-maximised configurations (Rev-EM generator)",
+        epilog="exit status: 0 done; 2 refused (bad option, unusable or mismatching database; nothing "
+               "written); 3 a stream is being written by another live process (the message names it)")
     g.add_argument("--out", required=True, help="ASE SQLite database to write (.db)")
-    g.add_argument("--windows", default="0-16", help="window indices, e.g. 0-16, 8 or 0,3,5-7 (default 0-16)")
-    g.add_argument("--modes", default="per-atom,per-config", help="per-atom,per-config (default both)")
-    g.add_argument("--iterations", type=int, default=25000, help="iterations per stream (paper: 25000)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    g.add_argument("--resume", action="store_true", help="continue the run stored in --out")
+    g.add_argument("--windows", default="0-16", type=_windows, help="window indices, e.g. 0-16, 8 or 0,3,5-7 (default 0-16)")
+    g.add_argument("--modes", default="per-atom,per-config", type=_modes, help="per-atom,per-config (default both)")
+    g.add_argument("--iterations", type=_int_at_least(1), default=25000, help="iterations per stream (paper: 25000)")
+    g.add_argument("--seed", type=_int_at_least(0), default=0)
+    g.add_argument("--workers", type=_int_at_least(1), default=1, help="local worker processes (default 1)")
+    g.add_argument("--resume", action="store_true", help="continue the run stored in --out (refused for streams that another live process writes)")
     g.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port)")
     g.add_argument("--low-density", action="store_true",
                    help="add windows 17-20 (3-6 x v_ref, small R_core) for open structures (Sec. 5.3)")
-    g.add_argument("--v-ref", type=float, default=15.9, help="reference volume per atom, A^3 (default 15.9, W)")
-    g.add_argument("--core-factor", type=float, default=0.85, help="R_core = f * V_start^(1/3) (default 0.85)")
-    g.add_argument("--rcutfac", type=float, default=None,
+    g.add_argument("--v-ref", type=_float_above(0, unit=" A^3/atom"), default=15.9, help="reference volume per atom, A^3 (default 15.9, W)")
+    g.add_argument("--core-factor", type=_float_above(0), default=0.85, help="R_core = f * V_start^(1/3) (default 0.85)")
+    g.add_argument("--rcutfac", type=_float_above(0, unit=" A"), default=None,
                    help="SNAP cutoff, A (default 4.73442 * (v_ref / 15.9)^(1/3))")
     g.add_argument("--optimizer", choices=["lbfgs", "steepest"], default="lbfgs")
-    g.add_argument("--steps", type=int, default=60, help="max objective evaluations per candidate (default 60)")
-    g.add_argument("--k0", type=float, default=None, help="initial K (default 0.05 per-atom, 0.5 per-config)")
-    g.add_argument("--ridge", type=float, default=1e-6, help="ridge added to the standardised covariance")
-    g.add_argument("--bootstrap", type=int, default=10, help="bootstrap configurations per stream (default 10)")
+    g.add_argument("--steps", type=_int_at_least(1), default=60, help="max objective evaluations per candidate (default 60)")
+    g.add_argument("--k0", type=_float_above(0), default=None, help="initial K (default 0.05 per-atom, 0.5 per-config)")
+    g.add_argument("--ridge", type=_float_above(0, inclusive=True), default=1e-6, help="ridge added to the standardised covariance")
+    g.add_argument("--bootstrap", type=_int_at_least(2), default=10, help="bootstrap configurations per stream (default 10)")
     g.add_argument("--no-progress", action="store_true")
     g.set_defaults(func=_generate)
 

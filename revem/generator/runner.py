@@ -3,6 +3,8 @@
 Each (window, mode) stream is one task; a worker keeps one LAMMPS instance for all the streams it
 runs.  Workers write their own checkpoints to the SQLite file (it must be on a file system with
 working POSIX locks when a cluster is used); this process polls the file to draw the progress bars.
+Each worker owns the streams it runs through their leases (:mod:`revem.generator.locking`);
+``prepare`` refuses, before writing anything, streams that a live process owns.
 """
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
 import multiprocessing as mp
 
+import numpy as np
+
 from .entropy import MODES
 from .featurizer import DescriptorSettings
-from .storage import Store
+from .locking import LeaseHeld, LeaseLost
+from .storage import Store, StoreError, file_kind
 from .stream import StreamSpec, run_stream
 from .windows import make_windows
 
@@ -31,8 +36,33 @@ def build_specs(windows: list[int], modes: list[str], iterations: int, seed: int
                 optimizer: str = "lbfgs", steps: int = 60, k0: float | None = None,
                 k_up: float = 1.05, k_down: float = 0.9, patience: int = 3, n_bootstrap: int = 10,
                 ridge: float = 1e-6, rcutfac: float | None = None) -> list[StreamSpec]:
+    """The streams of a run; ValueError (a message naming the option) for settings that cannot
+    make one, checked before any file is touched (the CLI also checks each option's range)."""
+    checks = [(iterations >= 1, f"--iterations must be >= 1 (got {iterations})"),
+              (seed >= 0, f"--seed must be >= 0 (got {seed})"),
+              (np.isfinite(v_ref) and v_ref > 0, f"--v-ref must be a volume > 0 A^3/atom (got {v_ref})"),
+              (np.isfinite(core_factor) and core_factor > 0, f"--core-factor must be > 0 (got {core_factor})"),
+              (steps >= 1, f"--steps must be >= 1 (got {steps})"),
+              (k0 is None or (np.isfinite(k0) and k0 > 0), f"--k0 must be > 0 (got {k0})"),
+              (np.isfinite(ridge) and ridge >= 0, f"--ridge must be >= 0 (got {ridge})"),
+              (n_bootstrap >= 2, f"--bootstrap must be >= 2 (got {n_bootstrap}); the covariance needs "
+                                 f"at least 2 samples"),
+              (rcutfac is None or (np.isfinite(rcutfac) and rcutfac > 0), f"--rcutfac must be > 0 A (got {rcutfac})"),
+              (optimizer in ("lbfgs", "steepest"), f"unknown --optimizer {optimizer!r}"),
+              (len(windows) > 0, "no window selected"),
+              (len(modes) > 0, "no mode selected")]
+    for ok, msg in checks:
+        if not ok:
+            raise ValueError(msg)
     allw = make_windows(v_ref, core_factor, low_density=low_density)
     desc = (DescriptorSettings(rcutfac=rcutfac) if rcutfac else DescriptorSettings.for_reference_volume(v_ref))
+    if ridge == 0:  # without a ridge the bootstrap covariance must have more samples than features
+        m = desc.n_features
+        for mode in modes:
+            n_min = n_bootstrap * (1 if mode == "per-config" else 2)
+            if n_min <= m:
+                raise ValueError(f"--ridge 0 with {mode} streams needs more bootstrap samples than the "
+                                 f"{m} features (--bootstrap {n_bootstrap} gives {n_min}); use a --ridge > 0")
     specs = []
     for wi in windows:
         if wi < 0 or wi >= len(allw):
@@ -95,41 +125,73 @@ class Progress:
 
 
 def prepare(out: str, specs: list[StreamSpec], run_meta: dict, resume: bool) -> Store:
-    exists = os.path.exists(out) and os.path.getsize(out) > 0
+    """Create (or check, with ``resume``) the run's database before any stream runs.
+
+    Refused, with nothing created or written: ``--resume`` of a file that does not exist; a file
+    that is not a revem database (:class:`StoreError`); a new run into a file that holds streams
+    (FileExistsError); settings that differ from the stored run or stream (ValueError); a stream
+    that a live process owns (:class:`LeaseHeld`; dead owners' leases are taken over later).
+    A file holding run settings but no stream (a run that failed before its first stream) is
+    not a run yet: its settings are replaced.
+    """
+    kind = file_kind(out)
+    if resume and kind == "missing":
+        raise StoreError(f"--resume: {out} does not exist (nothing to resume; drop --resume to start a new run)")
     store = Store(out)
-    meta = store.get_meta()
-    if (meta is not None or store.streams()) and not resume:
-        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if meta is not None:
-        diff = [k for k in RUN_KEYS if meta.get(k) != run_meta.get(k)]
-        if diff:
-            raise ValueError(f"--resume with settings that differ from the stored run: {', '.join(diff)} "
-                             f"(stored: {json.dumps({k: meta.get(k) for k in diff})})")
-    elif exists and resume and not store.streams():
-        log.warning("%s has no run record; starting a new run", out)
+    store.check_leases([s.name for s in specs])
     from .stream import RESUMABLE_FIELDS
 
     for sp in specs:
         rec = store.load_stream(sp.name)
-        if rec is not None:
+        if rec is not None and resume:
             mine = sp.as_dict()
             diff = [k for k in mine if k not in RESUMABLE_FIELDS and rec["spec"].get(k) != mine[k]]
             if diff:
-                raise ValueError(f"stream {sp.name} was made with different settings ({', '.join(diff)}); "
-                                 f"use the same options to resume")
-    store.set_meta(run_meta)
+                raise ValueError(f"stream {sp.name} in {out} was made with different settings "
+                                 f"({', '.join(diff)}); use the same options to resume")
+
+    def update(meta: dict | None, n_streams: int) -> dict:
+        if n_streams and not resume:
+            raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        if meta is not None and n_streams:
+            diff = [k for k in RUN_KEYS if meta.get(k) != run_meta.get(k)]
+            if diff:
+                raise ValueError(f"--resume with settings that differ from the stored run in {out}: "
+                                 f"{', '.join(diff)} (stored: {json.dumps({k: meta.get(k) for k in diff})})")
+        elif resume and kind == "sqlite":
+            log.warning("%s holds no stream yet; starting a new run", out)
+        return run_meta
+
+    store.update_meta(update)
     return store
 
 
+def _collect(results: list, errors: list, fut_result) -> None:
+    try:
+        results.append(fut_result())
+    except (LeaseHeld, LeaseLost, StoreError, ValueError) as exc:  # the other streams go on
+        errors.append(exc)
+
+
+def _raise_first(errors: list) -> None:
+    for exc in errors[1:]:
+        log.error("%s", exc)
+    if errors:
+        raise errors[0]
+
+
 def run_local(out: str, specs: list[StreamSpec], workers: int = 1, progress: bool = True) -> list[dict]:
-    store = Store(out)
+    """Run the streams here (workers <= 1) or in ``workers`` spawned processes.  A stream that
+    fails with a clear error (e.g. owned by another live process) does not stop the others; the
+    first such error is raised once they are done."""
+    store = Store(out, create=False)
     bars = Progress(store, specs, progress)
-    results = []
+    results, errors = [], []
     try:
         if workers <= 1:
             _worker_init()
             for s in specs:  # in this process: the LAMMPS instance is shared by the streams
-                results.append(run_stream(out, s.as_dict(), progress_cb=bars.update))
+                _collect(results, errors, lambda s=s: run_stream(out, s.as_dict(), progress_cb=bars.update))
         else:
             ctx = mp.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as ex:
@@ -139,10 +201,11 @@ def run_local(out: str, specs: list[StreamSpec], workers: int = 1, progress: boo
                     done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                     bars.update()
                     for f in done:
-                        results.append(f.result())
+                        _collect(results, errors, f.result)
     finally:
         bars.update()
         bars.close()
+    _raise_first(errors)
     return results
 
 
@@ -150,9 +213,9 @@ def run_dask(out: str, specs: list[StreamSpec], scheduler: str, progress: bool =
     """Submit every stream to the Dask scheduler at ``scheduler`` (e.g. tcp://host:8786)."""
     from dask.distributed import Client, wait as dwait
 
-    store = Store(out)
+    store = Store(out, create=False)
     bars = Progress(store, specs, progress)
-    results = []
+    results, errors = [], []
     try:
         with Client(scheduler) as client:
             futs = [client.submit(run_stream, os.path.abspath(out), s.as_dict(), None, pure=False,
@@ -166,9 +229,10 @@ def run_dask(out: str, specs: list[StreamSpec], scheduler: str, progress: bool =
                     continue
                 bars.update()
                 for f in res.done:
-                    results.append(f.result())
+                    _collect(results, errors, f.result)
                 pending = list(res.not_done)
     finally:
         bars.update()
         bars.close()
+    _raise_first(errors)
     return results

@@ -5,7 +5,8 @@ maximises F = K log det Sigma(S u C) - V_core(C) over its positions, rejects it 
 closer than R_min, and accepts it iff S(S u C) > S(S).  K adapts: ``patience`` consecutive
 failures to raise S multiply K by ``k_up``; an R_min rejection multiplies it by ``k_down``.
 Everything a stream does is a function of its checkpoint and the iteration number, so a resumed
-stream repeats an uninterrupted one exactly.
+stream repeats an uninterrupted one exactly.  One process at a time owns a stream (its lease in
+the database, :mod:`revem.generator.locking`), so a stream is never advanced twice.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .candidate import OPTIMIZERS, Objective, min_distance, random_structure
 from .entropy import (MODES, DegenerateCovariance, Normalization, RunningMoments, logdet,
                       sample_rows)
 from .featurizer import DescriptorSettings, FeaturizerError, LammpsSnapFeaturizer
+from .locking import Owner
 from .storage import SPECIES, Store
 from .windows import Window
 
@@ -113,17 +115,23 @@ def _atoms(cell, pos) -> Atoms:
     return Atoms(SPECIES * len(pos), positions=pos, cell=cell, pbc=True)
 
 
-def open_stream(store: Store, spec: StreamSpec, featurizer) -> tuple[dict, Normalization, RunningMoments]:
-    """Load the stream's checkpoint, or bootstrap and store it."""
+def open_stream(store: Store, spec: StreamSpec, featurizer,
+                owner: Owner) -> tuple[dict, Normalization, RunningMoments]:
+    """Load the stream's checkpoint, or bootstrap and store it (``owner`` holds its lease)."""
     rec = store.load_stream(spec.name)
     if rec is None:
         boot, norm, mom = bootstrap(spec, featurizer)
-        S = logdet(mom, norm)
+        try:
+            S = logdet(mom, norm)
+        except DegenerateCovariance as exc:
+            raise ValueError(f"stream {spec.name}: the covariance of its {spec.n_bootstrap} bootstrap "
+                             f"configurations is singular ({exc}); use a --ridge > 0 or more --bootstrap "
+                             f"configurations (nothing of the stream was written)") from None
         if mom.n <= mom.m:
             log.info("%s: %d samples for %d features; S uses the ridge %g", spec.name, mom.n, mom.m, spec.ridge)
         state = _new_state(spec, S)
         rows = [(_atoms(c, p), _row_kvp(spec, "bootstrap", i), f) for i, ((c, p), f) in enumerate(boot)]
-        store.init_stream(spec.name, spec.as_dict(), norm.as_dict(), state, mom.to_bytes(), rows)
+        store.init_stream(spec.name, spec.as_dict(), norm.as_dict(), state, mom.to_bytes(), rows, owner=owner)
         return state, norm, mom
     stored = dict(rec["spec"])
     mine = spec.as_dict()
@@ -132,7 +140,7 @@ def open_stream(store: Store, spec: StreamSpec, featurizer) -> tuple[dict, Norma
         raise ValueError(f"stream {spec.name} in {store.path} was made with different settings "
                          f"({', '.join(diff)}); use the same options to resume")
     if stored["iterations"] != spec.iterations:
-        store.update_spec(spec.name, mine)
+        store.update_spec(spec.name, mine, owner)
     state = rec["state"]
     if state["iteration"] < spec.iterations:
         state["done"] = False
@@ -190,13 +198,32 @@ def run_stream(db_path: str, spec_dict: dict, parent_pid: int | None = None,
                max_iterations: int | None = None, progress_cb=None) -> dict:
     """Run (or resume) a stream to ``spec.iterations``; checkpoint after every iteration.
 
+    The stream's lease is acquired first (:class:`~revem.generator.locking.LeaseHeld` at once,
+    before anything is written, when a live process owns it; a dead owner's lease is taken over)
+    and given up at the end; every commit re-checks it in its transaction.  Whoever calls this (the
+    launching process, a local worker process, a Dask worker on another host) owns the stream
+    while it runs.  The database must exist (``prepare`` makes it): a worker that does not see the
+    file (no shared file system) fails instead of creating an empty one.
+
     ``parent_pid``: stop when the launching process has died (a killed run must not keep
     writing).  ``max_iterations``: stop after that many iterations in this call (tests).
     """
     spec = StreamSpec.from_dict(spec_dict)
+    store = Store(db_path, create=False)
+    owner = store.acquire_lease(spec.name)
+    try:
+        return _run_owned(store, spec, owner, parent_pid, max_iterations, progress_cb)
+    finally:
+        try:
+            store.release_lease(spec.name, owner)
+        except Exception as exc:  # never hide the run's own outcome; a stale lease is taken over later
+            log.warning("%s: could not release the lease of stream %s: %s", db_path, spec.name, exc)
+
+
+def _run_owned(store: Store, spec: StreamSpec, owner: Owner, parent_pid: int | None,
+               max_iterations: int | None, progress_cb) -> dict:
     featurizer = get_featurizer(spec.descriptor)
-    store = Store(db_path)
-    state, norm, mom = open_stream(store, spec, featurizer)
+    state, norm, mom = open_stream(store, spec, featurizer, owner)
     done_here = 0
     while state["iteration"] < spec.iterations:
         if parent_pid is not None and os.getppid() != parent_pid:
@@ -216,7 +243,7 @@ def run_stream(db_path: str, spec_dict: dict, parent_pid: int | None = None,
             payload = (_atoms(acc["cell"], acc["positions"]), kvp, acc["features"])
         else:
             new_mom = mom
-        store.commit(spec.name, new_state, new_mom.to_bytes(), payload)
+        store.commit(spec.name, new_state, new_mom.to_bytes(), payload, owner=owner)
         state, mom = new_state, new_mom
         done_here += 1
         if progress_cb is not None:

@@ -13,6 +13,7 @@ bcc W).  Our choices, which the paper does not fix numerically:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -49,16 +50,30 @@ def make_windows(v_ref: float = 15.9, core_factor: float = 0.85, rmin_fraction: 
     return out
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def parse_index_list(text: str) -> list[int]:
-    """'0-16', '8', '0,3,5-7' -> sorted unique ints."""
+    """'0-16', '8', '0,3,5-7' -> sorted unique ints.
+
+    ValueError, with a message naming the offending part, for a negative index ('-1'), an empty
+    range ('5-2'), anything that is not an index or a range, and an empty list.
+    """
     out: set[int] = set()
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out.update(range(int(a), int(b) + 1))
-        else:
-            out.add(int(part))
+        a, sep, b = part.partition("-")
+        a, b = a.strip(), b.strip()
+        if sep and not a and _DIGITS.fullmatch(b):
+            raise ValueError(f"window index {part} is negative (windows are numbered from 0)")
+        if not _DIGITS.fullmatch(a) or (sep and not _DIGITS.fullmatch(b)):
+            raise ValueError(f"{part!r} is not a window index or range (e.g. 8, 0-16 or 0,3,5-7)")
+        lo, hi = int(a), int(b) if sep else int(a)
+        if hi < lo:
+            raise ValueError(f"window range {part} is empty (start {lo} > end {hi}); write {hi}-{lo}")
+        out.update(range(lo, hi + 1))
+    if not out:
+        raise ValueError(f"no window index in {text!r}")
     return sorted(out)
