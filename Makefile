@@ -32,14 +32,14 @@ BASELINE ?= datasets/baselines/smoke
 ## reported in the report, not a CI failure; a number that moved, or a broken identity, is)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider
-	$(BIN)/python -m pytest validation -k W --tier smoke --report-dir $(REPORTS)/ci -n 2 -p no:cacheprovider \
-		--baseline $(BASELINE) --fail-on regression $(W_POTENTIALS)
+	$(BIN)/python -m pytest validation --element $(ELEMENT) --tier smoke --report-dir $(REPORTS)/ci -n 2 -p no:cacheprovider \
+		--baseline $(BASELINE) --fail-on reference $(W_POTENTIALS)
 
 ## regenerate the committed smoke baseline (after an intended change of a protocol or a potential)
 baseline: $(STAMP)
 	rm -rf $(BASELINE)
-	-$(BIN)/python -m pytest validation -k W --tier smoke --report-dir $(BASELINE) -n 2 -p no:cacheprovider -q \
-		--fail-on regression $(W_POTENTIALS)
+	-$(BIN)/python -m pytest validation --element $(ELEMENT) --tier smoke --report-dir $(BASELINE) -n 2 -p no:cacheprovider -q \
+		--fail-on reference $(W_POTENTIALS)
 	find $(BASELINE) -name '*.png' -delete
 
 bench: $(STAMP)

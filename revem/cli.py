@@ -37,29 +37,68 @@ def validation_dir() -> Path:
 def _cmd_validate(args) -> int:
     import pytest
 
-    from .potentials import catalog, load_potential
+    from ase.data import atomic_numbers
 
-    specs = args.potential or [n for n in catalog() if args.element in load_potential(n).elements]
-    cmd = [str(validation_dir()), "-k", args.element, "--tier", args.tier, "--report-dir", args.report_dir,
+    from . import results as results_io
+    from .potentials import PotentialError, catalog, load_potential
+
+    el = args.element
+    if el not in atomic_numbers or not el[:1].isupper():
+        print(f"revem validate: --element {el!r} is not a chemical symbol", file=sys.stderr)
+        return 2
+    try:
+        pots = {s: load_potential(s) for s in (args.potential or [])}
+    except (PotentialError, OSError, ValueError) as exc:
+        print(f"revem validate: {exc}", file=sys.stderr)
+        return 2
+    if not args.potential:
+        for name in catalog():
+            try:
+                p = load_potential(name)
+            except (PotentialError, OSError, ValueError):
+                continue
+            if el in p.elements:
+                pots[name] = p
+    if not pots:
+        print(f"revem validate: no catalog potential covers {el}; pass --potential", file=sys.stderr)
+        return 2
+    if not any(el in p.elements for p in pots.values()):
+        covered = ", ".join(f"{p.name} ({' '.join(p.elements)})" for p in pots.values())
+        print(f"revem validate: no requested potential covers {el}: {covered}", file=sys.stderr)
+        return 2
+    cmd = [str(validation_dir()), "--element", el, "--tier", args.tier, "--report-dir", args.report_dir,
            "-p", "no:cacheprovider", "-q"]
-    for s in specs:
+    for s in pots:
         cmd += ["--potential", s]
     if args.baseline:
         cmd += ["--baseline", args.baseline]
+    if args.allow_partial_baseline:
+        cmd += ["--allow-partial-baseline"]
+    if args.fail_on:
+        cmd += ["--fail-on", args.fail_on]
     if args.workers and args.workers != "1":
         cmd += ["-n", args.workers]
-    print(f"revem validate: {args.element} with {', '.join(specs)} (tier {args.tier})", flush=True)
+    print(f"revem validate: {el} with {', '.join(p.name for p in pots.values())} (tier {args.tier})", flush=True)
     rc = int(pytest.main(cmd))
-    reports = sorted(Path(args.report_dir).glob(f"*/{args.element}/report.md"))
+    if rc == 5:
+        print(f"revem validate: no case was selected for {el}", file=sys.stderr)
+        return 5
+    if rc not in (0, 1):
+        return rc
     print("\nrevem validate: reports")
-    for r in reports:
-        recs = json.loads((r.parent / "results.json").read_text())
+    for p in pots.values():
+        f = Path(args.report_dir) / p.name / el / "results.json"
+        try:
+            recs = results_io.load(f)["records"]
+        except results_io.ResultsFileError as exc:
+            print(f"  {p.name}: no report ({exc})")
+            continue
         n_fail = sum(x["passed"] is False for x in recs)
         n_pass = sum(x["passed"] is True for x in recs)
-        print(f"  {r.resolve()}  ({n_pass} passed, {n_fail} failed against DFT, {len(recs)} numbers)")
-    if rc in (0, 1) and not args.strict:
-        return 0  # the job ran: disagreements with DFT are results, shown in the reports
-    return 0 if rc == 5 else rc
+        print(f"  {(f.parent / 'report.md').resolve()}  ({n_pass} passed, {n_fail} failed, {len(recs)} numbers)")
+    if rc == 1 and (args.strict or args.baseline):
+        return 1  # --strict, or a regression check: failures are the answer
+    return 0  # the job ran: disagreements with DFT are results, shown in the reports
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--tier", default="standard", choices=["smoke", "standard", "full"])
     sv.add_argument("--report-dir", default="reports")
     sv.add_argument("--baseline", default=None, help="earlier results.json or report dir to regression-check against")
+    sv.add_argument("--allow-partial-baseline", action="store_true",
+                    help="accept a baseline that lacks some of the numbers computed now")
+    sv.add_argument("--fail-on", default=None, choices=["auto", "all", "reference", "regression", "worse"],
+                    help="what fails a case (see pytest validation --help)")
     sv.add_argument("-n", "--workers", default="1", help="pytest-xdist workers ('auto' for all cores)")
     sv.add_argument("--strict", action="store_true", help="exit 1 when any case fails (default: 0 once the reports are written)")
     sv.set_defaults(func=_cmd_validate)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from revem.references import Reference
-from revem.scoring import compare_baseline, load_baseline, score
+from revem import results as results_io
+from revem.scoring import compare_baseline, score
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,12 +44,30 @@ def test_unit_mismatch_is_an_error():
         _score(1.0, _ref(unit="eV"))
 
 
-def test_baseline_noise():
+def test_baseline_noise_and_direction():
     rec = _score(100.0, _ref())
-    base = {("t[x]", "bcc", "C11"): {"value": 100.3, "noise": 0.5}}
-    assert compare_baseline(rec, base) is None
-    base = {("t[x]", "bcc", "C11"): {"value": 101.0, "noise": 0.5}}
-    assert "REGRESSION" in compare_baseline(rec, base)
+    assert compare_baseline(rec, {"value": 100.3, "noise": 0.5})["moved"] is False
+    moved = compare_baseline(rec, {"value": 101.0, "noise": 0.5})
+    assert moved["moved"] and "REGRESSION" in moved["message"] and "0.5" in moved["message"]
+    assert moved["direction"] == "towards"  # 101 -> 100: towards the reference 100
+    away = compare_baseline(_score(103.0, _ref()), {"value": 101.0, "noise": 0.5})
+    assert away["moved"] and away["direction"] == "away" and "away from DFT" in away["message"]
+
+
+def test_noise_is_physical_not_floating_point():
+    # a dimensionless B0' of 4.3 with no stated noise: the floor is 2e-3, not 4.3e-6
+    rec = score(4.3, None, test_id="t", potential="p", element="W", prop="eos", case="bcc", quantity="B0_prime", unit="")
+    assert rec.noise >= 2e-3
+    # the protocol's uncertainty widens it (twice the uncertainty)
+    rec = score(4.3, None, test_id="t", potential="p", element="W", prop="eos", case="bcc", quantity="B0_prime",
+                unit="", uncertainty=0.05)
+    assert rec.noise == pytest.approx(0.1)
+
+
+def test_unconverged_number_is_not_scored():
+    rec = score(105.0, _ref(), test_id="t", potential="p", element="W", prop="elastic", case="bcc", quantity="C11",
+                unit="GPa", converged=False)
+    assert rec.passed is False and rec.converged is False and "NOT CONVERGED" in rec.describe()
 
 
 def _run_harness(tmp_path, *extra):
@@ -62,12 +81,18 @@ def test_harness_writes_results_and_baseline_roundtrip(tmp_path):
     out = _run_harness(tmp_path / "a")
     assert out.returncode == 0, out.stdout + out.stderr
     res = tmp_path / "a" / "W_zhou" / "W" / "results.json"
-    recs = json.loads(res.read_text())
+    data = json.loads(res.read_text())
+    assert data["format"] == "revem-results" and data["meta"]["potential"]["name"] == "W_zhou"
+    for key in ("revem", "tier", "protocol_versions", "versions", "command", "date", "host"):
+        assert data["meta"][key], key
+    assert len(data["meta"]["potential"]["sha256"]) == 64
+    recs = data["records"]
     keys = {"test_id", "property", "case", "quantity", "value", "unit", "reference", "reference_source",
-            "error", "tolerance", "passed"}
+            "error", "tolerance", "passed", "uncertainty", "converged", "policy", "noise"}
     assert recs and all(keys <= set(r) for r in recs)
     assert {r["test_id"] for r in recs} >= {"test_verification[W_zhou-W-forces_fd]"}
-    assert (tmp_path / "a" / "W_zhou" / "W" / "report.md").read_text().startswith("# Validation of `W_zhou`")
+    md = (tmp_path / "a" / "W_zhou" / "W" / "report.md").read_text()
+    assert md.startswith("# Validation of `W_zhou` for W\n\n**PASS**")
     assert "revem 0.1.0, LAMMPS" in out.stdout  # report header with versions
 
     # the same run against its own results passes
@@ -79,7 +104,7 @@ def test_harness_writes_results_and_baseline_roundtrip(tmp_path):
         if r["case"] == "forces_fd":
             r["value"] += 10 * (r["noise"] or 1e-3)
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(tampered))
+    bad.write_text(json.dumps({**data, "records": tampered}))
     moved = _run_harness(tmp_path / "c", "--baseline", str(bad))
     assert moved.returncode == 1
     assert "REGRESSION" in moved.stdout and "1 failed" in moved.stdout
@@ -91,14 +116,15 @@ def test_harness_parallel_gives_same_numbers(tmp_path):
     assert serial.returncode == 0 and par.returncode == 0, par.stdout + par.stderr
 
     def values(d):
-        return {(r["test_id"], r["quantity"]): r["value"] for r in json.loads((d / "W_zhou" / "W" / "results.json").read_text())}
+        return {(r["test_id"], r["quantity"]): r["value"]
+                for r in json.loads((d / "W_zhou" / "W" / "results.json").read_text())["records"]}
 
     assert values(tmp_path / "s") == values(tmp_path / "p")
 
 
 def test_baseline_loader_rejects_empty_dir(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        load_baseline(tmp_path)
+    with pytest.raises(results_io.ResultsFileError, match="no results.json"):
+        results_io.Baseline(tmp_path)
 
 
 def _run(tmp_path, files, *extra):
@@ -127,7 +153,7 @@ def test_broken_potential_is_a_failed_case_in_the_report(tmp_path):
     card.write_text("name: emtW\nelements: [W]\nkind: ase\nase: ase.calculators.emt:EMT\n")
     out = _run(tmp_path / "r", ["test_elastic.py"], "--tier", "smoke", "--potential", str(card))
     assert out.returncode == 1
-    recs = json.loads((tmp_path / "r" / "emtW" / "W" / "results.json").read_text())
+    recs = json.loads((tmp_path / "r" / "emtW" / "W" / "results.json").read_text())["records"]
     errors = [r for r in recs if r["quantity"] == "error"]
     assert errors and all(r["passed"] is False and "No EMT-potential for W" in r["note"] for r in errors)
     assert "**FAIL**" in (tmp_path / "r" / "emtW" / "W" / "report.md").read_text()

@@ -12,7 +12,8 @@ def test_defects(potential, element, case, revem):
             + (f" (pair axis {cls['axis']}, midpoint {cls['offset_A']} Å off the site)" if cls.get("axis") else "")
             + ("" if res["converged"] else f"; NOT converged to fmax {res['fmax_eV_per_A']} eV/Å"))
     if res["relaxed_into"] == case:
-        revem.check(prop.PROPERTY, case, "E_f", res["E_f"], prop.UNIT, note=note, data=cls)
+        revem.check(prop.PROPERTY, case, "E_f", res["E_f"], prop.UNIT, note=note, data=cls,
+                    uncertainty=res.get("uncertainty_eV"), converged=res["converged"])
     else:  # policy (see revem.properties.defects): reported, never scored as the defect it left
         revem.report(prop.PROPERTY, case, "E_f", res["E_f"], prop.UNIT, note=note + "; not scored", data=cls)
         revem.fail(f"{case} relaxed into {res['relaxed_into']} (E_f = {res['E_f']:.3f} eV); not scored against the "

@@ -17,10 +17,14 @@ def test_eos(potential, element, case, revem):
     note = "; ".join(res["notes"])
     # a prototype that relaxed into another structure is reported, never scored
     check = revem.report if res["relaxed_into"] else revem.check
-    check(prop.PROPERTY, case, "V0", res["V0"], prop.UNITS["V0"], note=note, data=prop.curve_data(res, dft))
-    check(prop.PROPERTY, case, "B0", res["B0"], prop.UNITS["B0"], note=note)
-    check(prop.PROPERTY, case, "B0_prime", res["B0_prime"], prop.UNITS["B0_prime"], note=note)
+    unc, ok = res["uncertainty"], res["converged"]
+    check(prop.PROPERTY, case, "V0", res["V0"], prop.UNITS["V0"], note=note, data=prop.curve_data(res, dft),
+          uncertainty=unc["V0"], converged=ok)
+    check(prop.PROPERTY, case, "B0", res["B0"], prop.UNITS["B0"], note=note, uncertainty=unc["B0"], converged=ok)
+    check(prop.PROPERTY, case, "B0_prime", res["B0_prime"], prop.UNITS["B0_prime"], note=note,
+          uncertainty=unc["B0_prime"], converged=ok)
     if case == "bcc":
-        check(prop.PROPERTY, case, "a0", res["a0"], prop.UNITS["a0"], note=note)
+        check(prop.PROPERTY, case, "a0", res["a0"], prop.UNITS["a0"], note=note, uncertainty=unc.get("a0"), converged=ok)
     else:
-        check(prop.PROPERTY, case, "E0_rel", res["E0_rel"], prop.UNITS["E0_rel"], note=note)
+        check(prop.PROPERTY, case, "E0_rel", res["E0_rel"], prop.UNITS["E0_rel"], note=note,
+              uncertainty=unc["E0_rel"], converged=ok)

@@ -30,4 +30,5 @@ def test_surfaces(potential, element, case, revem):
         res = prop.compute(potential, element, case, revem.tier)
         note = (f"{res['n_atoms']} atoms, {res['area_A2']:.2f} Å^2, unrelaxed {res['gamma_unrelaxed']:.1f} mJ/m^2"
                 + ("" if res["converged"] else f"; NOT converged to fmax {res['fmax_eV_per_A']} eV/Å"))
-        revem.check(prop.PROPERTY, case, "gamma", res["gamma"], prop.UNIT, note=note)
+        revem.check(prop.PROPERTY, case, "gamma", res["gamma"], prop.UNIT, note=note,
+                    uncertainty=res.get("uncertainty_mJ_per_m2"), converged=res["converged"])

@@ -40,7 +40,7 @@ from ase.build import bulk
 from ase.optimize import LBFGS
 
 from ..potentials import load_potential
-from .common import bulk_a0_e0, potential_spec, relax_positions
+from .common import bulk_a0_e0, potential_spec, relax_positions, residual_energy
 
 PROPERTY = "defects"
 PROTOCOL_VERSION = 1
@@ -201,7 +201,8 @@ def _compute(spec, element, case, n, fmax, max_steps, separation_a, calc_factory
     else:
         info = classify_sia(atoms, a0, n)
     return {"E_f": float(e_f), "relaxed_into": info["label"], "classification": info, "n_atoms": len(atoms),
-            "converged": converged, "fmax_eV_per_A": fmax, "a0_A": a0, "e_bulk_eV": e0}
+            "converged": converged, "fmax_eV_per_A": fmax, "a0_A": a0, "e_bulk_eV": e0,
+            "uncertainty_eV": residual_energy(atoms)}
 
 
 def compute(potential, element: str, case: str, tier: str = "standard", calc_factory=None, bulk_ref=None) -> dict:

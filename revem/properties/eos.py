@@ -199,7 +199,30 @@ def fit_eos(volumes, energies, eos: str = DEFAULTS["eos"]) -> dict:
     if not in_range:
         warnings.warn(f"EOS minimum V0 = {v0:.3f} Å^3/atom lies outside the sampled range "
                       f"[{v.min():.3f}, {v.max():.3f}] Å^3/atom", RuntimeWarning)
-    return {"E0": float(e0), "V0": float(v0), "B0": float(b0) * EV_PER_A3_TO_GPA, "B0_prime": bp, "in_range": in_range}
+    out = {"E0": float(e0), "V0": float(v0), "B0": float(b0) * EV_PER_A3_TO_GPA, "B0_prime": bp, "in_range": in_range}
+    out["uncertainty"] = form_sensitivity(v, e, out, eos)
+    return out
+
+
+def form_sensitivity(volumes, energies, fit: dict, eos: str) -> dict:
+    """Uncertainty of the fitted parameters: the largest change when the same points are fitted with
+    another four-parameter form (Birch–Murnaghan <-> Vinet, P. Vinet et al., J. Geophys. Res. 92, 9319
+    (1987)).  It measures how much the numbers depend on the choice of fit over the sampled window,
+    which is far above floating-point noise and is what ``--baseline`` tolerates (twice this value).
+    Keys as in :func:`fit_eos`, same units; None where the other fit fails."""
+    from ase.eos import EquationOfState
+
+    other = "vinet" if eos != "vinet" else "birchmurnaghan"
+    try:
+        alt = EquationOfState(np.asarray(volumes, float), np.asarray(energies, float), eos=other)
+        v0, e0, b0 = alt.fit(warn=False)
+        bp = float(alt.eos_parameters[2])
+    except Exception:  # noqa: BLE001 - no alternative fit, no estimate
+        return {"E0": None, "V0": None, "B0": None, "B0_prime": None}
+    d = {"E0": abs(float(e0) - fit["E0"]), "V0": abs(float(v0) - fit["V0"]),
+         "B0": abs(float(b0) * EV_PER_A3_TO_GPA - fit["B0"]),
+         "B0_prime": None if fit["B0_prime"] is None else abs(bp - fit["B0_prime"])}
+    return {k: (None if x is None or not np.isfinite(x) else float(x)) for k, x in d.items()}
 
 
 def _calc_factory(potential, calc_factory):
@@ -271,7 +294,8 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
             notes.append(f"{case}: {wi.message}")
             warnings.warn(str(wi.message), RuntimeWarning)
     except Exception as exc:  # noqa: BLE001 - a failed fit is reported, not raised
-        fit = {"E0": None, "V0": None, "B0": None, "B0_prime": None, "in_range": False}
+        fit = {"E0": None, "V0": None, "B0": None, "B0_prime": None, "in_range": False,
+               "uncertainty": {"E0": None, "V0": None, "B0": None, "B0_prime": None}}
         notes.append(f"{case}: EOS fit failed ({exc})")
     out = {"case": case, "n_atoms": n, "V_relaxed": v_rel, "spacegroup_expected": f"{expected[0]} ({expected[1]})",
            "spacegroup_found": f"{found[0]} ({found[1]})", "relaxed_into": relaxed_into, "converged": converged, "relax_steps": nsteps,
@@ -280,11 +304,18 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
         out["a0"] = (2 * fit["V0"]) ** (1 / 3)
     if case in ("bcc", "fcc", "sc", "diamond", "A15", "C15") and fit["V0"] is not None:
         out["a0_conventional"] = {"bcc": 2, "fcc": 4, "sc": 1, "diamond": 8, "A15": 8, "C15": 24}[case] ** (1 / 3) * fit["V0"] ** (1 / 3)
+    unc = dict(fit["uncertainty"])
     if case == "bcc":
         out["E0_rel"] = 0.0
+        unc["E0_rel"] = 0.0
+        if fit["V0"] is not None and unc["V0"] is not None:
+            unc["a0"] = out["a0"] * unc["V0"] / (3 * fit["V0"])
     else:
         bcc = compute(potential, element, "bcc", tier, calc_factory)
         out["E0_rel"] = None if (fit["E0"] is None or bcc["E0"] is None) else fit["E0"] - bcc["E0"]
+        u1, u2 = unc["E0"], bcc["uncertainty"]["E0"]
+        unc["E0_rel"] = None if (u1 is None or u2 is None) else float(np.hypot(u1, u2))
+    out["uncertainty"] = unc
     out["notes"] = notes
     return out
 

@@ -37,7 +37,7 @@ from ase.geometry import minkowski_reduce
 from ase.optimize import LBFGS
 
 from ..potentials import load_potential
-from .common import EV_PER_A2_TO_MJ_PER_M2, bulk_a0_e0, potential_spec, relax_positions
+from .common import EV_PER_A2_TO_MJ_PER_M2, bulk_a0_e0, potential_spec, relax_positions, residual_energy
 
 PROPERTY = "surfaces"
 PROTOCOL_VERSION = 1
@@ -119,6 +119,7 @@ def _gamma(spec, element, case, min_thickness_A, vacuum_A, fmax, max_steps, calc
     return {"gamma": surface_energy(slab.get_potential_energy(), len(slab), e0, area),
             "gamma_unrelaxed": surface_energy(e_unrelaxed, len(slab), e0, area),
             "n_atoms": len(slab), "area_A2": area, "converged": converged,
+            "uncertainty_mJ_per_m2": residual_energy(slab) / (2 * area) * EV_PER_A2_TO_MJ_PER_M2,
             "fmax_eV_per_A": fmax, "min_thickness_A": min_thickness_A, "vacuum_A": vacuum_A, "a0_A": a0}
 
 

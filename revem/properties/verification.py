@@ -95,11 +95,42 @@ def compute(potential: str, element: str, case: str) -> float:
     return abs(_energy(other) - e0)
 
 
-def reference(element: str, case: str):
-    """The exact identity each check tests: deviation 0 within :data:`TOLERANCES`."""
+#: unit round-off of the arithmetic a model evaluates in
+EPSILON = {"float64": float(np.finfo(np.float64).eps), "float32": float(np.finfo(np.float32).eps)}
+
+
+@lru_cache(maxsize=64)
+def precision_and_scale(potential: str, element: str) -> dict:
+    """The model's numeric precision -- declared on the card (``precision: float32``) or detected from
+    the dtype of its forces -- and the energy and volume scale of the sample (|E| in eV, V in Å^3)."""
+    atoms = _sample(potential, element)
+    e = abs(float(atoms.get_potential_energy()))
+    forces = atoms.calc.results.get("forces")
+    inner = getattr(atoms.calc, "inner", None)
+    if inner is not None and getattr(inner, "results", None):
+        forces = inner.results.get("forces", forces)
+    declared = getattr(load_potential(potential), "precision", None)
+    detected = "float32" if getattr(forces, "dtype", None) == np.float32 else "float64"
+    return {"precision": declared or detected, "declared": bool(declared), "energy_eV": e,
+            "volume_A3": float(atoms.get_volume())}
+
+
+def tolerance(case: str, precision: str = "float64", energy_eV: float = 0.0, volume_A3: float = 1.0) -> float:
+    """Tolerance of an identity check, scaled to the model's precision: the larger of
+    :data:`TOLERANCES` and the round-off that arithmetic at ``precision`` makes in the check
+    (16 ε |E| for an energy difference, 4 ε |E| / h for a central difference with step h)."""
+    eps = EPSILON.get(precision, EPSILON["float64"])
+    d = DEFAULTS
+    floor = {"forces_fd": 4 * eps * energy_eV / d["fd_step_A"],
+             "stress_fd": 4 * eps * energy_eV / (d["strain_step"] * volume_A3)}.get(case, 16 * eps * energy_eV)
+    return max(TOLERANCES[case], floor)
+
+
+def reference(element: str, case: str, precision: str = "float64", energy_eV: float = 0.0, volume_A3: float = 1.0):
+    """The exact identity each check tests: deviation 0 within :func:`tolerance`."""
     from ..references import Reference
 
+    tol = tolerance(case, precision, energy_eV, volume_A3)
     return Reference(element=element, property=PROPERTY, case=case, quantity="max_deviation", value=0.0,
-                     unit=UNITS[case], source="exact identity (finite differences / symmetry)",
-                     tolerance={"abs": TOLERANCES[case]}, noise={"abs": TOLERANCES[case] / 10},
-                     extra={"strict": True})
+                     unit=UNITS[case], source=f"exact identity (finite differences / symmetry), {precision} model",
+                     tolerance={"abs": tol}, noise={"abs": tol / 10}, extra={"strict": True})
