@@ -46,6 +46,7 @@ class HarnessState:
 
     potentials: dict = field(default_factory=dict)  # spec -> Potential
     elements: list = field(default_factory=list)  # --element, [] = every element of the potentials
+    properties: list = field(default_factory=list)  # --property, [] = every property
     tier: str = "standard"
     fail_on: str = "reference"
     report_dir: Path = Path("reports")
@@ -71,6 +72,9 @@ def pytest_addoption(parser):
     g.addoption("--element", action="append", default=[], metavar="EL",
                 help="validate only this element (exact chemical symbol, repeatable; unlike -k, 'W' does not match "
                      "'twist' or 'MoNbTaW'). Default: every element of the potentials")
+    g.addoption("--property", action="append", default=[], metavar="PROP", dest="revem_property",
+                help="run only this property protocol (exact name, repeatable: eos, elastic, defects, ...). "
+                     "Default: every property")
     g.addoption("--report-dir", default="reports", help="where <potential>/<element>/results.json, report.md and plots go (default: reports)")
     g.addoption("--baseline", default=None, help="an earlier results.json (or report dir): fail cases that moved by more than their noise")
     g.addoption("--allow-partial-baseline", action="store_true",
@@ -153,6 +157,12 @@ def pytest_configure(config):
             covered = ", ".join(f"{p.name}: {' '.join(p.elements)}" for p in st.potentials.values())
             _usage(f"--element {el}: no requested potential covers {el} ({covered})")
         st.elements.append(el)
+    from .properties import protocols
+
+    for prop in config.getoption("revem_property"):
+        if prop not in protocols():
+            _usage(f"--property {prop}: no such property protocol (known: {', '.join(protocols())})")
+        st.properties.append(prop)
     if base:
         try:
             st.baseline = results_io.Baseline(base)
@@ -227,6 +237,7 @@ def pytest_generate_tests(metafunc):
     st = _state(metafunc.config)
     marker = metafunc.definition.get_closest_marker("revem_cases")
     cases_fn = marker.args[0] if marker else None
+
     with_case = "case" in metafunc.fixturenames
     params, ids = [], []
     for spec, pot in st.potentials.items():
@@ -252,6 +263,20 @@ def _item_case(item) -> dict | None:
             "property": prop, "case": str(cs.params.get("case"))}
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """--property: keep only the tests of the named protocols (exact names, unlike -k)."""
+    st = _state(config)
+    if not st.properties:
+        return
+    keep, drop = [], []
+    for it in items:
+        info = _item_case(it)
+        (keep if info is None or info["property"] in st.properties else drop).append(it)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     info = _item_case(item)
@@ -272,6 +297,9 @@ class Checker:
         self.failures: list[str] = []
         self.records: list[Record] = []
         self.potential = self.state.potentials[potential]
+        from .protocol import Target
+
+        self.target = Target.of(self.potential)
         self._baseline = (self.state.baseline.records(self.potential.name, self.potential.file_hash, element)
                           if self.state.baseline else {})
 
@@ -327,6 +355,25 @@ class Checker:
             recs.append(rec)
             data = None  # attach bulky data once
         self.records += recs
+        return recs
+
+    def run(self, protocol, case: str):
+        """The protocol's measurements of ``case`` on this potential (a Skip becomes a pytest skip)."""
+        from .protocol import Skip
+
+        try:
+            return protocol.run(self.target, self.element, case, self.tier)
+        except Skip as exc:
+            pytest.skip(str(exc))
+        except DataUnavailable as exc:
+            pytest.skip(str(exc))
+
+    def measure(self, prop: str, case: str, m) -> list[Record]:
+        """Score one :class:`revem.protocol.Measurement` (its policy decides how)."""
+        recs = self.check(prop, m.case or case, m.quantity, m.value, m.unit, note=m.note, data=m.data, refs=m.refs,
+                          assert_reference=m.policy != "reported", uncertainty=m.uncertainty, converged=m.converged)
+        if m.failure:
+            self.fail(m.failure)
         return recs
 
     def report(self, prop, case, quantity, value, unit, **kw) -> list[Record]:

@@ -72,7 +72,7 @@ def test_unconverged_number_is_not_scored():
 
 def _run_harness(tmp_path, *extra):
     env = dict(os.environ, PYTHONHASHSEED="0")
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "validation" / "test_verification.py"),
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "validation"), "--property", "verification",
            "-p", "no:cacheprovider", "--potential", "W_zhou", "--report-dir", str(tmp_path), *extra]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
@@ -128,21 +128,21 @@ def test_baseline_loader_rejects_empty_dir(tmp_path):
 
 
 def _run(tmp_path, files, *extra):
-    cmd = [sys.executable, "-m", "pytest", *[str(ROOT / "validation" / f) for f in files], "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "validation"), *[f"--property={f}" for f in files], "-p", "no:cacheprovider",
            "--report-dir", str(tmp_path), *extra]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
 def test_baseline_on_own_results_passes_although_dft_disagrees(tmp_path):
     # W_zhou's (110) surface energy is ~20 % below DFT: it fails against the reference ...
-    first = _run(tmp_path / "a", ["test_surfaces.py"], "-k", "110", "--tier", "smoke", "--potential", "W_zhou")
+    first = _run(tmp_path / "a", ["surfaces"], "-k", "110", "--tier", "smoke", "--potential", "W_zhou")
     assert first.returncode == 1 and "FAIL" in first.stdout
     res = tmp_path / "a" / "W_zhou" / "W" / "results.json"
     # ... but against its own baseline nothing moved, so the regression check passes
-    again = _run(tmp_path / "b", ["test_surfaces.py"], "-k", "110", "--tier", "smoke", "--potential", "W_zhou",
+    again = _run(tmp_path / "b", ["surfaces"], "-k", "110", "--tier", "smoke", "--potential", "W_zhou",
                  "--baseline", str(res))
     assert again.returncode == 0, again.stdout
-    both = _run(tmp_path / "c", ["test_surfaces.py"], "-k", "110", "--tier", "smoke", "--potential", "W_zhou",
+    both = _run(tmp_path / "c", ["surfaces"], "-k", "110", "--tier", "smoke", "--potential", "W_zhou",
                 "--baseline", str(res), "--fail-on", "all")
     assert both.returncode == 1
 
@@ -151,7 +151,7 @@ def test_broken_potential_is_a_failed_case_in_the_report(tmp_path):
     # a real calculator that cannot evaluate W: ASE's EMT raises NotImplementedError
     card = tmp_path / "emt.yaml"
     card.write_text("name: emtW\nelements: [W]\nkind: ase\nase: ase.calculators.emt:EMT\n")
-    out = _run(tmp_path / "r", ["test_elastic.py"], "--tier", "smoke", "--potential", str(card))
+    out = _run(tmp_path / "r", ["elastic"], "--tier", "smoke", "--potential", str(card))
     assert out.returncode == 1
     recs = json.loads((tmp_path / "r" / "emtW" / "W" / "results.json").read_text())["records"]
     errors = [r for r in recs if r["quantity"] == "error"]

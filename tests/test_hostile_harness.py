@@ -14,12 +14,9 @@ import pytest
 from revem import results as results_io
 
 ROOT = Path(__file__).resolve().parent.parent
-VERIF = "test_verification.py"
-
-
-def run(tmp_path, *args, files=(VERIF,), env=None, report="r"):
-    cmd = [sys.executable, "-m", "pytest", *[str(ROOT / "validation" / f) for f in files], "-p", "no:cacheprovider",
-           "--report-dir", str(tmp_path / report), *args]
+def run(tmp_path, *args, props=("verification",), env=None, report="r"):
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "validation"), "-p", "no:cacheprovider",
+           *[f"--property={p}" for p in props], "--report-dir", str(tmp_path / report), *args]
     e = dict(os.environ, **(env or {}))
     for k, v in list(e.items()):
         if v is None:
@@ -99,14 +96,14 @@ def test_baseline_of_another_protocol_version_is_refused(tmp_path, zhou_results)
 
 def test_baseline_whose_cases_all_skip_does_not_pass(tmp_path):
     # dataset_errors needs the data mirror: with it, a baseline; without it, every case skips
-    files = ("test_dataset_errors.py",)
+    files = ("dataset_errors",)
     if not os.environ.get("REVEM_DATA_DIR"):
         pytest.skip("needs REVEM_DATA_DIR for the baseline run")
-    first = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", "-k", "BCC_ForceLib_W110", files=files, report="a")
+    first = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", "-k", "BCC_ForceLib_W110", props=files, report="a")
     assert first.returncode == 0, out(first)
     base = tmp_path / "a" / "W_zhou" / "W" / "results.json"
     p = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", "-k", "BCC_ForceLib_W110", "--baseline", str(base),
-            files=files, env={"REVEM_DATA_DIR": str(tmp_path / "empty")})
+            props=files, env={"REVEM_DATA_DIR": str(tmp_path / "empty")})
     assert p.returncode == 1, out(p)
     assert "skipped now" in out(p) and "allow-partial-baseline" in out(p)
 
@@ -247,19 +244,19 @@ def _perturbed_zhou(tmp_path, lammps_potentials, factor: float | None, name: str
 
 
 def test_renamed_copy_is_compared_and_a_one_percent_change_fails(tmp_path, lammps_potentials):
-    files = ("test_elastic.py", "test_defects.py")
-    base = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", "-k", "C11 or C44 or vacancy", files=files,
+    files = ("elastic", "defects")
+    base = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", "-k", "C11 or C44 or vacancy", props=files,
                report="base")
     assert base.returncode == 0, out(base)
     bfile = tmp_path / "base" / "W_zhou" / "W" / "results.json"
     n_base = len(results_io.load(bfile)["records"])
     same = run(tmp_path, "--potential", str(_perturbed_zhou(tmp_path, lammps_potentials, None, "my_W_v2")),
-               "--tier", "smoke", "-k", "C11 or C44 or vacancy", "--baseline", str(bfile), files=files, report="same")
+               "--tier", "smoke", "-k", "C11 or C44 or vacancy", "--baseline", str(bfile), props=files, report="same")
     assert same.returncode == 0, out(same)
     recs = results_io.load(tmp_path / "same" / "my_W_v2" / "W" / "results.json")["records"]
     assert len(recs) == n_base and all(r["baseline"] is not None for r in recs)  # every record compared
     moved = run(tmp_path, "--potential", str(_perturbed_zhou(tmp_path, lammps_potentials, 1.01, "my_W_v3")),
-                "--tier", "smoke", "-k", "C11 or C44 or vacancy", "--baseline", str(bfile), files=files, report="moved")
+                "--tier", "smoke", "-k", "C11 or C44 or vacancy", "--baseline", str(bfile), props=files, report="moved")
     assert moved.returncode == 1, out(moved)
     assert "REGRESSION" in moved.stdout
     md = (tmp_path / "moved" / "my_W_v3" / "W" / "report.md").read_text()
@@ -269,7 +266,7 @@ def test_renamed_copy_is_compared_and_a_one_percent_change_fails(tmp_path, lammp
 
 def test_fail_on_worse_accepts_moves_towards_the_reference(tmp_path):
     args = ("--potential", "W_zhou", "--tier", "smoke", "-k", "C11")
-    first = run(tmp_path, *args, files=("test_elastic.py",), report="base")
+    first = run(tmp_path, *args, props=("elastic",), report="base")
     d = results_io.load(tmp_path / "base" / "W_zhou" / "W" / "results.json")
     rec = next(r for r in d["records"] if r["quantity"] == "C11" and r["reference"] is not None)
     assert first.returncode in (0, 1) and abs(rec["value"] - rec["reference"]) > rec["noise"], out(first)
@@ -285,11 +282,11 @@ def test_fail_on_worse_accepts_moves_towards_the_reference(tmp_path):
     # the baseline was further from DFT than now: a move towards the reference
     worse_before = rec["value"] + 20 * (rec["value"] - rec["reference"])
     towards = with_baseline_value(worse_before, "towards")
-    ok = run(tmp_path, *args, "--baseline", towards, "--fail-on", "worse", files=("test_elastic.py",), report="t1")
+    ok = run(tmp_path, *args, "--baseline", towards, "--fail-on", "worse", props=("elastic",), report="t1")
     assert ok.returncode == 0, out(ok)
-    flagged = run(tmp_path, *args, "--baseline", towards, files=("test_elastic.py",), report="t2")
+    flagged = run(tmp_path, *args, "--baseline", towards, props=("elastic",), report="t2")
     assert flagged.returncode == 1 and "towards from DFT" in flagged.stdout  # a plain regression check flags any move
     # the baseline sat on the reference: now it is further away
     away = with_baseline_value(rec["reference"], "away")
-    p = run(tmp_path, *args, "--baseline", away, "--fail-on", "worse", files=("test_elastic.py",), report="t3")
+    p = run(tmp_path, *args, "--baseline", away, "--fail-on", "worse", props=("elastic",), report="t3")
     assert p.returncode == 1 and "away from DFT" in p.stdout, out(p)

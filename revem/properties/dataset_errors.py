@@ -49,6 +49,8 @@ errors are then training errors, not test errors.
 """
 from __future__ import annotations
 
+from ..protocol import Measurement, Protocol
+
 import gzip
 import io
 import math
@@ -329,3 +331,35 @@ def plot(records: list[dict], outdir) -> list:
         plt.close(fig)
         made.append(path)
     return made
+
+
+class DatasetErrorsProtocol(Protocol):
+    """Energy and force errors per stored DFT group (reported and regression-checked)."""
+
+    name, version, defaults, tier_settings = PROPERTY, PROTOCOL_VERSION, DEFAULTS, TIER_SETTINGS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def required_data(self, element, case):
+        files = group_files(element)
+        return list(files.values()) if case.endswith(":all") else [files[case]]
+
+    def measure(self, target, element, case, tier):
+        spec, cf = target.compute_args
+        res = compute(spec, element, case, tier, calc_factory=cf)
+        offs = ", ".join(f"{f}: {v:+.4f} eV/atom" for f, v in res["offset_eV_per_atom"].items())
+        note = (f"{res['n_frames']} frames ({tier} tier), {res['n_skipped']} refused by the potential; "
+                f"energy offset (median E_DFT − E_pot per atom) {offs}")
+        data = {**res["parity"], "rmse_F": res["rmse_F"]} if case.endswith(":all") else None
+        out = []
+        for suf in ("", "_1eV", "_2eV"):
+            for q, unit in QUANTITIES.items():
+                if q.endswith("_F") and not res["has_forces"]:
+                    continue
+                out.append(Measurement(q + suf, res[q + suf], unit, note=note, policy="reported",
+                                       data=data if (q == "rmse_E" and suf == "") else None))
+        return out
+
+
+PROTOCOL = DatasetErrorsProtocol()

@@ -31,6 +31,8 @@ symmetric start keeps them only while the forces keep their symmetry, as in the 
 """
 from __future__ import annotations
 
+from ..protocol import Measurement, Protocol
+
 from functools import lru_cache
 from pathlib import Path
 
@@ -242,3 +244,36 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return [path]
+
+
+class DefectsProtocol(Protocol):
+    """Formation energies of vacancies, divacancies and SIAs in the bcc supercell."""
+
+    name, version, defaults, tier_settings = PROPERTY, PROTOCOL_VERSION, DEFAULTS, TIER_SETTINGS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def measure(self, target, element, case, tier):
+        spec, cf = target.compute_args
+        bulk_ref = None
+        if cf is not None:
+            from .common import ground_state
+
+            gs = ground_state(target, element)
+            bulk_ref = (gs["a0"], gs["e0"])
+        res = compute(spec, element, case, tier, calc_factory=cf, bulk_ref=bulk_ref)
+        cls = res["classification"]
+        note = (f"{res['n_atoms']} atoms, relaxed into {res['relaxed_into']}"
+                + (f" (pair axis {cls['axis']}, midpoint {cls['offset_A']} Å off the site)" if cls.get("axis") else "")
+                + ("" if res["converged"] else f"; NOT converged to fmax {res['fmax_eV_per_A']} eV/Å"))
+        if res["relaxed_into"] == case:
+            return [Measurement("E_f", res["E_f"], UNIT, note=note, data=cls, uncertainty=res["uncertainty_eV"],
+                                converged=res["converged"])]
+        # policy: reported, never scored as the defect it left
+        return [Measurement("E_f", res["E_f"], UNIT, note=note + "; not scored", data=cls, policy="reported",
+                            failure=f"{case} relaxed into {res['relaxed_into']} (E_f = {res['E_f']:.3f} eV); "
+                                    f"not scored against the {case} reference")]
+
+
+PROTOCOL = DefectsProtocol()

@@ -18,6 +18,8 @@ enters at O(δ²)); ground state assumed cubic (bcc).
 """
 from __future__ import annotations
 
+from ..protocol import Measurement, Protocol
+
 from functools import lru_cache
 
 import numpy as np
@@ -153,3 +155,25 @@ def plot(records: list[dict], outdir):
     fig.savefig(p, dpi=110)
     plt.close(fig)
     return [p]
+
+
+class ElasticProtocol(Protocol):
+    """Cubic elastic constants and the B(Cij) vs EOS B0 consistency check."""
+
+    name, version, defaults = PROPERTY, PROTOCOL_VERSION, DEFAULTS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def measure(self, target, element, case, tier):
+        spec, cf = target.compute_args
+        res = compute(spec, element, tier, calc_factory=cf)
+        note = f"relaxed-ion, symmetric strains ±{100 * res['strain_amplitude']:g} %, a0 = {res['a0']:.5f} Å"
+        if case == "B_consistency":
+            return [Measurement("B", res["B"], "GPa", note=note, refs=[b_consistency_reference(element, res["B0_eos"])])]
+        return [Measurement(case, res[case], "GPa", case="bcc", note=note,
+                            uncertainty=res.get("uncertainty", {}).get(case),
+                            data={"Cij_GPa": res["Cij"]} if case == "C11" else None)]
+
+
+PROTOCOL = ElasticProtocol()

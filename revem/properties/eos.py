@@ -30,6 +30,8 @@ which overestimates B0 slightly for low-symmetry structures (hcp, C14, σ, ...).
 """
 from __future__ import annotations
 
+from ..protocol import Measurement, Protocol
+
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -418,3 +420,43 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
         plt.close(fig)
         made.append(p)
     return made
+
+
+class EOSProtocol(Protocol):
+    """E0 − E0(bcc), V0, B0, B0' of the AFLOW prototypes (a0 for bcc)."""
+
+    name, version, defaults, tier_settings = PROPERTY, PROTOCOL_VERSION, DEFAULTS, TIER_SETTINGS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def measure(self, target, element, case, tier):
+        from ..data import DataUnavailable, read_frames
+
+        spec, cf = target.compute_args
+        res = compute(spec, element, case, tier, cf)
+        dft = {}
+        if element == "W" and case in EOS_DATA_GROUPS.values():
+            try:  # DFT points decorate the E-V plot only; the stored references need no data file
+                dft = {case: dft_curves(read_frames(EOS_DATA))[case]}
+            except (DataUnavailable, KeyError):
+                dft = {}
+        note = "; ".join(res["notes"])
+        # a prototype that relaxed into another structure is reported, never scored
+        policy = "reported" if res["relaxed_into"] else "reference"
+        unc, ok = res["uncertainty"], res["converged"]
+        out = [Measurement("V0", res["V0"], UNITS["V0"], note=note, data=curve_data(res, dft), uncertainty=unc["V0"],
+                           converged=ok, policy=policy),
+               Measurement("B0", res["B0"], UNITS["B0"], note=note, uncertainty=unc["B0"], converged=ok, policy=policy),
+               Measurement("B0_prime", res["B0_prime"], UNITS["B0_prime"], note=note, uncertainty=unc["B0_prime"],
+                           converged=ok, policy=policy)]
+        if case == "bcc":
+            out.append(Measurement("a0", res["a0"], UNITS["a0"], note=note, uncertainty=unc.get("a0"), converged=ok,
+                                   policy=policy))
+        else:
+            out.append(Measurement("E0_rel", res["E0_rel"], UNITS["E0_rel"], note=note, uncertainty=unc["E0_rel"],
+                                   converged=ok, policy=policy))
+        return out
+
+
+PROTOCOL = EOSProtocol()

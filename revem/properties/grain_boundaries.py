@@ -29,6 +29,8 @@ GBDB, so the two DFT sets disagree by up to about 0.1–0.4 J/m^2 for the same G
 """
 from __future__ import annotations
 
+from ..protocol import Measurement, Protocol
+
 import itertools
 import warnings
 from functools import lru_cache
@@ -299,3 +301,36 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return [path]
+
+
+class GrainBoundariesProtocol(Protocol):
+    """Grain-boundary energies (Table S1 CSL boundaries, GBDB bicrystals) and the Σ5(013) broken symmetry."""
+
+    name, version, defaults, tier_settings = PROPERTY, PROTOCOL_VERSION, DEFAULTS, TIER_SETTINGS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def required_data(self, element, case):
+        return [f"gbdb/{element}.extxyz.gz"] if case.startswith("gbdb_") else []
+
+    def measure(self, target, element, case, tier):
+        from .. import references
+
+        spec, cf = target.compute_args
+        if case.startswith("gbdb_"):
+            ref = references.find(element, PROPERTY, case, "E_gb")[0]
+            res = compute(spec, element, case, tier, calc_factory=cf, source_id=ref.extra["source_id"])
+            return [Measurement("E_gb", res["E_gb"], UNIT,
+                                note="relaxed (atoms + cell) from the DFT-relaxed GBDB bicrystal, two GBs per cell")]
+        res = compute(spec, element, case, tier, calc_factory=cf)
+        if case == "S5_013_broken_symmetry":
+            half = res["E_half_axis"]
+            note = (f"E_mirror {res['E_mirror']:.4f} J/m^2, best {res['E_min']:.4f} J/m^2 at shift {res['best_shift']}; "
+                    f"a/2 along [100]: {half if half is None else round(half, 4)} J/m^2")
+            return [Measurement("dE_broken", res["dE_broken"], UNIT, note=note, data={"scan": res["scan"]})]
+        return [Measurement("E_gb", res["E_gb"], UNIT, data={"scan": res["scan"]},
+                            note=f"aimsgb bicrystal, min over {len(res['scan'])} rigid shifts (best {res['best_shift']})")]
+
+
+PROTOCOL = GrainBoundariesProtocol()

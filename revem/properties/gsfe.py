@@ -29,6 +29,8 @@ displacements (the standard γ-line protocol), is static (0 K) and has no DFT co
 """
 from __future__ import annotations
 
+from ..protocol import Measurement, Protocol
+
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -300,3 +302,47 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return [path]
+
+
+class GSFEProtocol(Protocol):
+    """Generalized stacking-fault energy lines (110)[111] and (112)[111]."""
+
+    name, version, defaults, tier_settings = PROPERTY, PROTOCOL_VERSION, DEFAULTS, TIER_SETTINGS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def required_data(self, element, case):
+        return [] if case.endswith("_relaxed") else [DATA]
+
+    def measure(self, target, element, case, tier):
+        from ..references import Reference
+
+        spec, cf = target.compute_args
+        res = compute(spec, element, case, tier, calc_factory=cf)
+        if case.endswith("_relaxed"):  # own cells, no DFT data needed; reported only
+            note = f"atoms relaxed normal to the plane, cells at the potential's a0 = {res['data']['a0_A']:.4f} Å"
+            out = [Measurement("gamma_us", res["gamma_us"], UNIT, note=note, data=res["data"], policy="reported")]
+            if "asymmetry" in res:
+                out.append(Measurement("asymmetry", res["asymmetry"], UNIT, note=note, policy="reported"))
+            return out
+        note = "unrelaxed, on the GAP-W DFT cells at a = 3.1805 Å (the DFT lattice constant)"
+        if case.endswith("_unrelaxed"):
+            out = [Measurement("gamma_us", res["gamma_us"], UNIT, note=note, data=res["data"]),
+                   Measurement("rmse", res["rmse"], UNIT, note=note),
+                   Measurement("gamma_us_dense", res["gamma_us_dense"], UNIT, policy="reported",
+                               note="largest γ of the dense unrelaxed line (not only the DFT-sampled shifts)")]
+            d = res["data"]  # the curve point by point against the DFT cells (scored as a whole by `rmse`)
+            for f, g, gd in zip(d["f"], d["gamma"], d["gamma_dft"]):
+                point = f"{case}@{f:.2f}b"
+                ref = Reference(element=element, property=PROPERTY, case=point, quantity="gamma", value=float(gd),
+                                unit=UNIT, source="GAP-W DFT rigid-shift cell (Szlachta et al., PRB 90, 104108 (2014)), unrelaxed")
+                out.append(Measurement("gamma", g, UNIT, case=point, refs=[ref], note=note, policy="reported"))
+            return out
+        if case == "110_symmetry":
+            return [Measurement("max_asymmetry", res["max_asymmetry"], UNIT, note=note)]
+        return [Measurement("asymmetry", res["asymmetry"], UNIT,
+                            note=note + "; γ(1−f) − γ(f) averaged over f < 0.5 (antitwinning − twinning)")]
+
+
+PROTOCOL = GSFEProtocol()

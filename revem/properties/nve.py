@@ -45,6 +45,8 @@ runs serially here; the trajectory is reproducible only on the same build.
 """
 from __future__ import annotations
 
+from ..protocol import Measurement, Protocol
+
 import math
 from functools import lru_cache
 
@@ -363,3 +365,31 @@ def plot(records: list[dict], outdir) -> list:
         plt.close(fig)
         made.append(path)
     return made
+
+
+class NVEProtocol(Protocol):
+    """Energy conservation of velocity-Verlet MD: ΔH(δt) slope, drift, largest stable step."""
+
+    name, version, defaults, tier_settings = PROPERTY, PROTOCOL_VERSION, DEFAULTS, TIER_SETTINGS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def measure(self, target, element, case, tier):
+        import math
+
+        spec, cf = target.compute_args
+        res = compute(spec, element, tier, calc_factory=cf)
+        data = {k: res[k] for k in ("dt_fs", "dH_meV_per_atom", "drift_meV_per_atom_ps", "stable", "prefactor",
+                                    "max_stable_dt", "backend", "time_ps")}
+        note = f"{res['backend']} velocity Verlet, {res['time_ps']} ps per δt; " + "; ".join(res["notes"])
+        out = [Measurement("nve_slope", res["nve_slope"], "", note=note, data=data)]
+        for dt, dh, dr in zip(res["dt_fs"], res["dH_meV_per_atom"], res["drift_meV_per_atom_ps"]):
+            lab = dt_label(dt)
+            out.append(Measurement(f"dH_{lab}", dh if math.isfinite(dh) else None, "meV/atom", policy="reported"))
+            out.append(Measurement(f"drift_{lab}", dr if math.isfinite(dr) else None, "meV/atom/ps"))
+        out.append(Measurement("max_stable_dt", res["max_stable_dt"], "fs", policy="reported"))
+        return out
+
+
+PROTOCOL = NVEProtocol()

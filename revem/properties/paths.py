@@ -35,6 +35,8 @@ different meshes: fcc on the tetragonal and trigonal paths may differ by ~10 meV
 """
 from __future__ import annotations
 
+from ..protocol import Measurement, Protocol
+
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -345,3 +347,35 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return [out]
+
+
+class PathsProtocol(Protocol):
+    """Constant-volume transformation paths (Bain, trigonal, orthorhombic, hexagonal)."""
+
+    name, version, defaults = PROPERTY, PROTOCOL_VERSION, DEFAULTS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def measure(self, target, element, case, tier):
+        spec, cf = target.compute_args
+        ref = reference_curve(element, case)
+        res = compute(spec, element, case, calc_factory=cf, p_values=tuple(ref["p"]) if ref else None)
+        m = metrics(case, res["p"], res["E_meV"])
+        data = {"p": res["p"], "E_meV": res["E_meV"], "volume_A3_per_atom": res["volume_A3_per_atom"],
+                "extrema": m["extrema"]}
+        fine = compute(spec, element, case, calc_factory=cf, p_values=fine_grid(case))
+        data.update(fine_p=fine["p"], fine_E_meV=fine["E_meV"])
+        if ref:
+            data.update(ref_p=ref["p"], ref_E_meV=ref["E_meV"])
+        out = [Measurement("E_path", m["E_path"], "meV/atom", data=data,
+                           note="barrier: highest interior maximum of E − E(bcc) along the path, at the potential's own bcc V0")]
+        if ref is None:
+            return out
+        out.append(Measurement("E_path_rmse", rmse(res["E_meV"], ref["E_meV"]), "meV/atom",
+                               note=f"RMSE along the path vs the DFT curve ({len(ref['p'])} points)"))
+        out.append(Measurement("p_max", m["p_max"], "", note="position of the barrier (path coordinate p)"))
+        return out
+
+
+PROTOCOL = PathsProtocol()

@@ -26,6 +26,8 @@ steps); static (0 K) relaxation; gamma is a surface energy, not a surface free e
 """
 from __future__ import annotations
 
+from ..protocol import Measurement, Protocol
+
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -192,3 +194,58 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
         plt.close(fig)
         out.append(path)
     return out
+
+
+class SurfacesProtocol(Protocol):
+    """Relaxed surface energies of the bcc facets, their ordering, and slab convergence."""
+
+    name, version, defaults, tier_settings = PROPERTY, PROTOCOL_VERSION, DEFAULTS, TIER_SETTINGS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def _bulk_ref(self, target, element):
+        if target.potential is not None:
+            return None
+        from .common import ground_state
+
+        gs = ground_state(target, element)
+        return (gs["a0"], gs["e0"])
+
+    def measure(self, target, element, case, tier):
+        from .. import references
+        from ..protocol import Skip
+        from ..references import Reference
+
+        spec, cf = target.compute_args
+        kw = {"calc_factory": cf, "bulk_ref": self._bulk_ref(target, element)}
+        if case == "ordering":
+            gamma = all_facets(spec, element, tier, **kw)
+            stored = references.load(element, PROPERTY)
+            rho_refs = [r for r in stored if r.case == "ordering"]
+            if not rho_refs:
+                raise Skip(f"no stored DFT surface energies of {element} to rank against")
+            out = []
+            for ref in rho_refs:  # one DFT set per reference: the gamma values sharing its source
+                dft = {r.case: r.value for r in stored if r.quantity == "gamma" and r.source == ref.source}
+                out.append(Measurement(ref.quantity, spearman_rho(gamma, dft), "", refs=[ref],
+                                       note=f"threshold rho >= {ref.value - ref.bound():.2f}",
+                                       data={"gamma": gamma, "dft": dft}))
+            return out
+        if case == "convergence":
+            out = []
+            for facet in ("110", "100", "211", "321"):
+                res = convergence(spec, element, facet, tier)
+                ref = Reference(element=element, property=PROPERTY, case=case, quantity=f"max_deviation_{facet}",
+                                value=0.0, unit=UNIT, source="convergence of the slab thickness and vacuum",
+                                tolerance={"abs": CONVERGENCE["tolerance_mJ_per_m2"]})
+                out.append(Measurement(ref.quantity, res["max_deviation"], UNIT, refs=[ref], data=res))
+            return out
+        res = compute(spec, element, case, tier, **kw)
+        note = (f"{res['n_atoms']} atoms, {res['area_A2']:.2f} Å^2, unrelaxed {res['gamma_unrelaxed']:.1f} mJ/m^2"
+                + ("" if res["converged"] else f"; NOT converged to fmax {res['fmax_eV_per_A']} eV/Å"))
+        return [Measurement("gamma", res["gamma"], UNIT, note=note, uncertainty=res["uncertainty_mJ_per_m2"],
+                            converged=res["converged"])]
+
+
+PROTOCOL = SurfacesProtocol()

@@ -11,6 +11,8 @@ can pass here and still have discontinuities elsewhere (e.g. at its cutoff).
 """
 from __future__ import annotations
 
+from ..protocol import Measurement, Protocol
+
 from functools import lru_cache
 
 import numpy as np
@@ -134,3 +136,24 @@ def reference(element: str, case: str, precision: str = "float64", energy_eV: fl
     return Reference(element=element, property=PROPERTY, case=case, quantity="max_deviation", value=0.0,
                      unit=UNITS[case], source=f"exact identity (finite differences / symmetry), {precision} model",
                      tolerance={"abs": tol}, noise={"abs": tol / 10}, extra={"strict": True})
+
+
+class VerificationProtocol(Protocol):
+    """Exact identities every potential must satisfy (forces, stress, invariances)."""
+
+    name, version, defaults = PROPERTY, PROTOCOL_VERSION, DEFAULTS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def measure(self, target, element, case, tier):
+        spec, _ = target.compute_args
+        dev = compute(spec, element, case)
+        scale = precision_and_scale(spec, element)
+        ref = reference(element, case, scale["precision"], scale["energy_eV"], scale["volume_A3"])
+        note = (f"{scale['precision']} model ({'declared on the card' if scale['declared'] else 'detected'}); "
+                f"tolerance {ref.bound():.3g} {UNITS[case]}")
+        return [Measurement("max_deviation", dev, UNITS[case], policy="identity", refs=[ref], note=note)]
+
+
+PROTOCOL = VerificationProtocol()
