@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .properties.common import EV_PER_A3_TO_GPA
 
 INSTALL_HINT = ("GPAW not installed: pip install 'revem[dft]' after apt-get install libxc-dev libopenblas-dev "
                 "libfftw3-dev (CC=g++)")
@@ -167,16 +166,12 @@ def gpaw_calculator(settings: DFTSettings | None = None, **overrides):
 
 # --------------------------------------------------------------------------- setup check
 def eos_fit(volumes, energies, eos: str = "birchmurnaghan") -> dict:
-    """V0 (Å^3/atom), E0 (eV/atom), B0 (GPa) of per-atom E(V); warns if V0 lies outside the sample."""
-    import warnings
+    """V0 (Å^3/atom), E0 (eV/atom), B0 (GPa) of per-atom E(V) (:func:`revem.properties.common.fit_eos`);
+    warns if V0 lies outside the sample."""
+    from .properties.common import fit_eos
 
-    from ase.eos import EquationOfState
-
-    v, e = np.asarray(volumes, float), np.asarray(energies, float)
-    v0, e0, b = EquationOfState(v, e, eos=eos).fit(warn=False)
-    if not (v.min() < v0 < v.max()):
-        warnings.warn(f"EOS minimum V0={v0:.3f} Å^3/atom outside the sampled range {v.min():.3f}–{v.max():.3f}")
-    return {"V0": float(v0), "E0": float(e0), "B0": float(b * EV_PER_A3_TO_GPA)}
+    fit = fit_eos(volumes, energies, eos)
+    return {"V0": fit["V0"], "E0": fit["E0"], "B0": fit["B0"]}
 
 
 def structure(element: str, name: str, volume: float):

@@ -132,7 +132,9 @@ def pytest_configure(config):
     from .lammps_runtime import pin_blas_threads
     from .properties import protocol_versions
 
-    pin_blas_threads(1)  # small cells: threaded BLAS only adds overhead, and xdist workers share the cores
+    # small cells: threaded BLAS only adds overhead, and xdist workers share the cores.  REVEM_BLAS_THREADS
+    # changes it (tests/test_noise.py shows the numbers stay within their noise when it does)
+    pin_blas_threads(int(os.environ.get("REVEM_BLAS_THREADS", "1") or 1))
     st = HarnessState()
     config.stash[STATE] = st
     if not hasattr(config.option, "tier"):  # plugin loaded without its options (not the validation folder)
@@ -373,7 +375,10 @@ class Checker:
         recs = self.check(prop, m.case or case, m.quantity, m.value, m.unit, note=m.note, data=m.data, refs=m.refs,
                           assert_reference=m.policy != "reported", uncertainty=m.uncertainty, converged=m.converged)
         if m.failure:
-            self.fail(m.failure)
+            old = self.baseline_record(prop, m.case or case, m.quantity)
+            known = old is not None and (old.get("converged") is False or "not scored" in (old.get("note") or ""))
+            if not (known and self.fail_on in ("regression", "worse")):  # failed in the baseline too: no regression
+                self.fail(m.failure)
         return recs
 
     def report(self, prop, case, quantity, value, unit, **kw) -> list[Record]:

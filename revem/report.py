@@ -8,7 +8,6 @@ error / tolerance.  The per-property tables follow; dataset errors are one compa
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import re
 import warnings

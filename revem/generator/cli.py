@@ -75,7 +75,7 @@ def _refuse(cmd: str, exc: BaseException, code: int = 2) -> int:
 def _generate(args) -> int:
     from .locking import LeaseHeld, LeaseLost
     from .runner import build_specs, prepare, run_dask, run_local
-    from .storage import StoreError, database_error
+    from .storage import database_error
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -110,6 +110,7 @@ def _generate(args) -> int:
 
 def _rescale(args) -> int:
     from .rescale import rescale_db
+    from .storage import database_error
 
     try:
         n, factor = rescale_db(args.db, args.element, args.out)

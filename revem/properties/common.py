@@ -6,6 +6,7 @@ file hash and :data:`PROTOCOL_VERSION` (pytest-xdist workers each hold their own
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 import warnings
 from functools import lru_cache
 
@@ -84,10 +85,10 @@ def relax_cell(atoms: Atoms, fmax: float = FMAX, steps: int = 1000, keep_symmetr
 
 
 @lru_cache(maxsize=32)
-def _ground_state(file_hash: str, spec: str, element: str, structure: str, version: int) -> dict:
-    pot = load_potential(spec)
+def _ground_state(target, element: str, structure: str, version: int) -> dict:
+    spec = target.name
     atoms = bulk(element, structure, a=initial_lattice_constant(element, structure), cubic=True)
-    atoms.calc = pot.calculator()
+    atoms.calc = target.calculator()
     # cubic: a scalar relaxation of the lattice constant is exact and robust
     from scipy.optimize import minimize_scalar
 
@@ -127,11 +128,28 @@ def bulk_a0_e0(spec: str, element: str, bulk_ref: tuple[float, float] | None = N
     return gs["a0"], gs["e0"]
 
 
-def ground_state(potential: Potential | str, element: str, structure: str = "bcc") -> dict:
-    """Relaxed cubic ground state: ``a0`` (Å), ``e0`` (eV/atom), ``volume`` (Å^3/atom), residual pressure (GPa)."""
-    pot = load_potential(potential)
-    spec = pot.source if pot.source else pot.name
-    return dict(_ground_state(pot.file_hash, spec, element, structure, PROTOCOL_VERSION))
+def ground_state(potential, element: str, structure: str = "bcc") -> dict:
+    """Relaxed cubic ground state: ``a0`` (Å), ``e0`` (eV/atom), ``volume`` (Å^3/atom), residual pressure (GPa).
+
+    ``potential``: a potential (name, card, file, ``Potential``) or a :class:`revem.protocol.Target`
+    (any ASE calculator factory); cached per target content."""
+    return dict(_ground_state(target_of(potential), element, structure, PROTOCOL_VERSION))
+
+
+def target_of(potential):
+    """:class:`revem.protocol.Target` of a potential spec (cached per spec string) or of a target."""
+    from ..protocol import Target
+
+    if isinstance(potential, (str, Path)):
+        return _target_of_spec(str(potential))
+    return Target.of(potential)
+
+
+@lru_cache(maxsize=64)
+def _target_of_spec(spec: str):
+    from ..protocol import Target
+
+    return Target.of(spec)
 
 
 def ground_state_atoms(potential: Potential | str, element: str, structure: str = "bcc", repeat=(1, 1, 1)) -> Atoms:
@@ -165,6 +183,61 @@ def jitter(atoms: Atoms) -> Atoms:
         d *= amp / np.linalg.norm(d, axis=1)[:, None]
         atoms.positions = atoms.positions + d
     return atoms
+
+
+def calculator_factory(potential, calc_factory=None):
+    """The zero-argument calculator factory a protocol uses: ``calc_factory`` when given (any ASE
+    calculator, e.g. DFT), else the potential's own (the one place this choice is made)."""
+    if calc_factory is not None:
+        return calc_factory
+    from ..protocol import Target
+
+    if isinstance(potential, Target):
+        return potential.calculator
+    return load_potential(potential).calculator
+
+
+def fit_eos(volumes, energies, eos: str = "birchmurnaghan") -> dict:
+    """Fit E(V) per atom with ``ase.eos``: ``E0`` (eV/atom), ``V0`` (Å^3/atom), ``B0`` (GPa), ``B0_prime``.
+
+    ``in_range`` is False (and a warning is issued) when V0 lies outside the sampled volumes.
+    """
+    from ase.eos import EquationOfState
+
+    v, e = np.asarray(volumes, float), np.asarray(energies, float)
+    fit = EquationOfState(v, e, eos=eos)
+    v0, e0, b0 = fit.fit(warn=False)
+    params = getattr(fit, "eos_parameters", None)
+    bp = float(params[2]) if params is not None and eos in ("birchmurnaghan", "murnaghan", "birch", "vinet",
+                                                            "pouriertarantola", "antonschmidt") else None
+    in_range = bool(v.min() <= v0 <= v.max())
+    if not in_range:
+        warnings.warn(f"EOS minimum V0 = {v0:.3f} Å^3/atom lies outside the sampled range "
+                      f"[{v.min():.3f}, {v.max():.3f}] Å^3/atom", RuntimeWarning)
+    out = {"E0": float(e0), "V0": float(v0), "B0": float(b0) * EV_PER_A3_TO_GPA, "B0_prime": bp, "in_range": in_range}
+    out["uncertainty"] = form_sensitivity(v, e, out, eos)
+    return out
+
+
+def form_sensitivity(volumes, energies, fit: dict, eos: str) -> dict:
+    """Uncertainty of the fitted parameters: the largest change when the same points are fitted with
+    another four-parameter form (Birch–Murnaghan <-> Vinet, P. Vinet et al., J. Geophys. Res. 92, 9319
+    (1987)).  It measures how much the numbers depend on the choice of fit over the sampled window,
+    which is far above floating-point noise and is what ``--baseline`` tolerates (twice this value).
+    Keys as in :func:`fit_eos`, same units; None where the other fit fails."""
+    from ase.eos import EquationOfState
+
+    other = "vinet" if eos != "vinet" else "birchmurnaghan"
+    try:
+        alt = EquationOfState(np.asarray(volumes, float), np.asarray(energies, float), eos=other)
+        v0, e0, b0 = alt.fit(warn=False)
+        bp = float(alt.eos_parameters[2])
+    except Exception:  # noqa: BLE001 - no alternative fit, no estimate
+        return {"E0": None, "V0": None, "B0": None, "B0_prime": None}
+    d = {"E0": abs(float(e0) - fit["E0"]), "V0": abs(float(v0) - fit["V0"]),
+         "B0": abs(float(b0) * EV_PER_A3_TO_GPA - fit["B0"]),
+         "B0_prime": None if fit["B0_prime"] is None else abs(bp - fit["B0_prime"])}
+    return {k: (None if x is None or not np.isfinite(x) else float(x)) for k, x in d.items()}
 
 
 def attach(atoms: Atoms, potential: Potential | str) -> Atoms:

@@ -49,8 +49,6 @@ errors are then training errors, not test errors.
 """
 from __future__ import annotations
 
-from ..protocol import Measurement, Protocol
-
 import gzip
 import io
 import math
@@ -62,6 +60,7 @@ import numpy as np
 
 from ..data import fetch, registry
 from ..potentials import load_potential
+from ..protocol import Measurement, Protocol
 
 PROPERTY = "dataset_errors"
 PROTOCOL_VERSION = 1

@@ -31,8 +31,6 @@ symmetric start keeps them only while the forces keep their symmetry, as in the 
 """
 from __future__ import annotations
 
-from ..protocol import Measurement, Protocol
-
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,6 +40,7 @@ from ase.build import bulk
 from ase.optimize import LBFGS
 
 from ..potentials import load_potential
+from ..protocol import Measurement, Protocol, merge_settings
 from .common import bulk_a0_e0, potential_spec, relax_positions, residual_energy
 
 PROPERTY = "defects"
@@ -213,7 +212,7 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
     ``calc_factory``: zero-argument callable giving a fresh ASE calculator (default: the potential's);
     then pass ``bulk_ref=(a0 Å, e0 eV/atom)`` of that calculator too.
     """
-    s = {**DEFAULTS, **TIER_SETTINGS[tier]}
+    s = merge_settings(DEFAULTS, TIER_SETTINGS, tier)
     return dict(_compute(potential_spec(potential), element, case, int(s["supercell"]), float(s["fmax_eV_per_A"]),
                          int(s["max_steps"]), float(s["dumbbell_separation_a"]), calc_factory, bulk_ref))
 
@@ -272,6 +271,7 @@ class DefectsProtocol(Protocol):
                                 converged=res["converged"])]
         # policy: reported, never scored as the defect it left
         return [Measurement("E_f", res["E_f"], UNIT, note=note + "; not scored", data=cls, policy="reported",
+                            converged=res["converged"], uncertainty=res["uncertainty_eV"],
                             failure=f"{case} relaxed into {res['relaxed_into']} (E_f = {res['E_f']:.3f} eV); "
                                     f"not scored against the {case} reference")]
 

@@ -18,13 +18,12 @@ enters at O(δ²)); ground state assumed cubic (bcc).
 """
 from __future__ import annotations
 
-from ..protocol import Measurement, Protocol
-
 from functools import lru_cache
 
 import numpy as np
 
 from . import eos as _eos
+from ..protocol import Measurement, Protocol
 from .common import EV_PER_A3_TO_GPA, single_threaded
 
 PROPERTY = "elastic"

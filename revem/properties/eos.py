@@ -30,15 +30,14 @@ which overestimates B0 slightly for low-symmetry structures (hcp, C14, σ, ...).
 """
 from __future__ import annotations
 
-from ..protocol import Measurement, Protocol
-
 import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from .common import EV_PER_A3_TO_GPA, single_threaded
+from ..protocol import Measurement, Protocol, merge_settings
+from .common import EV_PER_A3_TO_GPA, calculator_factory, fit_eos, form_sensitivity, single_threaded  # noqa: F401
 
 PROPERTY = "eos"
 PROTOCOL_VERSION = 1
@@ -80,7 +79,7 @@ UNITS = {"a0": "Å", "E0_rel": "eV/atom", "V0": "Å^3/atom", "B0": "GPa", "B0_pr
 
 
 def settings(tier: str = "standard") -> dict:
-    return {**DEFAULTS, **TIER_SETTINGS.get(tier, {})}
+    return merge_settings(DEFAULTS, TIER_SETTINGS, tier)
 
 
 def cases(element: str, tier: str) -> list[str]:
@@ -184,55 +183,7 @@ def relax_symmetric(atoms, fmax: float, steps: int, constant_volume: bool = Fals
     return ok, opt.nsteps
 
 
-def fit_eos(volumes, energies, eos: str = DEFAULTS["eos"]) -> dict:
-    """Fit E(V) per atom with ``ase.eos``: ``E0`` (eV/atom), ``V0`` (Å^3/atom), ``B0`` (GPa), ``B0_prime``.
-
-    ``in_range`` is False (and a warning is issued) when V0 lies outside the sampled volumes.
-    """
-    from ase.eos import EquationOfState
-
-    v, e = np.asarray(volumes, float), np.asarray(energies, float)
-    fit = EquationOfState(v, e, eos=eos)
-    v0, e0, b0 = fit.fit(warn=False)
-    params = getattr(fit, "eos_parameters", None)
-    bp = float(params[2]) if params is not None and eos in ("birchmurnaghan", "murnaghan", "birch", "vinet",
-                                                            "pouriertarantola", "antonschmidt") else None
-    in_range = bool(v.min() <= v0 <= v.max())
-    if not in_range:
-        warnings.warn(f"EOS minimum V0 = {v0:.3f} Å^3/atom lies outside the sampled range "
-                      f"[{v.min():.3f}, {v.max():.3f}] Å^3/atom", RuntimeWarning)
-    out = {"E0": float(e0), "V0": float(v0), "B0": float(b0) * EV_PER_A3_TO_GPA, "B0_prime": bp, "in_range": in_range}
-    out["uncertainty"] = form_sensitivity(v, e, out, eos)
-    return out
-
-
-def form_sensitivity(volumes, energies, fit: dict, eos: str) -> dict:
-    """Uncertainty of the fitted parameters: the largest change when the same points are fitted with
-    another four-parameter form (Birch–Murnaghan <-> Vinet, P. Vinet et al., J. Geophys. Res. 92, 9319
-    (1987)).  It measures how much the numbers depend on the choice of fit over the sampled window,
-    which is far above floating-point noise and is what ``--baseline`` tolerates (twice this value).
-    Keys as in :func:`fit_eos`, same units; None where the other fit fails."""
-    from ase.eos import EquationOfState
-
-    other = "vinet" if eos != "vinet" else "birchmurnaghan"
-    try:
-        alt = EquationOfState(np.asarray(volumes, float), np.asarray(energies, float), eos=other)
-        v0, e0, b0 = alt.fit(warn=False)
-        bp = float(alt.eos_parameters[2])
-    except Exception:  # noqa: BLE001 - no alternative fit, no estimate
-        return {"E0": None, "V0": None, "B0": None, "B0_prime": None}
-    d = {"E0": abs(float(e0) - fit["E0"]), "V0": abs(float(v0) - fit["V0"]),
-         "B0": abs(float(b0) * EV_PER_A3_TO_GPA - fit["B0"]),
-         "B0_prime": None if fit["B0_prime"] is None else abs(bp - fit["B0_prime"])}
-    return {k: (None if x is None or not np.isfinite(x) else float(x)) for k, x in d.items()}
-
-
-def _calc_factory(potential, calc_factory):
-    if calc_factory is not None:
-        return calc_factory
-    from ..potentials import load_potential
-
-    return load_potential(potential).calculator
+_calc_factory = calculator_factory
 
 
 def _initial_bcc_bond(element: str) -> float:

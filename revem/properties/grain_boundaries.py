@@ -29,8 +29,6 @@ GBDB, so the two DFT sets disagree by up to about 0.1–0.4 J/m^2 for the same G
 """
 from __future__ import annotations
 
-from ..protocol import Measurement, Protocol
-
 import itertools
 import warnings
 from functools import lru_cache
@@ -41,8 +39,8 @@ from ase import Atoms
 from ase.filters import UnitCellFilter
 from ase.optimize import BFGS
 
-from ..potentials import load_potential
-from .common import EV_PER_A2_TO_J_PER_M2, ground_state, single_threaded
+from ..protocol import Measurement, Protocol, merge_settings
+from .common import EV_PER_A2_TO_J_PER_M2, calculator_factory, ground_state, single_threaded
 
 PROPERTY = "grain_boundaries"
 PROTOCOL_VERSION = 1
@@ -70,7 +68,7 @@ TIER_SETTINGS = {
 
 
 def settings(tier: str) -> dict:
-    return {**DEFAULTS, **TIER_SETTINGS.get(tier, TIER_SETTINGS["standard"])}
+    return merge_settings(DEFAULTS, TIER_SETTINGS, tier)
 
 
 def gbdb_cases(element: str, max_atoms: int = 10**9) -> list[str]:
@@ -176,8 +174,7 @@ def relax_gb(atoms: Atoms, calc, fmax: float, steps: int, cell_mask=(0, 0, 1, 0,
     return bool(opt.run(fmax=fmax, steps=steps))
 
 
-def _calc_factory(potential, calc_factory):
-    return calc_factory or load_potential(potential).calculator
+_calc_factory = calculator_factory
 
 
 @lru_cache(maxsize=64)

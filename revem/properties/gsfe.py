@@ -29,8 +29,6 @@ displacements (the standard γ-line protocol), is static (0 K) and has no DFT co
 """
 from __future__ import annotations
 
-from ..protocol import Measurement, Protocol
-
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -40,8 +38,8 @@ from ase.constraints import FixCartesian
 from ase.lattice.cubic import BodyCenteredCubic
 from ase.optimize import BFGS
 
-from ..potentials import load_potential
-from .common import EV_PER_A2_TO_MJ_PER_M2, ground_state, relax_positions
+from ..protocol import Measurement, Protocol, merge_settings
+from .common import EV_PER_A2_TO_MJ_PER_M2, calculator_factory, ground_state, relax_positions
 
 PROPERTY = "gsfe"
 PROTOCOL_VERSION = 1
@@ -64,7 +62,7 @@ TIER_SETTINGS = {
 
 
 def settings(tier: str) -> dict:
-    return {**DEFAULTS, **TIER_SETTINGS.get(tier, TIER_SETTINGS["standard"])}
+    return merge_settings(DEFAULTS, TIER_SETTINGS, tier)
 
 
 def cases(element: str, tier: str) -> list[str]:
@@ -170,8 +168,7 @@ def dft_series(frames, plane: str) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------ compute
-def _calc_factory(potential, calc_factory):
-    return calc_factory or load_potential(potential).calculator
+_calc_factory = calculator_factory
 
 
 def _energy(atoms, calc) -> float:

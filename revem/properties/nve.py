@@ -45,8 +45,6 @@ runs serially here; the trajectory is reproducible only on the same build.
 """
 from __future__ import annotations
 
-from ..protocol import Measurement, Protocol
-
 import math
 from functools import lru_cache
 
@@ -55,6 +53,7 @@ from ase import Atoms, units
 from ase.data import atomic_masses, atomic_numbers
 
 from ..potentials import Potential, load_potential
+from ..protocol import Measurement, Protocol, merge_settings
 from .common import ground_state_atoms
 
 PROPERTY = "nve"
@@ -251,7 +250,7 @@ def run_nve_ase(atoms: Atoms, calc, dt_fs: float, time_ps: float, samples: int):
 # ---------------------------------------------------------------- protocol
 
 def settings(tier: str) -> dict:
-    return {**DEFAULTS, **TIER_SETTINGS[tier]}
+    return merge_settings(DEFAULTS, TIER_SETTINGS, tier)
 
 
 def _backend(pot: Potential, calc_factory) -> str:

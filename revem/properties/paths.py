@@ -35,8 +35,6 @@ different meshes: fcc on the tetragonal and trigonal paths may differ by ~10 meV
 """
 from __future__ import annotations
 
-from ..protocol import Measurement, Protocol
-
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +43,7 @@ import numpy as np
 from ase import Atoms
 
 from ..potentials import load_potential
+from ..protocol import Measurement, Protocol
 from .common import ground_state
 
 PROPERTY = "paths"

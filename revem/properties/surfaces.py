@@ -26,8 +26,6 @@ steps); static (0 K) relaxation; gamma is a surface energy, not a surface free e
 """
 from __future__ import annotations
 
-from ..protocol import Measurement, Protocol
-
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -39,6 +37,7 @@ from ase.geometry import minkowski_reduce
 from ase.optimize import LBFGS
 
 from ..potentials import load_potential
+from ..protocol import Measurement, Protocol, merge_settings
 from .common import EV_PER_A2_TO_MJ_PER_M2, bulk_a0_e0, potential_spec, relax_positions, residual_energy
 
 PROPERTY = "surfaces"
@@ -132,7 +131,7 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
     ``calc_factory``: zero-argument callable giving a fresh ASE calculator (default: the potential's);
     then pass ``bulk_ref=(a0 Å, e0 eV/atom)`` of that calculator too.
     """
-    s = {**DEFAULTS, **TIER_SETTINGS[tier]}
+    s = merge_settings(DEFAULTS, TIER_SETTINGS, tier)
     return dict(_gamma(potential_spec(potential), element, case,
                        float(min_thickness_A or s["min_thickness_A"]), float(vacuum_A or s["vacuum_A"]),
                        float(s["fmax_eV_per_A"]), int(s["max_steps"]), calc_factory, bulk_ref))

@@ -11,13 +11,12 @@ can pass here and still have discontinuities elsewhere (e.g. at its cutoff).
 """
 from __future__ import annotations
 
-from ..protocol import Measurement, Protocol
-
 from functools import lru_cache
 
 import numpy as np
 
 from ..potentials import load_potential
+from ..protocol import Measurement, Protocol
 from .common import ground_state_atoms
 
 PROPERTY = "verification"
