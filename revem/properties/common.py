@@ -185,6 +185,19 @@ def jitter(atoms: Atoms) -> Atoms:
     return atoms
 
 
+def count_calls(calc):
+    """Count the evaluations of an ASE calculator (``calc.revem_calls``; cached results do not count)."""
+    orig = calc.calculate
+
+    def calculate(*args, **kwargs):
+        calc.revem_calls += 1
+        return orig(*args, **kwargs)
+
+    calc.revem_calls = 0
+    calc.calculate = calculate
+    return calc
+
+
 def calculator_factory(potential, calc_factory=None):
     """The zero-argument calculator factory a protocol uses: ``calc_factory`` when given (any ASE
     calculator, e.g. DFT), else the potential's own (the one place this choice is made)."""

@@ -27,10 +27,10 @@ from ..protocol import Measurement, Protocol
 from .common import EV_PER_A3_TO_GPA, single_threaded
 
 PROPERTY = "elastic"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: strained cells from the unstrained cell; clamped-ion; Born stability; uncertainty
 DEFAULTS = {"strain_amplitude": 0.005, "fmax_eV_per_A": 1e-4, "relax_steps": 200, "structure": "bcc"}
 B_CONSISTENCY_REL = 0.03  # B from C_ij vs EOS B0: different windows (±δ vs ±6 % in volume), same minimum
-CASES = ["C11", "C12", "C44", "B_consistency"]
+CASES = ["C11", "C12", "C44", "B_consistency", "clamped_ion", "born_stability"]
 UNITS = {"C11": "GPa", "C12": "GPa", "C44": "GPa", "B": "GPa"}
 _VOIGT = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
 
@@ -50,27 +50,54 @@ def strain_matrix(j: int, delta: float) -> np.ndarray:
     return e
 
 
-def stress_strain_matrix(atoms, delta: float = DEFAULTS["strain_amplitude"], relax=None) -> np.ndarray:
+def strained(atoms, f: np.ndarray):
+    """A copy of ``atoms`` homogeneously deformed by ``F`` from its *unstrained* cell and positions
+    (rows are lattice vectors: a' = F a; positions follow affinely)."""
+    at = atoms.copy()
+    at.set_cell(atoms.cell.array @ f.T, scale_atoms=False)
+    at.set_positions(atoms.get_positions() @ f.T)
+    at.calc = atoms.calc
+    return at
+
+
+def stress_strain_matrix(atoms, delta: float = DEFAULTS["strain_amplitude"], relax=None,
+                         fmax: float = DEFAULTS["fmax_eV_per_A"]) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """6×6 C_ij (GPa) of ``atoms`` (calculator attached) by central differences of the stress.
 
-    ``relax(atoms)`` relaxes ionic positions at each strained cell (None: clamped-ion).
+    Every strained cell is built from the unstrained one (:func:`strained`).  Without ``relax`` the
+    clamped-ion matrix is returned; with ``relax(atoms)`` a pair (clamped-ion, relaxed-ion): at each
+    strain the clamped stress is taken first and the ions are relaxed only where a force exceeds
+    ``fmax`` (eV/Å), so a lattice whose ions sit at inversion centres (bcc, fcc) costs one calculator
+    call per strain for both.
     """
-    cell0 = atoms.cell.array.copy()
-    pos0 = atoms.get_positions().copy()
-    c = np.zeros((6, 6))
+    c_clamped, c_relaxed = np.zeros((6, 6)), np.zeros((6, 6))
     for j in range(6):
-        sig = []
+        sig_c, sig_r = [], []
         for sgn in (1, -1):
-            f = np.eye(3) + strain_matrix(j, sgn * delta)
-            atoms.set_positions(pos0)
-            atoms.set_cell(cell0 @ f.T, scale_atoms=True)  # rows are lattice vectors: a' = F a
-            if relax is not None:
-                relax(atoms)
-            sig.append(atoms.get_stress(voigt=True))
-        c[:, j] = (sig[0] - sig[1]) / (2 * delta) * EV_PER_A3_TO_GPA
-    atoms.set_cell(cell0, scale_atoms=False)
-    atoms.set_positions(pos0)
-    return c
+            at = strained(atoms, np.eye(3) + strain_matrix(j, sgn * delta))
+            s_c = at.get_stress(voigt=True)
+            sig_c.append(s_c)
+            if relax is not None and np.abs(at.get_forces()).max() > fmax:
+                relax(at)
+                sig_r.append(at.get_stress(voigt=True))
+            else:
+                sig_r.append(s_c)
+        c_clamped[:, j] = (sig_c[0] - sig_c[1]) / (2 * delta) * EV_PER_A3_TO_GPA
+        c_relaxed[:, j] = (sig_r[0] - sig_r[1]) / (2 * delta) * EV_PER_A3_TO_GPA
+    return c_clamped if relax is None else (c_clamped, c_relaxed)
+
+
+def born_stability(c: np.ndarray) -> dict:
+    """Born mechanical stability: a crystal is stable iff its 6×6 stiffness matrix is positive definite
+    (F. Mouhat and F.-X. Coudert, Phys. Rev. B 90, 224104 (2014), doi:10.1103/PhysRevB.90.224104).
+    For cubic symmetry this is C11 − C12 > 0, C11 + 2 C12 > 0 and C44 > 0.  Returns the smallest
+    eigenvalue (GPa), the cubic criteria (GPa) and ``stable``."""
+    c = 0.5 * (np.asarray(c, float) + np.asarray(c, float).T)
+    ev = np.linalg.eigvalsh(c)
+    cub = cubic_average(c)
+    crit = {"C11-C12": cub["C11"] - cub["C12"], "C11+2C12": cub["C11"] + 2 * cub["C12"], "C44": cub["C44"]}
+    return {"min_eigenvalue_GPa": float(ev.min()), "criteria_GPa": crit, "stable": bool(ev.min() > 0),
+            "violated": [k for k, v in crit.items() if v <= 0]}
 
 
 def cubic_average(c: np.ndarray) -> dict:
@@ -94,27 +121,40 @@ def bulk_modulus(c11: float, c12: float) -> float:
 @single_threaded
 @lru_cache(maxsize=64)
 def compute(potential, element: str, tier: str = "standard", calc_factory=None) -> dict:
-    """C11, C12, C44, B (GPa) of relaxed bcc, ``B0_eos`` (GPa) from :mod:`~revem.properties.eos`, the full
-    ``Cij`` (GPa), ``strain_amplitude``, ``a0`` (Å)."""
+    """Relaxed-ion C11, C12, C44, B (GPa) of bcc with their uncertainties, the clamped-ion constants,
+    ``B0_eos`` (GPa) from :mod:`~revem.properties.eos`, both 6×6 matrices (GPa), Born stability,
+    ``strain_amplitude``, ``a0`` (Å) and ``calculator_calls``.
+
+    Uncertainty: the central difference at δ has an O(δ²) error; the same matrix at 2δ estimates it
+    as |C(2δ) − C(δ)| / 3 (Richardson), which is what ``--baseline`` tolerates (twice that)."""
     from ase.build import bulk
 
-    from .common import relax_positions
+    from .common import count_calls, relax_positions
 
-    gs = _eos.compute(potential, element, DEFAULTS["structure"], tier, calc_factory)
+    d = DEFAULTS
+    gs = _eos.compute(potential, element, d["structure"], tier, calc_factory)
     a = (2 * gs["V_relaxed"]) ** (1 / 3)  # relaxed (not fitted) volume: zero stress of this calculator
     atoms = bulk(element, "bcc", a=a, cubic=True)
-    atoms.calc = _eos._calc_factory(potential, calc_factory)()
-    d = DEFAULTS
+    calc = count_calls(_eos._calc_factory(potential, calc_factory)())
+    atoms.calc = calc
 
     def relax(at):
-        if np.abs(at.get_forces()).max() > d["fmax_eV_per_A"]:
-            relax_positions(at, fmax=d["fmax_eV_per_A"], steps=d["relax_steps"])
+        relax_positions(at, fmax=d["fmax_eV_per_A"], steps=d["relax_steps"])
 
     p0 = -atoms.get_stress()[:3].mean() * EV_PER_A3_TO_GPA
-    c = stress_strain_matrix(atoms, d["strain_amplitude"], relax)
-    out = cubic_average(c)
-    out.update({"B": bulk_modulus(out["C11"], out["C12"]), "B0_eos": gs["B0"], "Cij": np.round(c, 3).tolist(),
-                "strain_amplitude": d["strain_amplitude"], "a0": a, "residual_pressure_GPa": float(p0)})
+    delta = d["strain_amplitude"]
+    c_cl, c_rel = stress_strain_matrix(atoms, delta, relax)
+    c_cl2, c_rel2 = stress_strain_matrix(atoms, 2 * delta, relax)
+    out = cubic_average(c_rel)
+    wide = cubic_average(c_rel2)
+    clamped = cubic_average(c_cl)
+    out["uncertainty"] = {k: abs(wide[k] - out[k]) / 3 for k in ("C11", "C12", "C44")}
+    out["B"] = bulk_modulus(out["C11"], out["C12"])
+    out["uncertainty"]["B"] = abs(bulk_modulus(wide["C11"], wide["C12"]) - out["B"]) / 3
+    out.update({"clamped": {k: clamped[k] for k in ("C11", "C12", "C44")}, "B0_eos": gs["B0"],
+                "Cij": np.round(c_rel, 3).tolist(), "Cij_clamped": np.round(c_cl, 3).tolist(),
+                "born": born_stability(c_rel), "strain_amplitude": delta, "a0": a,
+                "residual_pressure_GPa": float(p0), "calculator_calls": calc.revem_calls})
     return out
 
 
@@ -167,11 +207,25 @@ class ElasticProtocol(Protocol):
     def measure(self, target, element, case, tier):
         spec, cf = target.compute_args
         res = compute(spec, element, tier, calc_factory=cf)
-        note = f"relaxed-ion, symmetric strains ±{100 * res['strain_amplitude']:g} %, a0 = {res['a0']:.5f} Å"
+        note = (f"relaxed-ion, symmetric strains ±{100 * res['strain_amplitude']:g} % (uncertainty from ±"
+                f"{200 * res['strain_amplitude']:g} %), a0 = {res['a0']:.5f} Å, {res['calculator_calls']} calculator calls")
         if case == "B_consistency":
-            return [Measurement("B", res["B"], "GPa", note=note, refs=[b_consistency_reference(element, res["B0_eos"])])]
-        return [Measurement(case, res[case], "GPa", case="bcc", note=note,
-                            uncertainty=res.get("uncertainty", {}).get(case),
+            return [Measurement("B", res["B"], "GPa", note=note, uncertainty=res["uncertainty"]["B"],
+                                refs=[b_consistency_reference(element, res["B0_eos"])])]
+        if case == "clamped_ion":
+            return [Measurement(q, res["clamped"][q], "GPa", case="bcc_clamped_ion", policy="reported",
+                                uncertainty=res["uncertainty"][q], note="clamped-ion (ions moved affinely with the cell)",
+                                data={"Cij_GPa": res["Cij_clamped"]} if q == "C11" else None)
+                    for q in ("C11", "C12", "C44")]
+        if case == "born_stability":
+            b = res["born"]
+            crit = ", ".join(f"{k} = {v:.1f} GPa" for k, v in b["criteria_GPa"].items())
+            return [Measurement("min_eigenvalue", b["min_eigenvalue_GPa"], "GPa", policy="reported",
+                                note=f"Born criteria (cubic): {crit}; stable iff all > 0",
+                                failure=None if b["stable"] else
+                                f"bcc {element} is mechanically unstable (Born criteria violated: "
+                                f"{', '.join(b['violated']) or 'C not positive definite'}; {crit})")]
+        return [Measurement(case, res[case], "GPa", case="bcc", note=note, uncertainty=res["uncertainty"][case],
                             data={"Cij_GPa": res["Cij"]} if case == "C11" else None)]
 
 

@@ -10,8 +10,12 @@ doi:10.1103/PhysRevB.90.104108).
 * ``<plane>_unrelaxed``: the potential on the very cells of the GAP-W DFT rigid-shift series
   (registry ``fitsnap-WBe/W/gamma_surface_rigid.extxyz.gz``; 12-atom cells at the DFT lattice
   constant a = 3.1805 Å, not the potential's a0). ``E(0)`` is the potential's energy of the same cell
-  with the tilt removed, so no energy zero is shared with DFT. Quantities: ``gamma_us`` (largest γ among
-  the DFT-sampled shifts), ``rmse`` against the DFT points (mJ/m^2).
+  with the tilt removed, so no energy zero is shared with DFT. Quantities: ``gamma_us_sampled`` (largest
+  γ among the DFT-sampled shifts, against the same DFT number), ``rmse`` against the DFT points (mJ/m^2).
+* ``<plane>_gamma_us``: ``gamma_us``, the unstable stacking-fault energy: the maximum of the dense
+  unrelaxed γ line on the potential's own cells at its own a0 (``dense_points`` samples, then a bounded
+  scalar maximisation around the largest sample, to 1e-6 b).  No DFT data needed; no stored DFT value
+  of the same definition exists offline, so it is reported (the DFT-sampled one is ``gamma_us_sampled``).
 * ``110_symmetry``: ``max_asymmetry`` = max |γ(1−f) − γ(f)| on the DFT cells (mJ/m^2; (110)[111] is
   symmetric, DFT ≈ 1 mJ/m^2).
 * ``112_asymmetry``: ``asymmetry`` = mean over the DFT pairs f < 0.5 of γ(1−f) − γ(f), i.e.
@@ -23,8 +27,8 @@ doi:10.1103/PhysRevB.90.104108).
 Seed 000 (Subramanyam & Perez), Fig. 8 shows the (110) and (112) γ lines of W (DFT and ACE).
 
 Disclaimers: the unrelaxed γ on the DFT cells probes the potential at the DFT lattice constant and
-with 12-atom cells (fault images 13–19 Å apart); ``gamma_us`` is the largest *sampled* value (the
-(110) series samples f = 0.2, 0.4, …, so it misses f = 0.5). The relaxed curve relaxes only normal
+with 12-atom cells (fault images 13–19 Å apart); ``gamma_us_sampled`` is the largest *sampled* value (the
+(110) series samples f = 0.2, 0.4, …, so it misses f = 0.5, 7–9 % below the true maximum). The relaxed curve relaxes only normal
 displacements (the standard γ-line protocol), is static (0 K) and has no DFT counterpart here.
 """
 from __future__ import annotations
@@ -42,7 +46,7 @@ from ..protocol import Measurement, Protocol, merge_settings
 from .common import EV_PER_A2_TO_MJ_PER_M2, calculator_factory, ground_state, relax_positions
 
 PROPERTY = "gsfe"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: gamma_us is the dense-line maximum at the potential's own a0; gamma_us_sampled
 DATA = "fitsnap-WBe/W/gamma_surface_rigid.extxyz.gz"
 DFT_LATTICE_A = 3.1805  # Å, lattice constant of the GAP-W rigid-shift cells (their info key lattice_a)
 UNIT = "mJ/m^2"
@@ -66,7 +70,7 @@ def settings(tier: str) -> dict:
 
 
 def cases(element: str, tier: str) -> list[str]:
-    out = ["110_unrelaxed", "112_unrelaxed", "110_symmetry", "112_asymmetry"]
+    out = ["110_gamma_us", "112_gamma_us", "110_unrelaxed", "112_unrelaxed", "110_symmetry", "112_asymmetry"]
     if settings(tier)["relaxed"]:
         out += ["110_relaxed", "112_relaxed"]
     return out
@@ -248,10 +252,49 @@ def relaxed_line(calc_factory, element: str, plane: str, a0: float, points: int 
             "unconverged_f": unconverged}
 
 
+def dense_gamma_us(calc_factory, element: str, plane: str, a0: float, points: int = 21,
+                   height_A: float = 20.0) -> dict:
+    """Unstable stacking-fault energy (mJ/m^2): the maximum of the unrelaxed γ line on cells at ``a0``
+    (Å), from ``points`` samples of f in [0, 1] refined by a bounded scalar maximisation (xatol 1e-6)."""
+    from scipy.optimize import minimize_scalar
+
+    base = relaxed_cell(element, plane, a0, height_A)
+    calc = calc_factory()
+    e0 = _energy(base, calc)
+    area = fault_area(base.cell.array, 0)
+    b = burgers_cartesian(plane, a0)
+
+    def gamma(f):
+        return (_energy(tilted(base, float(f), b, 0), calc) - e0) / area * EV_PER_A2_TO_MJ_PER_M2
+
+    fs = np.linspace(0.0, 1.0, points)
+    gs = np.array([gamma(f) for f in fs])
+    k = int(np.argmax(gs))
+    lo, hi = fs[max(k - 1, 0)], fs[min(k + 1, len(fs) - 1)]
+    res = minimize_scalar(lambda f: -gamma(f), bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
+    f_max, g_max = (float(res.x), float(-res.fun)) if -res.fun >= gs[k] else (float(fs[k]), float(gs[k]))
+    return {"gamma_us": g_max, "f_max": f_max, "f": fs.tolist(), "gamma": gs.tolist(), "a0_A": a0,
+            "n_atoms": len(base)}
+
+
+@lru_cache(maxsize=16)
+def _dense_gamma_us(potential, element, plane, points, height_A, calc_factory=None) -> dict:
+    from .common import target_of
+
+    target = target_of(potential) if calc_factory is None else None
+    a0 = ground_state(target if target is not None else potential, element)["a0"] if calc_factory is None else None
+    if a0 is None:
+        raise ValueError("gamma_us with a custom calculator needs its lattice constant: use dense_gamma_us()")
+    return dense_gamma_us(_calc_factory(potential, calc_factory), element, plane, a0, points, height_A)
+
+
 def compute(potential, element: str, case: str, tier: str = "standard", calc_factory=None) -> dict:
     """Numbers of ``case`` (all mJ/m^2) and the curve behind them (``data``)."""
     s = settings(tier)
     plane, kind = case.split("_", 1)
+    if kind == "gamma_us":
+        d = _dense_gamma_us(potential, element, plane, s["dense_points"], s["relaxed_height_A"], calc_factory)
+        return {"gamma_us": d["gamma_us"], "data": d}
     if kind == "relaxed":
         d = _relaxed(potential, element, plane, s["relaxed_points"], s["relaxed_height_A"], s["fmax_eV_per_A"],
                      s["max_steps"], calc_factory)
@@ -262,7 +305,7 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
     d = _unrelaxed(potential, element, plane, s["dense_points"], calc_factory)
     f, g, gd = np.array(d["f"]), np.array(d["gamma"]), np.array(d["gamma_dft"])
     if kind == "unrelaxed":
-        return {"gamma_us": gamma_us(f, g), "rmse": float(np.sqrt(np.mean((g - gd) ** 2))),
+        return {"gamma_us_sampled": gamma_us(f, g), "rmse": float(np.sqrt(np.mean((g - gd) ** 2))),
                 "gamma_us_dense": float(np.max(d["gamma_dense"])), "data": d}
     if kind == "symmetry":
         return {"max_asymmetry": max_asymmetry(f, g), "data": {}}
@@ -277,7 +320,7 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     curves = {(r["case"]): r["data"] for r in records if r.get("data")}
-    if not any(k.endswith("_unrelaxed") or k.endswith("_relaxed") for k in curves):
+    if not any(k.endswith(("_unrelaxed", "_relaxed", "_gamma_us")) for k in curves):
         return []
     pot = records[0]["potential"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
@@ -286,6 +329,10 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
         if u:
             ax.plot(u["f"], u["gamma_dft"], "o", color="tab:red", label="DFT (GAP-W cells, unrelaxed)")
             ax.plot(u["f_dense"], u["gamma_dense"], "-", color="tab:blue", label=f"{pot} unrelaxed (a = 3.1805 Å)")
+        d = curves.get(f"{plane}_gamma_us")
+        if d:
+            ax.plot(d["f"], d["gamma"], ":", color="tab:orange", label=f"{pot} unrelaxed (own a0 {d['a0_A']:.4f} Å)")
+            ax.plot([d["f_max"]], [d["gamma_us"]], "*", color="tab:orange", ms=9, label="γ_us (own a0)")
         r = curves.get(f"{plane}_relaxed")
         if r:
             ax.plot(r["f"], r["gamma"], "--s", ms=3, color="tab:green", label=f"{pot} relaxed ⊥ (own a0)")
@@ -310,7 +357,7 @@ class GSFEProtocol(Protocol):
         return cases(element, tier)
 
     def required_data(self, element, case):
-        return [] if case.endswith("_relaxed") else [DATA]
+        return [] if case.endswith(("_relaxed", "_gamma_us")) else [DATA]
 
     def measure(self, target, element, case, tier):
         from ..references import Reference
@@ -323,12 +370,18 @@ class GSFEProtocol(Protocol):
             if "asymmetry" in res:
                 out.append(Measurement("asymmetry", res["asymmetry"], UNIT, note=note, policy="reported"))
             return out
+        if case.endswith("_gamma_us"):
+            d = res["data"]
+            return [Measurement("gamma_us", res["gamma_us"], UNIT, policy="reported", data=d,
+                                note=f"maximum of the dense unrelaxed γ line at the potential's own a0 = {d['a0_A']:.4f} Å "
+                                     f"(f = {d['f_max']:.4f} b, {len(d['f'])} samples + bounded maximisation, "
+                                     f"{d['n_atoms']} atoms); the DFT-sampled value is gamma_us_sampled")]
         note = "unrelaxed, on the GAP-W DFT cells at a = 3.1805 Å (the DFT lattice constant)"
         if case.endswith("_unrelaxed"):
-            out = [Measurement("gamma_us", res["gamma_us"], UNIT, note=note, data=res["data"]),
+            out = [Measurement("gamma_us_sampled", res["gamma_us_sampled"], UNIT, note=note, data=res["data"]),
                    Measurement("rmse", res["rmse"], UNIT, note=note),
-                   Measurement("gamma_us_dense", res["gamma_us_dense"], UNIT, policy="reported",
-                               note="largest γ of the dense unrelaxed line (not only the DFT-sampled shifts)")]
+                   Measurement("gamma_max_dft_cell", res["gamma_us_dense"], UNIT, policy="reported",
+                               note="largest γ of the dense unrelaxed line on the DFT cell (a = 3.1805 Å)")]
             d = res["data"]  # the curve point by point against the DFT cells (scored as a whole by `rmse`)
             for f, g, gd in zip(d["f"], d["gamma"], d["gamma_dft"]):
                 point = f"{case}@{f:.2f}b"

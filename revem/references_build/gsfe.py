@@ -9,7 +9,8 @@ W. J. Szlachta, A. P. Bartók, G. Csányi, Phys. Rev. B 90, 104108 (2014), doi:1
 series (mirror README); it is used unchanged, converted to mJ/m^2. The [111] lines are selected with
 :func:`revem.properties.gsfe.dft_series` (which also checks every shift equals f·b).
 
-Stored per plane: ``gamma_us`` (largest sampled γ), ``rmse`` (value 0: the curve must match within the
+Stored per plane: ``gamma_us_sampled`` (largest sampled γ; the potential's dense-line ``gamma_us`` has no
+offline DFT counterpart of the same definition), ``rmse`` (value 0: the curve must match within the
 tolerance), and the (110) symmetry / (112) twinning–antitwinning asymmetry of the DFT points.
 """
 from __future__ import annotations
@@ -42,7 +43,7 @@ def build(frames) -> list[dict]:
         pts = ", ".join(f"{a:.2f}:{b:.1f}" for a, b in zip(f, g))
         base = {"unit": "mJ/m^2", "source": SOURCE, "protocol": PROTOCOL, "noise": {"abs": 2.0},
                 "n_points": len(s), "dft_points_f_gamma": pts, "lattice_a_A": 3.1805}
-        refs.append({"case": f"{plane}_unrelaxed", "quantity": "gamma_us", "value": round(gus, 2),
+        refs.append({"case": f"{plane}_unrelaxed", "quantity": "gamma_us_sampled", "value": round(gus, 2),
                      "tolerance": {"rel": GAMMA_US_TOL_REL}, **base})
         refs.append({"case": f"{plane}_unrelaxed", "quantity": "rmse", "value": 0.0,
                      "tolerance": {"abs": round(RMSE_TOL_FRACTION * gus, 1)}, **base})
