@@ -13,7 +13,8 @@ from ase import Atoms
 from ase.build import bulk
 
 from revem.potentials import (
-    BadStructure, PotentialError, PotentialFileMissing, UnsafeCommand, load_card, load_file, load_potential,
+    BadStructure, MalformedPotentialFile, PotentialError, PotentialFileMissing, UnsafeCommand, load_card, load_file,
+    load_potential,
 )
 
 ZHOU = "W_zhou.eam.alloy"
@@ -190,13 +191,14 @@ def test_malformed_eam_header(tmp_path, lammps_potentials):
         load_file(f)
 
 
-def test_truncated_eam_file_is_reported_by_lammps(tmp_path, lammps_potentials):
+def test_truncated_eam_file_is_refused_before_lammps(tmp_path, lammps_potentials):
+    """A truncated setfl file is found by revem's format check when it is loaded, before LAMMPS reads it
+    (LAMMPS used to report it only at the first energy; a malformed funcfl file even crashed the process)."""
     f = tmp_path / "trunc.eam.alloy"
     f.write_bytes((lammps_potentials / ZHOU).read_bytes()[:20000])
-    atoms = bulk("W", "bcc", a=3.165, cubic=True)
-    atoms.calc = load_file(f).calculator()
-    with pytest.raises(Exception, match=r"Incorrect format in eam/alloy potential file"):
-        atoms.get_potential_energy()
+    with pytest.raises(MalformedPotentialFile, match=r"trunc.eam.alloy is not a valid eam/alloy file: F\(rho\) of "
+                                                     r"element 1: expected 10001 numbers, the file ends after 819"):
+        load_file(f)
 
 
 def test_malformed_ace_file(tmp_path):

