@@ -314,7 +314,7 @@ class Checker:
 
     def check(self, prop: str, case: str, quantity: str, value, unit: str, *, note: str = "",
               data: dict | None = None, refs=None, assert_reference: bool = True, uncertainty: float | None = None,
-              converged: bool = True) -> list[Record]:
+              converged: bool = True, flag: str | None = None) -> list[Record]:
         """Record ``value`` against every stored reference of (element, prop, case, quantity).
 
         ``uncertainty`` (same unit) is the protocol's own estimate; ``converged=False`` marks a number
@@ -328,6 +328,9 @@ class Checker:
                         prop=prop, case=str(case), quantity=quantity, unit=unit, note=note, data=data,
                         uncertainty=uncertainty, converged=converged, policy=policy,
                         protocol_version=self.state.protocol_versions.get(prop))
+            if flag:  # a physical red flag of the protocol: the number is shown, the case fails
+                rec.passed = False
+                rec.note = (rec.note + "; " if rec.note else "") + f"FLAG: {flag}"
             old = self.baseline_record(prop, str(case), quantity)
             if not rec.converged:
                 if old is not None and old.get("converged") is False and self.fail_on in ("regression", "worse"):
@@ -371,15 +374,22 @@ class Checker:
             pytest.skip(str(exc))
 
     def measure(self, prop: str, case: str, m) -> list[Record]:
-        """Score one :class:`revem.protocol.Measurement` (its policy decides how)."""
-        recs = self.check(prop, m.case or case, m.quantity, m.value, m.unit, note=m.note, data=m.data, refs=m.refs,
-                          assert_reference=m.policy != "reported", uncertainty=m.uncertainty, converged=m.converged)
+        """Score one :class:`revem.protocol.Measurement` (its policy decides how).
+
+        A measurement's ``failure`` (a physical red flag: Born or dynamical instability, a defect that
+        left its configuration, ...) fails the case and marks the record ``FLAG:`` in the report -- unless
+        the baseline already had it and this is a regression check."""
+        flag = None
         if m.failure:
             old = self.baseline_record(prop, m.case or case, m.quantity)
-            known = old is not None and (old.get("converged") is False or "not scored" in (old.get("note") or ""))
+            known = old is not None and (old.get("converged") is False or "FLAG:" in (old.get("note") or "")
+                                         or "not scored" in (old.get("note") or ""))
             if not (known and self.fail_on in ("regression", "worse")):  # failed in the baseline too: no regression
+                flag = m.failure
                 self.fail(m.failure)
-        return recs
+        return self.check(prop, m.case or case, m.quantity, m.value, m.unit, note=m.note, data=m.data, refs=m.refs,
+                          assert_reference=m.policy != "reported", uncertainty=m.uncertainty, converged=m.converged,
+                          flag=flag)
 
     def report(self, prop, case, quantity, value, unit, **kw) -> list[Record]:
         """Record a number without asserting it (shown against a reference if one exists)."""

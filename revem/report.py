@@ -53,8 +53,16 @@ def _red_flags(records: list[dict]) -> list[str]:
         elif r.get("policy") == "identity" and r.get("passed") is False:
             flags.append(f"{where}: exact identity broken ({r['quantity']} = {_fmt(r['value'])} {r['unit']}, "
                          f"tolerance {_fmt(r['tolerance'])})")
+    for r in records:
+        m = re.search(r"FLAG: (.+)$", r.get("note") or "")
+        if m:
+            flags.append(f"{r['property']} {r['case']}: {m.group(1)[:300]}")
+        elif "NOT its zero of energy" in (r.get("note") or "") and r["quantity"] == "E_atom":
+            flags.append(f"{r['property']}: {r['note'][:200]}")
     seen = set()
     for r in records:
+        if "FLAG:" in (r.get("note") or ""):
+            continue
         m = re.search(r"relaxed into ([^;]+)", r.get("note") or "")
         if m and (r["property"], r["case"]) not in seen and "not scored" in (r.get("note") or ""):
             seen.add((r["property"], r["case"]))
@@ -70,20 +78,22 @@ def verdict(records: list[dict]) -> dict:
     crashes = [r for r in records if _is_crash(r)]
     regress = [r for r in records if (r.get("baseline") or {}).get("regression")]
     compared = [r for r in records if r.get("baseline")]
+    flagged = [r for r in failed if "FLAG:" in (r.get("note") or "") and r.get("converged", True)]
     return {"scored": len(scored), "passed": len(scored) - len(failed), "failed": len(failed),
-            "unconverged": len(unconv), "crashes": len(crashes), "regressions": len(regress),
+            "unconverged": len(unconv), "crashes": len(crashes), "flags": len(flagged), "regressions": len(regress),
             "compared": len(compared), "reported": len(records) - len(scored)}
 
 
 def verdict_line(v: dict, meta: dict | None = None) -> str:
-    bad_ref = v["failed"] - v["unconverged"] - v["crashes"]
+    bad_ref = v["failed"] - v["unconverged"] - v["crashes"] - v.get("flags", 0)
     parts = []
     if v["failed"] == 0:
         parts.append(f"**PASS**: all {v['scored']} scored numbers within tolerance")
     else:
         parts.append(f"**FAIL**: {bad_ref} of {v['scored']} scored numbers outside tolerance"
                      + (f", {v['unconverged']} unconverged" if v["unconverged"] else "")
-                     + (f", {v['crashes']} crashed" if v["crashes"] else ""))
+                     + (f", {v['crashes']} crashed" if v["crashes"] else "")
+                     + (f", {v['flags']} physical red flags" if v.get("flags") else ""))
     if meta and meta.get("baseline"):
         parts.append(f"**REGRESSED**: {v['regressions']} of {v['compared']} numbers moved beyond their noise"
                      if v["regressions"] else f"no regression against the baseline ({v['compared']} numbers compared)")
@@ -170,6 +180,7 @@ def markdown(potential: str, element: str, records: list[dict], meta: dict | Non
                   "| property | case | quantity | reference | potential | unit | error/tol | why |", "|---|---|---|---:|---:|---|---:|---|"]
         for r in sorted(fails, key=lambda r: -(_ratio(r) if _ratio(r) is not None else math.inf)):
             why = ("not converged" if not r.get("converged", True) else "crashed" if _is_crash(r)
+                   else "red flag" if "FLAG:" in (r.get("note") or "")
                    else "identity broken" if r.get("policy") == "identity" else "outside tolerance")
             lines.append(f"| {r['property']} | {r['case']} | {r['quantity']} | {_fmt(r['reference'])} | {_fmt(r['value'])} | "
                          f"{r['unit']} | {_fmt(_ratio(r), 3)} | {why} |")
