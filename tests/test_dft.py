@@ -56,7 +56,7 @@ def test_eos_fit_warns_outside_range():
     import numpy as np
 
     v = np.linspace(14, 15, 5)
-    with pytest.warns(UserWarning, match="outside the sampled range"):
+    with pytest.warns(RuntimeWarning, match="outside the sampled range"):
         dft.eos_fit(v, 0.5 * (v - 16.0) ** 2 / 100)
 
 
