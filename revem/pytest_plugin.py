@@ -58,6 +58,7 @@ class HarnessState:
     ran_cases: set = field(default_factory=set)  # (potential, element, property, case)
     folders: list = field(default_factory=list)
     problems: list = field(default_factory=list)  # end-of-session errors (baseline coverage)
+    notes: list = field(default_factory=list)  # end-of-session notes (vanished baseline records)
     regressions: list = field(default_factory=list)
     run_id: str = field(default_factory=lambda: f"{os.getpid()}-{datetime.datetime.now().timestamp():.6f}")
 
@@ -507,6 +508,12 @@ def _baseline_coverage(config) -> list[str]:
                 ex = "; ".join("/".join(k[1:]) for k in missing[:5])
                 problems.append(f"{p.name} / {el}: {len(missing)} numbers computed now are not in the baseline "
                                 f"(e.g. {ex})")
+            ran_now = {(prop, case) for pot, e, prop, case in st.ran_cases if pot == p.name and e == el}
+            now_keys = {results_io.record_key(r) for r in recs}
+            vanished = sorted(k for k in base if (k[1], k[2]) in ran_now and k not in now_keys)
+            if vanished:  # reported, not failed: a protocol may drop a quantity (its version says so)
+                st.notes.append(f"{p.name} / {el}: {len(vanished)} baseline numbers of the cases run are no longer "
+                                f"produced (e.g. {'; '.join('/'.join(k[1:]) for k in vanished[:5])})")
             base_cases = {(k[1], k[2]) for k in base}
             skipped = [s for s in st.skipped_cases if s["potential"] == p.name and s["element"] == el
                        and (s["property"], s["case"]) in base_cases]
@@ -532,7 +539,7 @@ def pytest_sessionfinish(session, exitstatus):
     for p in st.potentials.values():
         for el in p.elements:
             m = run_meta(config, p, el)
-            m["baseline_problems"] = [x for x in st.problems if x.startswith(f"{p.name} / {el}:")]
+            m["baseline_problems"] = [x for x in st.problems + st.notes if x.startswith(f"{p.name} / {el}:")]
             metas[results_io.report_folder(st.report_dir, p.name, el)] = m
     tr = config.pluginmanager.get_plugin("terminalreporter")
     for folder in folders:
@@ -564,11 +571,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(
                 f"{r['potential']} {r['element']} {r['property']} {r['case']} {r['quantity']}: {_f(b['old'])} -> "
                 f"{_f(b['new'])} {r['unit']} (Δ {_f(b['delta'])}, noise ±{_f(b['noise'])}, {b['direction']})")
-    if st.problems:
+    if st.problems or st.notes:
         terminalreporter.section("revem baseline coverage")
         for p in st.problems:
             terminalreporter.write_line(("" if st.allow_partial else "ERROR: ") + p)
-        if not st.allow_partial:
+        for p in st.notes:
+            terminalreporter.write_line("note: " + p)
+        if st.problems and not st.allow_partial:
             terminalreporter.write_line("(pass --allow-partial-baseline to accept a partial baseline)")
     if st.folders:
         terminalreporter.section("revem reports")

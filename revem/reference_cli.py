@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -74,9 +73,10 @@ def write_reference(module, element: str, factory, out: Path, tier: str = "stand
     t = time.time()
     doc = module.reference_entries(element, factory, tier, source=source, **kw)
     prov["wall_time_s"] = round(time.time() - t, 1)
+    from . import references
+
+    references.write(doc["element"], doc["property"], doc["references"], "", out=Path(out), provenance=prov)
     doc = {"property": doc["property"], "element": doc["element"], "provenance": prov, "references": doc["references"]}
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {out} ({len(doc['references'])} references)")
     return doc
 

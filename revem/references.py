@@ -58,6 +58,34 @@ def _load_file(path: Path) -> tuple[Reference, ...]:
     return tuple(out)
 
 
+REQUIRED_KEYS = ("case", "quantity", "value", "unit", "source", "protocol")
+
+
+def write(element: str, prop: str, refs: list[dict], name: str, out: Path | None = None,
+          provenance: dict | None = None) -> Path:
+    """Write ``datasets/references/<element>/<name>.json`` (or ``out``): the one writer every reference
+    builder uses.  Each reference must state case, quantity, value, unit, source and the protocol it
+    assumes; values must be finite numbers.  Returns the path."""
+    import math
+
+    for i, r in enumerate(refs):
+        missing = [k for k in REQUIRED_KEYS if k not in r or r[k] is None or (r[k] == "" and k != "unit")]
+        if missing:
+            raise ValueError(f"reference {i} of {prop}/{element} ({r.get('case')}, {r.get('quantity')}) lacks "
+                             f"{', '.join(missing)}")
+        if not isinstance(r["value"], (int, float)) or not math.isfinite(r["value"]):
+            raise ValueError(f"reference {i} of {prop}/{element}: value {r['value']!r} is not a finite number")
+    doc = {"property": prop, "element": element}
+    if provenance:
+        doc["provenance"] = provenance
+    doc["references"] = refs
+    out = Path(out) if out is not None else REFERENCE_DIR / element / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    _load_file.cache_clear()
+    return out
+
+
 def load(element: str, prop: str) -> list[Reference]:
     """All stored references of ``prop`` for ``element`` (empty if none)."""
     refs = []

@@ -290,3 +290,15 @@ def test_fail_on_worse_accepts_moves_towards_the_reference(tmp_path):
     away = with_baseline_value(rec["reference"], "away")
     p = run(tmp_path, *args, "--baseline", away, "--fail-on", "worse", props=("elastic",), report="t3")
     assert p.returncode == 1 and "away from DFT" in p.stdout, out(p)
+
+
+def test_vanished_baseline_numbers_are_reported_not_failed(tmp_path, zhou_results):
+    d = json.loads(zhou_results.read_text())
+    extra = dict(next(r for r in d["records"] if r["case"] == "rotation"), quantity="retired_quantity")
+    d["records"].append(extra)
+    f = tmp_path / "b.json"
+    f.write_text(json.dumps(d))
+    p = run(tmp_path, "--potential", "W_zhou", "--baseline", str(f), "--tier", "smoke")
+    assert p.returncode == 0, out(p)
+    assert "no longer produced" in p.stdout and "verification/rotation/retired_quantity" in p.stdout
+    assert "no longer produced" in (tmp_path / "r" / "W_zhou" / "W" / "report.md").read_text()

@@ -19,13 +19,11 @@ Energies of different sources are never mixed: each E0_rel is relative to bcc of
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..data import read_frames
 from ..properties import eos as prop
-from ..references import REFERENCE_DIR
 
 # Tolerances (stated once, copied into every reference):
 #  seed 000 Fig. 6 / text: ACE-2 B0 errors "less than about 5 % on all phases", relative energies and
@@ -112,11 +110,9 @@ def derive_mp(element: str = "W") -> list[dict]:
 
 
 def write(name: str, element: str, rows: list[dict]) -> Path:
-    out = REFERENCE_DIR / element / f"eos_{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"property": "eos", "element": element, "references": rows}, indent=1,
-                              ensure_ascii=False) + "\n")
-    return out
+    from .. import references
+
+    return references.write(element, "eos", rows, f"eos_{name}")
 
 
 def main(element: str = "W") -> None:

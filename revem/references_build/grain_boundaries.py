@@ -12,10 +12,8 @@ Run: ``REVEM_DATA_DIR=/work/shared/datasets python -m revem.references_build.gra
 """
 from __future__ import annotations
 
-import json
 
 from ..data import read_frames
-from ..references import REFERENCE_DIR
 
 SCHEIBER = ("D. Scheiber, R. Pippan, P. Puschnig, L. Romaner, Modelling Simul. Mater. Sci. Eng. 24, 035013 (2016), "
             "doi:10.1088/0965-0393/24/3/035013, as quoted in seed 000 Table S1 (DFT)")
@@ -65,10 +63,9 @@ def gbdb(frames) -> list[dict]:
 
 
 def write(name: str, refs: list[dict]) -> None:
-    out = REFERENCE_DIR / "W" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"property": "grain_boundaries", "element": "W", "references": refs}, indent=1,
-                              ensure_ascii=False) + "\n")
+    from .. import references
+
+    out = references.write("W", "grain_boundaries", refs, name.removesuffix(".json"))
     print(f"wrote {out}: {len(refs)} references")
 
 

@@ -15,13 +15,11 @@ tolerance), and the (110) symmetry / (112) twinning–antitwinning asymmetry of 
 """
 from __future__ import annotations
 
-import json
 
 import numpy as np
 
 from ..data import read_frames
 from ..properties.gsfe import DATA, dft_series, gamma_us, max_asymmetry, mean_asymmetry
-from ..references import REFERENCE_DIR
 
 SOURCE = ("GAP-W DFT rigid-shift cells (Szlachta, Bartók, Csányi, PRB 90, 104108 (2014), doi:10.1103/PhysRevB.90.104108; "
           f"via FitSNAP WBe_PRB2019 JSON), registry {DATA}, derived by revem.references_build.gsfe")
@@ -58,10 +56,10 @@ def build(frames) -> list[dict]:
 
 
 def main() -> None:
-    out = REFERENCE_DIR / "W" / "gsfe_gapw.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from .. import references
+
     refs = build(read_frames(DATA))
-    out.write_text(json.dumps({"property": "gsfe", "element": "W", "references": refs}, indent=1, ensure_ascii=False) + "\n")
+    out = references.write("W", "gsfe", refs, "gsfe_gapw")
     print(f"wrote {out}: {len(refs)} references")
 
 

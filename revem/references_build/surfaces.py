@@ -19,7 +19,6 @@ bulk-terminated. Both numbers are stored per facet (``max_force_eV_per_A``, ``d1
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,6 @@ import numpy as np
 from ..data import read_frames
 from ..properties.common import EV_PER_A2_TO_MJ_PER_M2
 from ..properties.surfaces import FACETS, spearman_rho
-from ..references import REFERENCE_DIR
 
 SLABS = "maml-MoNbTaW/W/Surface.extxyz.gz"
 BULK = "maml-MoNbTaW/W/Elastic.extxyz.gz"
@@ -95,8 +93,9 @@ def main() -> Path:
                               f"{', '.join(FACETS)}; asserted >= {RHO_MIN} (one-sided 5 % critical value for n = 11 is "
                               f"0.536). For scale: this set against seed Table 2 gives rho = "
                               f"{spearman_rho(maml, seed):.3f}.")})
-    out = REFERENCE_DIR / "W" / "surfaces_maml.json"
-    out.write_text(json.dumps({"property": "surfaces", "element": "W", "references": rows}, indent=1) + "\n")
+    from .. import references
+
+    out = references.write("W", "surfaces", rows, "surfaces_maml")
     for r in rows:
         extra = "" if r["case"] == "ordering" else f"(max|F| {r['max_force_eV_per_A']} eV/Å, d12 {r['d12_change_pct']:+.1f} %)"
         print(f"{r['case']:>9} {r['quantity']:>17} {r['value']:9.2f} {r['unit']}  {extra}")
