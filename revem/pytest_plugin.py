@@ -160,6 +160,9 @@ def pytest_configure(config):
             covered = ", ".join(f"{p.name}: {' '.join(p.elements)}" for p in st.potentials.values())
             _usage(f"--element {el}: no requested potential covers {el} ({covered})")
         st.elements.append(el)
+    for p in st.potentials.values():
+        if st.elements and not any(el in p.elements for el in st.elements):
+            _usage(f"--potential {p.name} covers {' '.join(p.elements)}, not {' '.join(st.elements)}: it would run nothing")
     from .properties import protocols
 
     for prop in config.getoption("revem_property"):

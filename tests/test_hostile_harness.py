@@ -302,3 +302,8 @@ def test_vanished_baseline_numbers_are_reported_not_failed(tmp_path, zhou_result
     assert p.returncode == 0, out(p)
     assert "no longer produced" in p.stdout and "verification/rotation/retired_quantity" in p.stdout
     assert "no longer produced" in (tmp_path / "r" / "W_zhou" / "W" / "report.md").read_text()
+
+
+def test_a_potential_that_does_not_cover_the_element_is_refused(tmp_path):
+    p = run(tmp_path, "--potential", "W_zhou", "--potential", "Mo_Zuo_JPCA2020", "--element", "W")
+    assert p.returncode == 4 and "Mo_Zuo_JPCA2020 covers Mo, not W" in out(p)
