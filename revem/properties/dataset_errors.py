@@ -60,6 +60,7 @@ import numpy as np
 
 from ..data import fetch, registry
 from ..potentials import load_potential
+from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol
 
 PROPERTY = "dataset_errors"
@@ -292,40 +293,86 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
 
 # ---------------------------------------------------------------- plots
 
+
+def _parity_panel(ax, x, y, tol, ms, colours):
+    """One parity panel: the potential's points (red) against the DFT diagonal (black) and, when the
+    record is scored, the diagonal ± tolerance (grey band, in the axis unit)."""
+    dft, pot, tolc = colours
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if not len(x):
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", fontsize=8)
+        return
+    lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+    pad = 0.04 * (hi - lo or abs(hi) or 1.0)
+    lim = np.array([lo - pad, hi + pad])
+    if tol:
+        ax.fill_between(lim, lim - tol, lim + tol, color=tolc, lw=0, zorder=0, label="DFT ± tolerance")
+    ax.plot(lim, lim, "--", color=dft, lw=0.8, zorder=1, label="DFT (y = x)")
+    ax.plot(x, y, ".", ms=ms, color=pot, zorder=2, label="potential")
+    ax.set_xlim(*lim)
+    ax.set_ylim(*lim)
+
+
 def plot(records: list[dict], outdir) -> list:
-    """Energy and force parity plots (seed 000 Fig. 5 style), one PNG per potential and source."""
+    """Energy and force parity plots (seed 000 Fig. 5 style), one PNG per potential and source.
+
+    The potential's points are red, the DFT diagonal black; a scored ``rmse_E`` / ``rmse_F`` record
+    (one with a reference and a tolerance) adds the grey band diagonal ± tolerance.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from pathlib import Path
 
+    from ..report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
+
+    colours = (DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR)
+
+    def tolerance(case, quantity, potential):  # in the plot's unit (eV/atom, eV/Å)
+        q = next((q for q in records if q.get("case") == case and q.get("quantity") == quantity
+                  and q.get("potential") == potential and _finite(q.get("reference")) and _finite(q.get("tolerance"))),
+                 None)
+        return float(q["tolerance"]) * 1e-3 if q and q["tolerance"] > 0 else None  # meV -> eV
+
+    def array(values):
+        return np.array([v if _finite(v) else np.nan for v in (values or [])], float)
+
     made = []
     for r in records:
         d = r.get("data") or {}
-        if r.get("quantity") != "rmse_E" or not r["case"].endswith(":all") or "E_dft_eV_per_atom" not in d:
+        if r.get("quantity") != "rmse_E" or not str(r.get("case", "")).endswith(":all") or "E_dft_eV_per_atom" not in d:
             continue
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.6))
-        e0 = min(d["E_dft_eV_per_atom"] + d["E_pot_eV_per_atom"] or [0.0])
-        ed = np.array(d["E_dft_eV_per_atom"]) - e0
-        ep = np.array(d["E_pot_eV_per_atom"]) - e0
-        ax1.plot(ed, ep, ".", ms=3)
-        lim = [0, max(ed.max(initial=0), ep.max(initial=0)) * 1.05 or 1]
-        ax1.plot(lim, lim, "k--", lw=0.7)
+        pot = r.get("potential", "potential")
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.4, 4))
+        ed, ep = array(d["E_dft_eV_per_atom"]), array(d.get("E_pot_eV_per_atom"))
+        if len(ep) != len(ed):
+            ep = np.full(len(ed), np.nan)
+        both = np.concatenate([ed, ep])
+        e0 = float(np.nanmin(both)) if np.isfinite(both).any() else 0.0
+        _parity_panel(ax1, ed - e0, ep - e0, tolerance(r["case"], "rmse_E", pot), 3, colours)
         ax1.set_xlabel("E_DFT − E_min (eV/atom)")
         ax1.set_ylabel("E_pot + offset − E_min (eV/atom)")
-        ax1.set_title(f"energy RMSE {r['value']:.1f} meV/atom", fontsize=9)
-        if d.get("F_dft_eV_per_A"):
-            fd, fp = np.array(d["F_dft_eV_per_A"]), np.array(d["F_pot_eV_per_A"])
-            ax2.plot(fd, fp, ".", ms=2, color="C1")
-            lim = [min(fd.min(), fp.min()), max(fd.max(), fp.max())]
-            ax2.plot(lim, lim, "k--", lw=0.7)
-            ax2.set_title(f"force RMSE {d.get('rmse_F', math.nan):.0f} meV/Å", fontsize=9)
+        ax1.set_title(f"energy RMSE {r['value']:.1f} meV/atom" if _finite(r.get("value")) else "energy", fontsize=9)
+        fd, fp = array(d.get("F_dft_eV_per_A")), array(d.get("F_pot_eV_per_A"))
+        if len(fd) and len(fd) == len(fp):
+            _parity_panel(ax2, fd, fp, tolerance(r["case"], "rmse_F", pot), 2, colours)
+            rf = d.get("rmse_F")
+            ax2.set_title(f"force RMSE {rf:.0f} meV/Å" if _finite(rf) else "forces", fontsize=9)
+        else:
+            ax2.text(0.5, 0.5, "no forces", transform=ax2.transAxes, ha="center", va="center", fontsize=8)
         ax2.set_xlabel("F_DFT (eV/Å)")
         ax2.set_ylabel("F_pot (eV/Å)")
-        fig.suptitle(f"{r['potential']} on {r['case']} ({r['element']})", fontsize=10)
+        handles = {}
+        for ax in (ax1, ax2):
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab.replace("potential", pot), h)
+        if handles:
+            ax1.legend(list(handles.values()), list(handles.keys()), fontsize=7, loc="upper left", markerscale=3)
+        fig.suptitle(f"{pot} on {r['case']} ({r.get('element', '')})", fontsize=10)
         fig.tight_layout()
-        path = Path(outdir) / f"dataset_errors_{r['potential']}_{r['case'].replace(':', '_')}.png"
+        path = Path(outdir) / f"dataset_errors_{pot}_{r['case'].replace(':', '_')}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         made.append(path)

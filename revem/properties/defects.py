@@ -40,6 +40,7 @@ from ase.build import bulk
 from ase.optimize import LBFGS
 
 from ..potentials import load_potential
+from ..plotting import finite as _finite, reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol, merge_settings
 from .common import bulk_a0_e0, potential_spec, relax_positions, residual_energy
 
@@ -218,7 +219,7 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
 
 
 def plot(records: list[dict], outdir: Path) -> list[Path]:
-    """Bar chart of E_f per defect against the DFT references (Table 2 order)."""
+    """Bar chart of E_f per defect (Table 2 order): potential (red) vs DFT (black), grey band ± tolerance."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -227,17 +228,24 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     recs = [r for r in records if r.get("property") == PROPERTY and r.get("quantity") == "E_f"]
     if not recs:
         return []
-    order = [c for c in ("vacancy", "divacancy_1NN", "divacancy_2NN", "sia_111", "sia_110", "sia_tetrahedral",
-                         "sia_100", "sia_octahedral") if any(r["case"] == c for r in recs)]
-    val = {r["case"]: r["value"] for r in recs}
-    ref = {r["case"]: r["reference"] for r in recs if r.get("reference") is not None}
-    x = np.arange(len(order))
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.bar(x - 0.2, [val.get(c) if val.get(c) is not None else np.nan for c in order], 0.4, label=recs[0]["potential"])
-    ax.bar(x + 0.2, [ref.get(c, np.nan) for c in order], 0.4, label="DFT (seed Table 2)")
+    known = ("vacancy", "divacancy_1NN", "divacancy_2NN", "sia_111", "sia_110", "sia_tetrahedral", "sia_100",
+             "sia_octahedral")
+    order = [c for c in known if any(r["case"] == c for r in recs)]
+    order += sorted({r["case"] for r in recs} - set(order))
+    val = {}
+    refs = {c: [] for c in order}
+    for r in recs:
+        if _finite(r.get("value")):
+            val.setdefault(r["case"], r["value"])
+        if _finite(r.get("reference")):
+            src = r.get("reference_source") or "DFT"
+            src = "DFT (seed Table 2)" if "Table 2" in src else src[:40]
+            refs[r["case"]].append((src, r["reference"], r.get("tolerance")))
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(order) + 2), 4))
+    x = _reference_bars(ax, order, [val.get(c) for c in order], [refs[c] for c in order],
+                        recs[0].get("potential", "potential"))
     ax.set_xticks(x, order, rotation=30, ha="right")
     ax.set_ylabel("formation energy (eV)")
-    ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(outdir) / "defects.png"
     fig.savefig(path, dpi=120)

@@ -23,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import eos as _eos
+from ..plotting import finite as _finite, reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol
 from .common import EV_PER_A3_TO_GPA, single_threaded
 
@@ -169,26 +170,35 @@ def b_consistency_reference(element: str, b0_eos: float):
 
 
 def plot(records: list[dict], outdir):
-    """Bar chart of C11, C12, C44 (and B): potential vs reference."""
+    """Bar chart of C11, C12, C44 (and B): potential (red) vs reference (black), grey band ± tolerance."""
     from pathlib import Path
 
     import matplotlib.pyplot as plt
 
-    pts = [r for r in records if r["quantity"] in ("C11", "C12", "C44", "B") and r.get("value") is not None]
+    pts = [r for r in records if r.get("quantity") in ("C11", "C12", "C44", "B")
+           and (_finite(r.get("value")) or _finite(r.get("reference")))]
+    pts.sort(key=lambda r: (r.get("case") != "bcc", str(r.get("case"))))  # stable: keeps C11, C12, C44
     if not pts:
         return []
-    labels, vals, refs = [], [], []
-    for r in pts:
-        labels.append(r["quantity"] + ("" if r["case"] == "bcc" else f"\n({r['case']})"))
-        vals.append(r["value"])
-        refs.append(r.get("reference") if r.get("reference") is not None else np.nan)
-    x = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.bar(x - 0.2, refs, 0.4, label="reference")
-    ax.bar(x + 0.2, vals, 0.4, label="potential")
+    labels, vals, refs, index = [], [], [], {}
+    for r in pts:  # one group per (case, quantity); several references of one number share the group
+        key = (r.get("case"), r["quantity"])
+        if key not in index:
+            index[key] = len(labels)
+            case = str(r.get("case"))
+            short = case.replace("bcc_", "").replace("_", " ")
+            labels.append(r["quantity"] + ("" if case == "bcc" else f"\n({short})"))
+            vals.append(r.get("value"))
+            refs.append([])
+        if _finite(r.get("reference")):
+            src = r.get("reference_source") or "reference"
+            src = "DFT (seed Table 2)" if "Table 2" in src else "EOS B0 (same potential)" if "EOS B0" in src \
+                else src[:40]
+            refs[index[key]].append((src, r["reference"], r.get("tolerance")))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels) + 1.5), 4))
+    x = _reference_bars(ax, labels, vals, refs, next((r["potential"] for r in pts if r.get("potential")), "potential"))
     ax.set_xticks(x, labels, fontsize=8)
-    ax.set_ylabel("GPa")
-    ax.legend()
+    ax.set_ylabel("elastic constant (GPa)")
     fig.tight_layout()
     p = Path(outdir) / "elastic.png"
     fig.savefig(p, dpi=110)

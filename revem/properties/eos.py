@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol, merge_settings
 from .common import EV_PER_A3_TO_GPA, calculator_factory, fit_eos, form_sensitivity, single_threaded  # noqa: F401
 
@@ -308,37 +309,86 @@ def dft_curves(frames) -> dict[str, dict]:
 
 
 # -- plots --------------------------------------------------------------------------------------------
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
+
+
+def _short_source(src) -> str:
+    src = (src or "reference").strip()
+    return src if len(src) <= 34 else src[:33] + "…"
+
+
+def _fit_curve(d: dict, volumes):
+    """The fitted E(V) of a record's ``data`` on ``volumes`` (None when the form or a parameter is missing)."""
+    import ase.eos
+
+    f = getattr(ase.eos, d.get("eos") or "", None)
+    pars = [d.get(k) for k in ("E0", "B0", "B0_prime", "V0")]
+    if d.get("eos") not in ("birchmurnaghan", "murnaghan", "birch", "vinet", "pouriertarantola") or not callable(f) \
+            or not all(_finite(x) for x in pars):
+        return None
+    e0, b0, bp, v0 = map(float, pars)
+    with np.errstate(all="ignore"):
+        e = f(np.asarray(volumes, float), e0, b0 / EV_PER_A3_TO_GPA, bp, v0)
+    return e if np.all(np.isfinite(e)) else None
+
+
 def plot(records: list[dict], outdir: Path) -> list[Path]:
-    """Parity of E0_rel, V0, B0 (potential vs each reference, like seed 000 Fig. 6) and E–V curves."""
+    """Parity of E0_rel, V0, B0 (potential vs each reference, like seed 000 Fig. 6) and E–V curves.
+
+    Colours follow :mod:`revem.report`: DFT/reference black, the potential red, tolerances grey
+    (vertical bars ± tolerance on the parity plots, boxes V0 ± tol × E0_rel ± tol on the E–V plot).
+    Reference sources are told apart by marker shape.
+    """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
+
+    from ..report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     outdir = Path(outdir)
     made = []
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
-    any_point = False
-    sources = sorted({(r.get("reference_source") or "")[:28] for r in records})
-    color = {src: f"C{i % 10}" for i, src in enumerate(sources)}
+    pot = next((r.get("potential") for r in records if r.get("potential")), "potential")
+    sources = sorted({_short_source(r.get("reference_source")) for r in records if r.get("reference") is not None})
+    marker = {src: _MARKERS[i % len(_MARKERS)] for i, src in enumerate(sources)}
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+    any_point = any_tol = False
+    used = set()
     for ax, q in zip(axes, ("E0_rel", "V0", "B0")):
-        pts = [r for r in records if r["quantity"] == q and r.get("reference") is not None and r.get("value") is not None]
-        for r in pts:
-            src = (r.get("reference_source") or "")[:28]
-            ax.scatter(r["reference"], r["value"], s=22, marker="o" if r["passed"] is not None else "x",
-                       label=src, color=color[src])
-            ax.annotate(r["case"], (r["reference"], r["value"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-            any_point = True
-        vals = [v for r in pts for v in (r["reference"], r["value"])]
+        pts = [r for r in records if r.get("quantity") == q and _finite(r.get("reference")) and _finite(r.get("value"))]
+        vals = [float(v) for r in pts for v in (r["reference"], r["value"])]
+        vals += [float(r["reference"]) + s * float(r["tolerance"]) for r in pts if _finite(r.get("tolerance"))
+                 for s in (-1, 1)]
         if vals:
             lo, hi = min(vals), max(vals)
             pad = 0.05 * (hi - lo or abs(hi) or 1)
-            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "--", color=DFT_COLOUR, lw=0.8, zorder=1)
+            ax.set_xlim(lo - pad, hi + pad)
+            ax.set_ylim(lo - pad, hi + pad)
+        for r in pts:
+            x, y = float(r["reference"]), float(r["value"])
+            if _finite(r.get("tolerance")) and r["tolerance"] > 0:  # the band a passing potential must hit
+                t = float(r["tolerance"])
+                ax.plot([x, x], [x - t, x + t], "-", color=TOLERANCE_COLOUR, lw=7, solid_capstyle="butt", zorder=0)
+            src = _short_source(r.get("reference_source"))
+            filled = r.get("passed") is not None
+            ax.plot(x, y, marker[src], ms=5, color=POTENTIAL_COLOUR, mfc=POTENTIAL_COLOUR if filled else "none",
+                    linestyle="none", zorder=3)
+            ax.annotate(r.get("case", ""), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+            any_point = True
         ax.set_xlabel(f"DFT {q} ({UNITS[q]})")
-        ax.set_ylabel(f"potential {q} ({UNITS[q]})")
-        handles, labels = ax.get_legend_handles_labels()
-        uniq = dict(zip(labels, handles))
-        if uniq:
-            ax.legend(uniq.values(), uniq.keys(), fontsize=6)
+        ax.set_ylabel(f"{pot} {q} ({UNITS[q]})")
+        used |= {_short_source(r.get("reference_source")) for r in pts}
+        any_tol = any_tol or any(_finite(r.get("tolerance")) for r in pts)
     if any_point:
-        fig.tight_layout()
+        handles = [Line2D([], [], marker=marker[s], color=POTENTIAL_COLOUR, linestyle="none", ms=5,
+                          label=f"{pot} vs {s}") for s in sorted(used)]
+        if any_tol:
+            handles.append(Patch(color=TOLERANCE_COLOUR, label="reference ± tolerance"))
+        fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=min(len(handles), 4), frameon=False)
+        fig.suptitle(f"{pot} vs DFT (dashed diagonal: agreement; hollow: not scored)", fontsize=9)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
         p = outdir / "eos_parity.png"
         fig.savefig(p, dpi=110)
         made.append(p)
@@ -347,24 +397,67 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     curves = {}
     for r in records:
         d = r.get("data") or {}
-        if d.get("volumes"):
+        if d.get("volumes") and d.get("energies"):
             curves[r["case"]] = d
-    if curves:
-        e_bcc = curves.get("bcc", {}).get("E0")
+    e_bcc = curves.get("bcc", {}).get("E0")
+    if curves and _finite(e_bcc):
         fig, ax = plt.subplots(figsize=(7, 5))
-        for i, (case, d) in enumerate(sorted(curves.items(), key=lambda kv: kv[1].get("E0_rel") or 0)):
-            if e_bcc is None:
-                break
-            e = np.array(d["energies"]) - e_bcc
-            ax.plot(d["volumes"], e, "-", color=f"C{i % 10}", lw=1.2, label=case + (" (relaxed away)" if d.get("relaxed_into") else ""))
+        order = sorted(curves.items(), key=lambda kv: kv[1].get("E0_rel") if _finite(kv[1].get("E0_rel")) else 0.0)
+        ref = {}  # (case, quantity) -> [(source, reference, tolerance)]
+        for r in records:
+            if r.get("quantity") in ("V0", "E0_rel") and _finite(r.get("reference")):
+                ref.setdefault((r["case"], r["quantity"]), []).append(
+                    (r.get("reference_source"), float(r["reference"]),
+                     float(r["tolerance"]) if _finite(r.get("tolerance")) else 0.0))
+        any_dft = any_box = False
+        for i, (case, d) in enumerate(order):
+            mk = _MARKERS[i % len(_MARKERS)]
+            v = np.asarray(d["volumes"], float)
+            e = np.asarray(d["energies"], float) - float(e_bcc)
+            ok = np.isfinite(v) & np.isfinite(e)
+            if not ok.any():
+                continue
+            dense = np.linspace(v[ok].min(), v[ok].max(), 80)
+            fit = _fit_curve(d, dense)
+            style = ":" if d.get("relaxed_into") else "-"
+            if fit is not None:
+                ax.plot(dense, fit - float(e_bcc), style, color=POTENTIAL_COLOUR, lw=1.2, zorder=2)
+                ax.plot(v[ok], e[ok], mk, ms=4, color=POTENTIAL_COLOUR, zorder=3)
+            else:
+                ax.plot(v[ok], e[ok], style + mk, ms=4, color=POTENTIAL_COLOUR, lw=1.2, zorder=2)
+            label = case + (f" (relaxed into {d['relaxed_into']})" if d.get("relaxed_into") else "")
+            j = int(np.argmax(np.where(ok, v, -np.inf)))
+            ax.annotate(label, (v[j], e[j]), fontsize=7, color=POTENTIAL_COLOUR, xytext=(4, 0),
+                        textcoords="offset points", va="center")
             dft = (d.get("dft") or {}).get(case)
-            if dft and dft.get("E0_bcc") is not None:
-                ax.plot(dft["volumes"], np.array(dft["energies"]) - dft["E0_bcc"], "*", ms=4,
-                        color=f"C{i % 10}")
+            if dft and _finite(dft.get("E0_bcc")) and dft.get("volumes"):
+                ax.plot(dft["volumes"], np.asarray(dft["energies"], float) - float(dft["E0_bcc"]), mk, ms=3.5,
+                        mfc="none", mew=0.8, color=DFT_COLOUR, zorder=2.5)
+                any_dft = True
+            for src, v0, tv in ref.get((case, "V0"), []):  # tolerance box around the DFT minimum
+                es = ref.get((case, "E0_rel"), [])
+                same = [x for x in es if x[0] == src] or es[:1]
+                if not same and case != "bcc":  # bcc is the zero of E0_rel
+                    continue
+                e0, te = (same[0][1], same[0][2]) if same else (0.0, 0.0)
+                if te > 0:
+                    ax.add_patch(Rectangle((v0 - tv, e0 - te), 2 * tv, 2 * te, facecolor=TOLERANCE_COLOUR,
+                                           edgecolor="none", zorder=0))
+                else:
+                    ax.plot([v0 - tv, v0 + tv], [e0, e0], "-", color=TOLERANCE_COLOUR, lw=7, solid_capstyle="butt",
+                            zorder=0)
+                any_box = True
         ax.set_xlabel("volume (Å$^3$/atom)")
         ax.set_ylabel("E − E0(bcc) (eV/atom)")
-        ax.set_title("E–V: potential (lines), DFT EOS_Data (stars, relative to DFT bcc E0)", fontsize=9)
-        ax.legend(fontsize=6, ncol=2)
+        ax.set_title(f"E–V: {pot} (red) vs DFT FitSNAP EOS_Data (black, relative to DFT bcc E0)", fontsize=9)
+        handles = [Line2D([], [], color=POTENTIAL_COLOUR, marker="o", ms=4, label=f"{pot} (points + fit)")]
+        if any_dft:
+            handles.append(Line2D([], [], color=DFT_COLOUR, marker="o", mfc="none", ms=4, linestyle="none",
+                                  label="DFT EOS_Data"))
+        if any_box:
+            handles.append(Patch(color=TOLERANCE_COLOUR, label="DFT V0 ± tol, E0_rel ± tol"))
+        ax.legend(handles=handles, fontsize=7, loc="upper left")
+        ax.margins(x=0.08)
         fig.tight_layout()
         p = outdir / "eos_curves.png"
         fig.savefig(p, dpi=110)

@@ -39,6 +39,7 @@ from ase import Atoms
 from ase.filters import UnitCellFilter
 from ase.optimize import BFGS
 
+from ..plotting import finite as _finite, reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol, merge_settings
 from .common import EV_PER_A2_TO_J_PER_M2, calculator_factory, ground_state, single_threaded
 
@@ -274,25 +275,26 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
 
 
 # ---------------------------------------------------------------------------------------------------- plot
+
+
 def plot(records: list[dict], outdir: Path) -> list[Path]:
-    """E_gb of the potential vs the DFT references (bar chart)."""
+    """E_gb of the potential (red) vs the DFT references (black), grey band ± tolerance (bar chart)."""
     import matplotlib.pyplot as plt
 
-    rows = [r for r in records if r["quantity"] == "E_gb" and r.get("value") is not None]
+    rows = [r for r in records
+            if r.get("quantity") == "E_gb" and (_finite(r.get("value")) or _finite(r.get("reference")))]
     if not rows:
         return []
     labels, pot, ref = [], [], []
     for r in rows:
         labels.append(r["case"] + ("" if r["case"].startswith("gbdb_") else " (Scheiber)"))
-        pot.append(r["value"])
-        ref.append(np.nan if r.get("reference") is None else r["reference"])
-    x = np.arange(len(rows))
+        pot.append(r.get("value"))
+        # one DFT reference per boundary: the case name says whose (GBDB or Scheiber et al.)
+        ref.append([("DFT", r["reference"], r.get("tolerance"))] if _finite(r.get("reference")) else [])
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(rows) + 2), 4))
-    ax.bar(x - 0.2, ref, 0.4, color="tab:red", label="DFT")
-    ax.bar(x + 0.2, pot, 0.4, color="tab:blue", label=rows[0]["potential"])
+    x = _reference_bars(ax, labels, pot, ref, rows[0].get("potential", "potential"))
     ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("E_gb (J/m²)")
-    ax.legend()
     fig.tight_layout()
     path = Path(outdir) / "grain_boundaries.png"
     fig.savefig(path, dpi=120)

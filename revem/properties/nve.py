@@ -53,6 +53,7 @@ from ase import Atoms, units
 from ase.data import atomic_masses, atomic_numbers
 
 from ..potentials import Potential, load_potential
+from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol, merge_settings
 from .common import ground_state_atoms
 
@@ -333,33 +334,90 @@ def compute(potential, element: str, tier: str = "standard", calc_factory=None) 
 
 
 def plot(records: list[dict], outdir) -> list:
-    """ΔH vs δt (log-log) with a δt² guide, like seed 002 Fig. 5."""
+    """ΔH vs δt (log-log) with the reference δt² guide, like seed 002 Fig. 5, and the drift vs δt.
+
+    The potential is red, the reference (slope 2, zero drift) black, and the tolerances grey: the
+    fan of slopes 2 ± tol through the middle of the fit, and bars ± tol on the drifts that are scored.
+    """
+    import re
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from pathlib import Path
+    from matplotlib.ticker import NullFormatter
+
+    from ..report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     made = []
     for r in records:
         d = r.get("data") or {}
         if r.get("quantity") != "nve_slope" or not d.get("dt_fs"):
             continue
-        dts, dhs, st = np.array(d["dt_fs"]), np.array(d["dH_meV_per_atom"], float), np.array(d["stable"])
-        fig, ax = plt.subplots(figsize=(4.5, 3.5))
-        ok = st & np.isfinite(dhs)
-        ax.loglog(dts[ok], dhs[ok], "o-", label=f"{r['potential']} (slope {r['value']:.2f})")
-        if np.any(~st & np.isfinite(dhs)):
-            ax.loglog(dts[~st & np.isfinite(dhs)], dhs[~st & np.isfinite(dhs)], "x", color="C3", label="unstable")
-        if np.any(ok) and d.get("prefactor") and math.isfinite(d["prefactor"]):
-            g = np.geomspace(dts.min(), dts.max(), 20)
-            ax.loglog(g, d["prefactor"] * g ** 2, "k--", lw=0.8, label="∝ δt²")
+        dts = np.array([x if _finite(x) else np.nan for x in d["dt_fs"]], float)
+        dhs = np.array([x if _finite(x) else np.nan for x in d.get("dH_meV_per_atom") or [np.nan] * len(dts)], float)
+        st = np.array(d.get("stable") or [True] * len(dts), bool)
+        drift = np.array([x if _finite(x) else np.nan for x in d.get("drift_meV_per_atom_ps") or [np.nan] * len(dts)],
+                         float)
+        fig, (ax, axd) = plt.subplots(1, 2, figsize=(8.5, 3.6))
+        pot = r.get("potential", "potential")
+        ok = st & np.isfinite(dhs) & (dhs > 0) & np.isfinite(dts) & (dts > 0)
+        slope = f"slope {r['value']:.2f}" if _finite(r.get("value")) else "no slope"
+        if np.any(ok):
+            ax.loglog(dts[ok], dhs[ok], "o-", color=POTENTIAL_COLOUR, ms=4, label=f"{pot} ({slope})", zorder=3)
+        bad = ~st & np.isfinite(dhs) & (dhs > 0) & np.isfinite(dts) & (dts > 0)
+        if np.any(bad):
+            ax.loglog(dts[bad], dhs[bad], "x", color=POTENTIAL_COLOUR, ms=6, label=f"{pot} unstable", zorder=3)
+        if np.any(ok):  # the reference slope through the middle of the potential's fit (or points)
+            ref_slope = float(r["reference"]) if _finite(r.get("reference")) else 2.0
+            g = np.geomspace(dts[ok].min(), dts[ok].max(), 30) if np.ptp(dts[ok]) > 0 \
+                else dts[ok][:1] * np.array([0.8, 1.25])
+            t0 = float(np.exp(np.mean(np.log(dts[ok]))))
+            if _finite(d.get("prefactor")) and _finite(r.get("value")) and d["prefactor"] > 0:
+                h0 = float(d["prefactor"]) * t0 ** float(r["value"])
+            else:
+                h0 = float(np.exp(np.mean(np.log(dhs[ok]))))
+            if _finite(r.get("tolerance")) and r["tolerance"] > 0:
+                t = float(r["tolerance"])
+                lo, hi = h0 * (g / t0) ** (ref_slope - t), h0 * (g / t0) ** (ref_slope + t)
+                ax.fill_between(g, np.minimum(lo, hi), np.maximum(lo, hi), color=TOLERANCE_COLOUR, lw=0, zorder=0,
+                                label=f"slope {ref_slope:g} ± {t:g} (tolerance)")
+            ax.loglog(g, h0 * (g / t0) ** ref_slope, "--", color=DFT_COLOUR, lw=0.9, zorder=4,
+                      label=f"$\\propto \\delta t^{{{ref_slope:g}}}$ (reference)")
         ax.set_xlabel("δt (fs)")
         ax.set_ylabel("ΔH (meV/atom)")
-        ax.set_title(f"NVE, 16 {r['element']} atoms, 3000 K, {d.get('time_ps')} ps", fontsize=9)
+        ax.set_title(f"NVE, 16 {r.get('element', '')} atoms, 3000 K, {d.get('time_ps')} ps", fontsize=9)
         ax.legend(fontsize=7)
+        # drift per δt, with the scored ones (``drift_<δt>fs`` with a reference) ± tolerance
+        okd = np.isfinite(drift) & np.isfinite(dts) & (dts > 0)
+        if np.any(okd):
+            axd.semilogx(dts[okd], drift[okd], "o-", color=POTENTIAL_COLOUR, ms=4, label=pot, zorder=3)
+        scored = False
+        for q in records:
+            m = re.fullmatch(r"drift_([0-9.]+)fs", str(q.get("quantity")))
+            if not m or q.get("case") != r.get("case") or not _finite(q.get("reference")):
+                continue
+            x, ref = float(m.group(1)), float(q["reference"])
+            if _finite(q.get("tolerance")) and q["tolerance"] > 0:
+                axd.plot([x, x], [ref - q["tolerance"], ref + q["tolerance"]], "-", color=TOLERANCE_COLOUR, lw=9,
+                         solid_capstyle="butt", zorder=0, label=None if scored else "reference ± tolerance")
+            axd.plot([x * 0.97, x * 1.03], [ref, ref], "-", color=DFT_COLOUR, lw=1.5, zorder=2,
+                     label=None if scored else f"reference ({ref:g})")
+            scored = True
+        axd.axhline(0.0, color="0.6", lw=0.5, zorder=1)
+        for a in (ax, axd):  # plain δt ticks at the sampled steps
+            xt = sorted({float(x) for x in dts[np.isfinite(dts) & (dts > 0)]})
+            if 0 < len(xt) <= 12:
+                a.set_xticks(xt, [f"{x:g}" for x in xt])
+                a.xaxis.set_minor_formatter(NullFormatter())
+        axd.set_xlabel("δt (fs)")
+        axd.set_ylabel("drift of H/N (meV/atom/ps)")
+        axd.set_title("energy drift", fontsize=9)
+        if np.any(okd) or scored:
+            axd.legend(fontsize=7)
         fig.tight_layout()
-        path = Path(outdir) / f"nve_{r['potential']}_{r['element']}.png"
+        path = Path(outdir) / f"nve_{pot}_{r.get('element', '')}.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         made.append(path)

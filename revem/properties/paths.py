@@ -43,6 +43,7 @@ import numpy as np
 from ase import Atoms
 
 from ..potentials import load_potential
+from ..plotting import finite as _finite, scored as _scored
 from ..protocol import Measurement, Protocol
 from .common import ground_state
 
@@ -314,34 +315,70 @@ def reference_curve(element: str, case: str) -> dict | None:
 
 
 # --------------------------------------------------------------------------- plot
-def plot(records: list[dict], outdir: Path) -> list[Path]:
-    """E vs p, potential vs DFT, one panel per path (Fig. 7 style)."""
-    import matplotlib.pyplot as plt
 
-    curves = {r["case"]: r["data"] for r in records if r.get("data", {}).get("E_meV")}
-    if not curves:
+
+def plot(records: list[dict], outdir: Path) -> list[Path]:
+    """E vs p, potential (red) vs DFT (black), one panel per path (Fig. 7 style).
+
+    Grey: the DFT curve ± the tolerance of ``E_path_rmse`` (band) and the DFT barrier, p_max ± tol ×
+    E_path ± tol (dashed box); the red star is the potential's barrier.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from ..report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
+
+    curves = {r.get("case"): r["data"] for r in records if (r.get("data") or {}).get("E_meV") and r["data"].get("p")}
+    names = [c for c in PATHS if c in curves] + sorted(c for c in curves if c not in PATHS)
+    if not names:
         return []
-    el = records[0]["element"]
-    pot = records[0]["potential"]
-    names = [c for c in PATHS if c in curves]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False)
+    el = records[0].get("element", "")
+    pot = records[0].get("potential", "potential")
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.6), squeeze=False)
     for ax, c in zip(axes[0], names):
         d = curves[c]
-        if d.get("fine_p"):
-            ax.plot(d["fine_p"], d["fine_E_meV"], "-", color="tab:blue", lw=1.2)
-        ax.plot(d["p"], d["E_meV"], "o" if d.get("fine_p") else "o-", color="tab:blue", ms=3, label=pot)
-        if d.get("ref_E_meV"):
-            ax.plot(d["ref_p"], d["ref_E_meV"], "s--", color="tab:red", ms=3, label="DFT (GPAW PBE)")
-        for pv, name in SPECIAL[c].items():
-            if not min(d["p"]) - 1e-6 <= pv <= max(d["p"]) + 1e-6:
+        fine = bool(d.get("fine_p") and d.get("fine_E_meV"))
+        if fine:
+            ax.plot(d["fine_p"], d["fine_E_meV"], "-", color=POTENTIAL_COLOUR, lw=1.2, zorder=3, label=pot)
+        ax.plot(d["p"], d["E_meV"], "o" if fine else "o-", color=POTENTIAL_COLOUR, ms=3, zorder=3,
+                label=None if fine else pot)
+        if d.get("ref_E_meV") and d.get("ref_p"):
+            rp = np.asarray(d["ref_p"], float)
+            re = np.asarray([x if _finite(x) else np.nan for x in d["ref_E_meV"]], float)
+            rm = _scored(records, c, "E_path_rmse")
+            ok = np.isfinite(rp) & np.isfinite(re)
+            if rm and rm["tolerance"] > 0 and ok.sum() > 1:
+                o = np.argsort(rp[ok])
+                t = float(rm["tolerance"])
+                ax.fill_between(rp[ok][o], re[ok][o] - t, re[ok][o] + t, color=TOLERANCE_COLOUR, lw=0, zorder=0,
+                                label="DFT ± RMSE tolerance")
+            ax.plot(rp, re, "s--", color=DFT_COLOUR, ms=3, lw=1, zorder=2, label="DFT (GPAW PBE)")
+        eb, pb = _scored(records, c, "E_path"), _scored(records, c, "p_max")
+        if eb and pb:  # where the DFT barrier is, and how far off the potential's may be
+            te, tp = float(eb["tolerance"]), float(pb["tolerance"])
+            ax.add_patch(Rectangle((pb["reference"] - tp, eb["reference"] - te), 2 * tp, 2 * te,
+                                   facecolor=TOLERANCE_COLOUR, edgecolor=DFT_COLOUR, lw=0.7, ls="--", zorder=0.5,
+                                   label="DFT barrier ± tolerance"))
+            if _finite(eb.get("value")) and _finite(pb.get("value")):
+                ax.plot([pb["value"]], [eb["value"]], "*", color=POTENTIAL_COLOUR, ms=9, zorder=5,
+                        label=f"{pot} barrier")
+        ps = [float(x) for x in list(d["p"]) + list(d.get("ref_p") or []) if _finite(x)]
+        for pv, name in SPECIAL.get(c, {}).items():
+            if not ps or not min(ps) - 1e-6 <= pv <= max(ps) + 1e-6:
                 continue
-            ax.axvline(pv, color="0.8", lw=0.8)
+            ax.axvline(pv, color="0.8", lw=0.8, zorder=0.4)
             ax.text(pv, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8)
-        ax.set_xlabel("p")
+        ax.set_xlabel("path coordinate p")
         ax.set_title(c, pad=14)
     axes[0][0].set_ylabel(f"E − E(bcc) (meV/atom), {el}")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
+    handles = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles.keys()), fontsize=8, loc="lower center",
+                   ncol=min(len(handles), 5), frameon=False)
+    fig.tight_layout(rect=(0, 0.09 if handles else 0, 1, 1))
     out = Path(outdir) / "paths.png"
     fig.savefig(out, dpi=120)
     plt.close(fig)

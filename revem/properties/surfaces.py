@@ -37,6 +37,7 @@ from ase.geometry import minkowski_reduce
 from ase.optimize import LBFGS
 
 from ..potentials import load_potential
+from ..plotting import finite as _finite, reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol, merge_settings
 from .common import EV_PER_A2_TO_MJ_PER_M2, bulk_a0_e0, potential_spec, relax_positions, residual_energy
 
@@ -156,7 +157,8 @@ def convergence(potential, element: str, case: str, tier: str = "full") -> dict:
 
 
 def plot(records: list[dict], outdir: Path) -> list[Path]:
-    """Bar chart of gamma per facet (Table 2 order) against the DFT references."""
+    """Bar chart of gamma per facet (Table 2 order): potential (red) vs the DFT references (black, one
+    hatching per source), grey band ± tolerance."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,26 +168,26 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     if not recs:
         return []
     order = [f for f in FACETS + EXTRA_FACETS if any(r["case"] == f for r in recs)]
+    order += sorted({r["case"] for r in recs} - set(order))
     out = []
-    for pot in sorted({r["potential"] for r in recs}):
-        rs = [r for r in recs if r["potential"] == pot]
-        val = {r["case"]: r["value"] for r in rs}
-        refs: dict[str, dict] = {}
+    for pot in sorted({r.get("potential") or "potential" for r in recs}):
+        rs = [r for r in recs if (r.get("potential") or "potential") == pot]
+        val, refs = {}, {f: [] for f in order}
         for r in rs:
-            if r.get("reference") is not None:
-                refs.setdefault(r.get("reference_source") or "DFT", {})[r["case"]] = r["reference"]
-        x = np.arange(len(order))
-        width = 0.8 / (1 + len(refs))
-        fig, ax = plt.subplots(figsize=(8, 4))
-        ax.bar(x, [val.get(f, np.nan) for f in order], width, label=pot)
-        for i, (src, ref) in enumerate(sorted(refs.items()), start=1):
-            label = "DFT, seed Table 2 (Crystalium)" if "Table 2" in src else "DFT, maml slabs" if "maml" in src else src[:40]
-            ax.bar(x + i * width, [ref.get(f, np.nan) for f in order], width, label=label)
-        ax.set_xticks(x + 0.4 - width / 2, [f"({f})" for f in order])
+            if _finite(r.get("value")):
+                val.setdefault(r["case"], r["value"])
+            if _finite(r.get("reference")):
+                src = r.get("reference_source") or "DFT"
+                src = "DFT, seed Table 2 (Crystalium)" if "Table 2" in src else "DFT, maml slabs" if "maml" in src \
+                    else src[:40]
+                refs[r["case"]].append((src, r["reference"], r.get("tolerance")))
+        fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(order) + 2.5), 4))
+        x = _reference_bars(ax, order, [val.get(f) for f in order], [refs[f] for f in order], pot)
+        ax.set_xticks(x, [f"({f})" for f in order])
         ax.set_ylabel("surface energy (mJ/m$^2$)")
-        lo = np.nanmin([v for v in val.values() if v is not None] + [v for r in refs.values() for v in r.values()])
-        ax.set_ylim(0.8 * lo, None)
-        ax.legend(fontsize=7)
+        low = [float(v) for v in val.values()] + [float(r[1]) - float(r[2] or 0) for g in refs.values() for r in g]
+        if low and min(low) > 0:
+            ax.set_ylim(0.8 * min(low), None)
         ax.set_title(f"{pot}: surface energies")
         fig.tight_layout()
         path = Path(outdir) / "surfaces.png"
