@@ -10,7 +10,7 @@ from revem.protocol import Measurement, Protocol, Target, merge_settings
 def test_every_property_is_a_protocol_with_a_version():
     ps = protocols()
     assert set(ps) >= {"eos", "elastic", "defects", "surfaces", "gsfe", "grain_boundaries", "paths", "nve",
-                       "dataset_errors", "verification"}
+                       "dataset_errors", "verification", "cohesive", "phonons", "robustness"}
     for name, p in ps.items():
         assert isinstance(p, Protocol) and p.name == name and p.version >= 1
         assert callable(p.cases) and callable(p.measure)
