@@ -40,7 +40,7 @@ baseline: $(STAMP)
 	rm -rf $(BASELINE)
 	-$(BIN)/python -m pytest validation --element $(ELEMENT) --tier smoke --report-dir $(BASELINE) -n 2 -p no:cacheprovider -q \
 		--fail-on reference $(W_POTENTIALS)
-	find $(BASELINE) -name '*.png' -delete
+	find $(BASELINE) \( -name '*.png' -o -name '*.extxyz' \) -delete
 
 bench: $(STAMP)
 	$(BIN)/asv run --python=same --quick --show-stderr

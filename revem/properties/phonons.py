@@ -99,15 +99,17 @@ def compute(target, element: str, tier: str = "standard") -> dict:
     ph = force_constants(unit, calculator_factory(target), int(s["supercell"]), float(s["displacement_A"]))
     bands, labels = _path_qpoints(int(s["band_points"]))
     ph.run_band_structure(bands, with_eigenvectors=False)
-    bs = ph.get_band_structure_dict()
-    freqs = [np.asarray(f) for f in bs["frequencies"]]
-    dist = [np.asarray(d) for d in bs["distances"]]
+    bs = ph.band_structure
+    freqs = [np.asarray(f) for f in bs.frequencies]
+    dist = [np.asarray(d) for d in bs.distances]
     mesh = int(s["dos_mesh"])
     ph.run_mesh([mesh] * 3, is_gamma_center=True)
-    mesh_f = np.asarray(ph.get_mesh_dict()["frequencies"])
+    mesh_f = np.asarray(ph.mesh.frequencies)
     ph.run_total_dos()
-    dos = ph.get_total_dos_dict()
-    at = {k: sorted(float(x) for x in ph.get_frequencies(np.array(q))) for k, q in BCC_POINTS.items() if k != "Γ"}
+    dos = {"frequency_points": ph.total_dos.frequency_points, "total_dos": ph.total_dos.dos}
+    names = [k for k in BCC_POINTS if k != "Γ"]
+    ph.run_qpoints(np.array([BCC_POINTS[k] for k in names]))
+    at = {k: sorted(float(x) for x in f) for k, f in zip(names, ph.qpoints.frequencies)}
     fmin = float(min(min(f.min() for f in freqs), mesh_f.min()))
     return {"a0_A": gs["a0"], "freq_H": at["H"], "freq_N": at["N"], "freq_P": at["P"], "min_frequency": fmin,
             "max_frequency": float(max(f.max() for f in freqs)),
