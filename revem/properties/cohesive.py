@@ -39,7 +39,7 @@ TIER_SETTINGS: dict = {}
 
 
 def cases(element: str, tier: str) -> list[str]:
-    from .defects import is_bcc
+    from .common import is_bcc
 
     return ["bcc"] if is_bcc(element) else []
 

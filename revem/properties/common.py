@@ -39,6 +39,11 @@ def initial_lattice_constant(element: str, structure: str = "bcc") -> float:
     return {"bcc": (2 * a0) ** (1 / 3), "fcc": (4 * a0) ** (1 / 3), "sc": a0 ** (1 / 3)}[structure]
 
 
+def is_bcc(element: str) -> bool:
+    """Whether ASE's reference state of ``element`` is bcc (the ground state the bcc protocols assume)."""
+    return (reference_states[atomic_numbers[element]] or {}).get("symmetry") == "bcc"
+
+
 def single_threaded(func):
     """Run ``func`` with BLAS limited to one thread: the optimisers' tiny matrices otherwise spend
     most of their time in OpenBLAS thread hand-offs (measured 15-40x slower on a loaded 2-core machine)."""

@@ -42,7 +42,7 @@ from ase.optimize import LBFGS
 from ..potentials import load_potential
 from ..plotting import finite as _finite, reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol, merge_settings
-from .common import bulk_a0_e0, potential_spec, relax_positions, residual_energy
+from .common import bulk_a0_e0, is_bcc, potential_spec, relax_positions, residual_energy
 
 PROPERTY = "defects"
 PROTOCOL_VERSION = 1
@@ -64,12 +64,6 @@ _TETRA = [np.array(v) for v in {tuple(sgn * np.roll(np.array([0.5, 0.25, 0.0]) *
           | {tuple(sgn * np.roll(np.array([0.25, 0.5, 0.0]) * f, k))
              for k in range(3) for sgn in (1, -1) for f in ((1, 1, 1), (1, -1, 1))}]
 _SIA_START = {"sia_111": (1, 1, 1), "sia_110": (1, 1, 0), "sia_100": (0, 0, 1)}
-
-
-def is_bcc(element: str) -> bool:
-    from ase.data import atomic_numbers, reference_states
-
-    return (reference_states[atomic_numbers[element]] or {}).get("symmetry") == "bcc"
 
 
 def cases(element: str, tier: str) -> list[str]:

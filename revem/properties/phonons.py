@@ -43,7 +43,7 @@ BCC_PATH = [["Γ", "H", "N", "Γ", "P", "H"], ["P", "N"]]
 
 
 def cases(element: str, tier: str) -> list[str]:
-    from .defects import is_bcc
+    from .common import is_bcc
 
     return ["bcc"] if is_bcc(element) else []
 

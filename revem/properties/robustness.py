@@ -126,7 +126,7 @@ def settings(tier: str = "standard") -> dict:
 
 def cases(element: str, tier: str) -> list[str]:
     """The dimer for every element; the prototype and random-search cases need a bcc ground state."""
-    from .defects import is_bcc
+    from .common import is_bcc
 
     return list(CASES) if is_bcc(element) else ["dimer"]
 

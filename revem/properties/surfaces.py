@@ -58,7 +58,7 @@ CONVERGENCE = {"min_thickness_A": (8.0, 12.0, 16.0, 20.0), "vacuum_A": (6.0, 10.
 
 def cases(element: str, tier: str) -> list[str]:
     """Facets (+ 'ordering', + 'convergence' in full) of ``tier``; none for non-bcc elements."""
-    from .defects import is_bcc
+    from .common import is_bcc
 
     if not is_bcc(element):
         return []
