@@ -33,7 +33,7 @@ BASELINE ?= datasets/baselines/smoke
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider
 	$(BIN)/python -m pytest validation --element $(ELEMENT) --tier smoke --report-dir $(REPORTS)/ci -n 2 -p no:cacheprovider \
-		--baseline $(BASELINE) --fail-on reference $(W_POTENTIALS)
+		--baseline $(BASELINE) --fail-on regression $(W_POTENTIALS)
 
 ## regenerate the committed smoke baseline (after an intended change of a protocol or a potential)
 baseline: $(STAMP)
