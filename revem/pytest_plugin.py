@@ -213,6 +213,7 @@ def run_meta(config, pot, element: str) -> dict:
                           "elements": list(pot.elements), "citation": pot.citation,
                           "commands": list(getattr(pot, "lammps_commands", []) or []),
                           "callable": getattr(pot, "ase_callable", ""),
+                          "files": [str(f) for f in (getattr(pot, "files", []) or [])],
                           "trust": list(getattr(pot, "trust", []) or [])},
             "protocol_versions": dict(st.protocol_versions), "versions": _versions(),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),

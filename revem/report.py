@@ -119,7 +119,8 @@ def scorecard(records: list[dict]) -> list[str]:
 
 def _provenance(meta: dict) -> list[str]:
     pot = meta.get("potential", {})
-    how = "; ".join(pot.get("commands") or []) or pot.get("callable") or pot.get("source", "")
+    how = ("; ".join(pot.get("commands") or []) or pot.get("callable")
+           or (f"{pot.get('kind')}: {', '.join(pot.get('files') or [])}" if pot.get("files") else pot.get("source", "")))
     lines = [f"- **potential**: `{pot.get('name')}` ({pot.get('kind')}), elements {', '.join(pot.get('elements', []))}, "
              f"sha256 `{str(pot.get('sha256', ''))[:16]}…`",
              f"- **definition**: `{how[:300]}`" if how else "",
