@@ -156,30 +156,34 @@ def _logical_lines(text: str, origin: str):
         yield start, "".join(buf)
 
 
+def _quote_step(line: str, i: int, q: int) -> tuple[int, int]:
+    """Advance the LAMMPS quote state over the character(s) at ``i``: ``q`` is 0 outside quotes, 1 in
+    single, 2 in double, 3 in triple quotes.  Returns the new state and the next index."""
+    c = line[i]
+    if not q:
+        if line.startswith('"""', i):
+            return 3, i + 3
+        if c == '"':
+            return 2, i + 1
+        if c == "'":
+            return 1, i + 1
+    elif q == 3:
+        if line.startswith('"""', i):
+            return 0, i + 3
+    elif (q == 2 and c == '"') or (q == 1 and c == "'"):
+        return 0, i + 1
+    return q, i + 1
+
+
 def _strip_comment(line: str) -> str:
     """``line`` up to a ``#`` that is not inside single, double or triple quotes (LAMMPS ``Input::parse``)."""
     if "#" not in line:
         return line
     q, i, n = 0, 0, len(line)
     while i < n:
-        c = line[i]
-        if c == "#" and not q:
+        if line[i] == "#" and not q:
             return line[:i]
-        if not q:
-            if line.startswith('"""', i):
-                q, i = 3, i + 3
-                continue
-            if c == '"':
-                q = 2
-            elif c == "'":
-                q = 1
-        elif q == 3:
-            if line.startswith('"""', i):
-                q, i = 0, i + 3
-                continue
-        elif (q == 2 and c == '"') or (q == 1 and c == "'"):
-            q = 0
-        i += 1
+        q, i = _quote_step(line, i, q)
     return line
 
 
@@ -210,21 +214,7 @@ def _substitute(line: str, variables: dict, where: str) -> str:
             out += [line[last:i], variables[name]]
             i = last = end
             continue
-        if not q:
-            if line.startswith('"""', i):
-                q, i = 3, i + 3
-                continue
-            if c == '"':
-                q = 2
-            elif c == "'":
-                q = 1
-        elif q == 3:
-            if line.startswith('"""', i):
-                q, i = 0, i + 3
-                continue
-        elif (q == 2 and c == '"') or (q == 1 and c == "'"):
-            q = 0
-        i += 1
+        q, i = _quote_step(line, i, q)
     out.append(line[last:])
     return "".join(out)
 
