@@ -61,6 +61,9 @@ class HarnessState:
     notes: list = field(default_factory=list)  # end-of-session notes (vanished baseline records)
     regressions: list = field(default_factory=list)
     run_id: str = field(default_factory=lambda: f"{os.getpid()}-{datetime.datetime.now().timestamp():.6f}")
+    date: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    targets: dict = field(default_factory=dict)  # spec -> Target (content hash computed once per session)
+    metas: dict = field(default_factory=dict)  # (potential, element) -> results meta
 
 
 STATE = pytest.StashKey[HarnessState]()
@@ -151,6 +154,9 @@ def pytest_configure(config):
     if st.fail_on in ("regression", "worse") and not base:
         _usage(f"--fail-on {st.fail_on} needs --baseline (an earlier results.json or report dir)")
     st.potentials = _load_potentials(config.getoption("--potential"))
+    from .protocol import Target
+
+    st.targets = {spec: Target.of(pot) for spec, pot in st.potentials.items()}
     from ase.data import atomic_numbers
 
     for el in config.getoption("--element"):
@@ -204,22 +210,27 @@ def _versions() -> dict:
 
 
 def run_meta(config, pot, element: str) -> dict:
-    """The ``meta`` of a results file: what was run, with what, where and when."""
+    """The ``meta`` of a results file: what was run, with what, where and when (made once per potential
+    and element: it is written with every journalled case)."""
     from . import __version__
 
     st = _state(config)
-    return {"revem": __version__, "tier": st.tier, "element": element, "fail_on": st.fail_on,
-            "potential": {"name": pot.name, "kind": pot.kind, "source": pot.source, "sha256": pot.file_hash,
+    key = (pot.name, element)
+    if key not in st.metas:
+        target = st.targets[next(spec for spec, p in st.potentials.items() if p.name == pot.name)]
+        st.metas[key] = {
+            "revem": __version__, "tier": st.tier, "element": element, "fail_on": st.fail_on,
+            "potential": {"name": pot.name, "kind": pot.kind, "source": pot.source, "sha256": target.key,
                           "elements": list(pot.elements), "citation": pot.citation,
                           "commands": list(getattr(pot, "lammps_commands", []) or []),
                           "callable": getattr(pot, "ase_callable", ""),
                           "files": [str(f) for f in (getattr(pot, "files", []) or [])],
                           "trust": list(getattr(pot, "trust", []) or [])},
             "protocol_versions": dict(st.protocol_versions), "versions": _versions(),
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "date": st.date,
             "host": socket.gethostname(), "run_id": st.run_id,
             "baseline": str(st.baseline.path) if st.baseline else None}
+    return st.metas[key]
 
 
 def pytest_report_header(config):
@@ -229,8 +240,8 @@ def pytest_report_header(config):
     v = _versions()
     lines = [f"revem {__version__}, LAMMPS {v['lammps']}, pyace {v['pyace']}, ASE {v['ase']}, numpy {v['numpy']}, "
              f"python {v['python']}; tier {st.tier}; fail on {st.fail_on}"]
-    for p in st.potentials.values():
-        lines.append(f"potential {p.name}: {p.kind}, elements {','.join(p.elements)}, sha256 {p.file_hash[:16]}"
+    for spec, p in st.potentials.items():
+        lines.append(f"potential {p.name}: {p.kind}, elements {','.join(p.elements)}, sha256 {st.targets[spec].key[:16]}"
                      + (f", TRUSTED: {'; '.join(p.trust)}" if getattr(p, "trust", None) else ""))
     if st.baseline:
         lines.append(f"baseline {st.baseline.path} ({len(st.baseline.files)} results files)")
@@ -304,10 +315,8 @@ class Checker:
         self.failures: list[str] = []
         self.records: list[Record] = []
         self.potential = self.state.potentials[potential]
-        from .protocol import Target
-
-        self.target = Target.of(self.potential)
-        self._baseline = (self.state.baseline.records(self.potential.name, self.potential.file_hash, element)
+        self.target = self.state.targets[potential]
+        self._baseline = (self.state.baseline.records(self.potential.name, self.target.key, element)
                           if self.state.baseline else {})
 
     @property
@@ -495,11 +504,11 @@ def _baseline_coverage(config) -> list[str]:
     by_folder: dict = {}
     for r in st.collected:
         by_folder.setdefault((r["potential"], r["element"]), []).append(r)
-    for p in st.potentials.values():
+    for spec, p in st.potentials.items():
         for el in p.elements:
             if st.elements and el not in st.elements:
                 continue
-            base = st.baseline.records(p.name, p.file_hash, el)
+            base = st.baseline.records(p.name, st.targets[spec].key, el)
             recs = by_folder.get((p.name, el), [])
             ran = any(pot == p.name and e == el for pot, e, _, _ in st.ran_cases)
             if not ran and not any(s["potential"] == p.name and s["element"] == el for s in st.skipped_cases):
@@ -542,7 +551,7 @@ def pytest_sessionfinish(session, exitstatus):
     metas = {}
     for p in st.potentials.values():
         for el in p.elements:
-            m = run_meta(config, p, el)
+            m = dict(run_meta(config, p, el))
             m["baseline_problems"] = [x for x in st.problems + st.notes if x.startswith(f"{p.name} / {el}:")]
             metas[results_io.report_folder(st.report_dir, p.name, el)] = m
     tr = config.pluginmanager.get_plugin("terminalreporter")

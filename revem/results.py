@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 FORMAT = "revem-results"
@@ -31,7 +30,6 @@ KEY_FIELDS = ("element", "property", "case", "quantity")
 REQUIRED_FIELDS = KEY_FIELDS + ("value", "unit")
 JOURNAL = "journal.jsonl"
 MAX_RESULTS_BYTES = 256 * 1024 * 1024
-NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 class ResultsFileError(ValueError):
@@ -44,7 +42,9 @@ def record_key(r: dict) -> tuple[str, str, str, str]:
 
 def check_name(name: str, what: str = "potential name") -> str:
     """A name that is safe as one folder of the report tree: ``[A-Za-z0-9._-]+``, not ``.``/``..``."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or name in (".", ".."):
+    from .potentials.core import NAME_PATTERN  # the one rule for names that become folders
+
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or name in (".", ".."):
         raise ResultsFileError(f"{what} {name!r} is not allowed: use letters, digits, '.', '_' and '-' only "
                                "(it names a folder of the report directory)")
     return name
@@ -191,6 +191,7 @@ class Baseline:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._records: dict = {}
         self.files = []
         for f in find_files(self.path):
             self.files.append((f, load(f)))
@@ -222,10 +223,12 @@ class Baseline:
         return None
 
     def records(self, name: str, sha256: str, element: str) -> dict[tuple, dict]:
-        m = self.match(name, sha256, element)
-        if m is None:
-            return {}
-        out = {}
-        for r in m[1]["records"]:
-            out.setdefault(record_key(r), r)
-        return out
+        """The matched baseline's records by key (built once per potential and element)."""
+        memo = self._records
+        if (name, sha256, element) not in memo:
+            m = self.match(name, sha256, element)
+            out = {}
+            for r in (m[1]["records"] if m is not None else []):
+                out.setdefault(record_key(r), r)
+            memo[(name, sha256, element)] = out
+        return memo[(name, sha256, element)]

@@ -158,11 +158,11 @@ def score(value: float | None, ref: Reference | None, *, test_id: str, potential
 _ZERO_TARGET_PREFIXES = ("rmse", "mae", "max_deviation", "max_asymmetry", "drift", "E_path_rmse")
 
 
-def target_of(rec: dict) -> float | None:
-    """The value a record should approach: its reference, 0 for error-like quantities, else None."""
-    if rec.get("reference") is not None:
-        return float(rec["reference"])
-    if str(rec.get("quantity", "")).startswith(_ZERO_TARGET_PREFIXES):
+def target_of(reference: float | None, quantity: str) -> float | None:
+    """The value a number should approach: its reference, 0 for error-like quantities, else None."""
+    if reference is not None:
+        return float(reference)
+    if str(quantity).startswith(_ZERO_TARGET_PREFIXES):
         return 0.0
     return None
 
@@ -188,7 +188,7 @@ def compare_baseline(rec: Record, old: dict | None) -> dict | None:
         return {"old": ov, "new": nv, "delta": None, "noise": noise, "moved": True,
                 "direction": "away" if nv is None else "towards", "message": msg}
     delta = nv - float(ov)
-    target = target_of(rec.to_json())
+    target = target_of(rec.reference, rec.quantity)
     if target is None:
         direction = "unknown"
     else:
