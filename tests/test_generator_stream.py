@@ -18,23 +18,10 @@ from revem.generator.featurizer import LammpsSnapFeaturizer
 from revem.generator.runner import build_specs, prepare, run_local
 from revem.generator.storage import Store
 
+from db_snapshot import snapshot  # tests/db_snapshot.py
+
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--windows", "8", "--modes", "per-config", "--seed", "1", "--no-progress"]
-
-
-def _snapshot(db):
-    """Everything that must be identical between an interrupted and an uninterrupted run."""
-    store = Store(db)
-    rows = {}
-    for r in store.rows():
-        k = r.key_value_pairs
-        rows[(k["stream"], k["kind"], k["iteration"])] = (
-            r.positions.tobytes(), np.asarray(r.cell).tobytes(), k.get("s_after"), k.get("k_factor"),
-            r.data["features"].tobytes())
-    con = sqlite3.connect(db)
-    streams = {n: (json.loads(st), bytes(s)) for n, st, s in con.execute("SELECT name, state, sums FROM revem_streams")}
-    con.close()
-    return rows, streams
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +87,7 @@ def test_resume_after_partial_run_equals_uninterrupted(small_run, tmp_path):
     run_stream(db, specs[0].as_dict(), max_iterations=3)
     run_stream(db, specs[0].as_dict(), max_iterations=2)
     run_stream(db, specs[0].as_dict())
-    assert _snapshot(db) == _snapshot(small_run)
+    assert snapshot(db) == snapshot(small_run)
     # refuses to overwrite or to resume with other settings
     assert main(["generate", "--out", db, "--iterations", "8"] + ARGS) == 2
     assert main(["generate", "--out", db, "--iterations", "8", "--resume", "--steps", "10"] + ARGS) == 2
@@ -131,7 +118,7 @@ def test_kill9_and_resume_equals_uninterrupted(small_run, tmp_path):
     assert partial < 8
     r = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert _snapshot(db) == _snapshot(small_run)
+    assert snapshot(db) == snapshot(small_run)
 
 
 def test_parallel_workers_two_streams(tmp_path):
@@ -175,4 +162,4 @@ def test_dask_scheduler_gives_the_same_database(tmp_path):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
         res = run_dask(dask_db, specs, cl.scheduler_address, progress=False)
     assert [r["stream"] for r in res] == ["w05-per-config"]
-    assert _snapshot(dask_db)[0] == _snapshot(local_db)[0]
+    assert snapshot(dask_db)[0] == snapshot(local_db)[0]

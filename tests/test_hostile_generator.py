@@ -23,6 +23,8 @@ import pytest
 
 from revem.generator.cli import main
 
+from db_snapshot import snapshot  # tests/db_snapshot.py
+
 ROOT = Path(__file__).resolve().parents[1]
 STREAM = "w08-per-config"
 ARGS = ["--windows", "8", "--modes", "per-config", "--seed", "1", "--no-progress"]
@@ -36,24 +38,6 @@ LEASES = ("CREATE TABLE IF NOT EXISTS revem_leases (stream TEXT PRIMARY KEY, own
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _snapshot(db):
-    """Rows and stream records that must equal those of an uninterrupted run."""
-    import ase.db
-
-    rows = {}
-    for r in ase.db.connect(db, type="db", use_lock_file=False).select(sort="id"):
-        k = r.key_value_pairs
-        rows[(k["stream"], k["kind"], k["iteration"])] = (
-            r.positions.tobytes(), np.asarray(r.cell).tobytes(), k.get("s_after"), k.get("k_factor"),
-            r.data["features"].tobytes())
-    con = sqlite3.connect(db)
-    streams = {n: (json.loads(st), bytes(s)) for n, st, s in con.execute("SELECT name, state, sums FROM revem_streams")}
-    n_rows = con.execute("SELECT COUNT(*) FROM systems").fetchone()[0]
-    con.close()
-    assert n_rows == len(rows), "duplicated (stream, kind, iteration) rows"
-    return rows, streams
-
-
 def _counts(db):
     """(rows, stream state) read with plain sqlite3."""
     con = sqlite3.connect(db)
@@ -157,7 +141,7 @@ def test_second_resume_while_a_run_writes_is_refused(small_run, tmp_path):
         first.wait()
     assert second.returncode == 3, second.stderr
     assert STREAM in second.stderr and f"PID {first.pid}" in second.stderr and "being written" in second.stderr
-    rows, streams = _snapshot(db)  # asserts no duplicated rows
+    rows, streams = snapshot(db)  # asserts no duplicated rows
     assert len([k for k in rows if k[1] == "accepted"]) == streams[STREAM][0]["accepted"]
 
 
@@ -294,7 +278,7 @@ def test_kill9_inside_a_write_then_resume_equals_uninterrupted(small_run, tmp_pa
     r = subprocess.run(cmd + ["--resume"], env=ENV, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "taken over" in r.stderr
-    assert _snapshot(db) == _snapshot(small_run)
+    assert snapshot(db) == snapshot(small_run)
     print(f"killed inside write {nth} after {killed_after:.1f} s")
 
 
