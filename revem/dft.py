@@ -21,7 +21,7 @@ dependency of gpaw), so no download at run time is needed.
 
 The check of this setup against WIEN2k (ase's dcdft set) and the stored DFT EOS data is
 :func:`setup_check` (``tests/test_dft.py``; numbers recorded in
-``datasets/references/W/dft_setup_gpaw.json`` by ``python -m revem.references_build.paths setup``).
+``revem/reference_data/W/dft_setup_gpaw.json`` by ``python -m revem.references_build.paths setup``).
 
 Disclaimers: a k-point *density* gives a mesh that changes in steps as a cell is deformed, so
 energies along a deformation path carry a small (~1 meV/atom) discretisation noise; the defaults

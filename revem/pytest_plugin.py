@@ -166,9 +166,13 @@ def pytest_configure(config):
             covered = ", ".join(f"{p.name}: {' '.join(p.elements)}" for p in st.potentials.values())
             _usage(f"--element {el}: no requested potential covers {el} ({covered})")
         st.elements.append(el)
-    for p in st.potentials.values():
+    explicit = bool(config.getoption("--potential"))
+    for spec, p in list(st.potentials.items()):
         if st.elements and not any(el in p.elements for el in st.elements):
-            _usage(f"--potential {p.name} covers {' '.join(p.elements)}, not {' '.join(st.elements)}: it would run nothing")
+            if explicit:
+                _usage(f"--potential {p.name} covers {' '.join(p.elements)}, not {' '.join(st.elements)}: it would "
+                       "run nothing")
+            del st.potentials[spec], st.targets[spec]  # the catalog by default: only potentials of the element
     from .properties import protocols
 
     for prop in config.getoption("revem_property"):
@@ -272,8 +276,8 @@ def pytest_generate_tests(metafunc):
 
 def _item_case(item) -> dict | None:
     cs = getattr(item, "callspec", None)
-    if cs is None or "potential" not in cs.params:
-        return None
+    if cs is None or "potential" not in cs.params or not isinstance(cs.params["potential"], str):
+        return None  # not a revem case, or pytest's placeholder of an empty parameter set
     st = _state(item.config)
     pot = st.potentials.get(cs.params["potential"])
     prop = getattr(item, "originalname", item.name).removeprefix("test_")
@@ -281,9 +285,63 @@ def _item_case(item) -> dict | None:
             "property": prop, "case": str(cs.params.get("case"))}
 
 
+def _is_empty_parameter_set(item) -> bool:
+    cs = getattr(item, "callspec", None)
+    return cs is not None and "potential" in cs.params and not isinstance(cs.params["potential"], str)
+
+
+def _keyword_matcher(item, symbols: frozenset):
+    """pytest's ``-k`` matcher for ``item``, except that an identifier spelled exactly like a chemical
+    symbol (``W``, ``Mo``, ``C``) matches the item's *element* only, exactly and case-sensitively."""
+    from _pytest.mark import KeywordMatcher
+
+    base = KeywordMatcher.from_item(item)
+    info = _item_case(item)
+    element = info["element"] if info else None
+
+    def match(name: str, /, **kwargs) -> bool:
+        if element is not None and name in symbols:
+            return name == element
+        return base(name, **kwargs)
+
+    return match
+
+
+def _select_by_keyword(config, items) -> None:
+    """``-k`` with exact element symbols: ``-k W`` selects element W's tests, not ``twist``, ``MoNbTaW`` or
+    another element of a W-named potential; ``-k "Mo and vacancy"`` Mo's vacancy.  Other identifiers keep
+    pytest's case-insensitive substring meaning.  pytest's own ``-k`` pass is then switched off (it would
+    re-apply substring matching: ``-k "not W"`` would drop ``twist``)."""
+    expr_text = (config.option.keyword or "").lstrip()
+    if not expr_text:
+        return
+    from _pytest.mark.expression import Expression
+    from ase.data import chemical_symbols
+
+    try:
+        expr = Expression.compile(expr_text)
+    except SyntaxError:
+        return  # pytest reports the malformed expression itself
+    symbols = frozenset(chemical_symbols[1:])
+    keep, drop = [], []
+    for it in items:
+        (keep if expr.evaluate(_keyword_matcher(it, symbols)) else drop).append(it)
+    config.option.keyword = ""
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
-    """--property: keep only the tests of the named protocols (exact names, unlike -k)."""
+    """``-k`` with exact element symbols (see :func:`_select_by_keyword`); ``--property``: keep only the
+    tests of the named protocols (exact names, unlike -k)."""
     st = _state(config)
+    empty = [it for it in items if _is_empty_parameter_set(it)]
+    if empty:  # a property without cases for this element is not collected (not a skip per property)
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [it for it in items if not _is_empty_parameter_set(it)]
+    _select_by_keyword(config, items)
     if not st.properties:
         return
     keep, drop = [], []

@@ -2,7 +2,7 @@
 
 Produces a missing reference the way the potential is tested: looks up ``revem.properties.<PROPERTY>``,
 calls its ``reference_entries(element, calc_factory, tier)`` with a DFT calculator factory
-(:func:`revem.dft.gpaw_calculator`) and writes ``datasets/references/<El>/<PROPERTY>_gpaw.json`` with
+(:func:`revem.dft.gpaw_calculator`) and writes ``revem/reference_data/<El>/<PROPERTY>_gpaw.json`` with
 the DFT settings as provenance. A property module without ``reference_entries`` is an error.
 
 ``register(subparsers)`` adds the ``reference`` command to the ``revem`` CLI (``revem/cli.py``).
@@ -89,7 +89,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--element", required=True)
     c.add_argument("--calculator", default="gpaw", choices=CALCULATORS)
     c.add_argument("--tier", default="standard", choices=("smoke", "standard", "full"))
-    c.add_argument("--out", default=None, help="output JSON (default datasets/references/<El>/<PROPERTY>_<calculator>.json)")
+    c.add_argument("--out", default=None, help="output JSON (default revem/reference_data/<El>/<PROPERTY>_<calculator>.json)")
     c.add_argument("--ecut", type=float, default=None, help="plane-wave cutoff, eV (default 400)")
     c.add_argument("--kpts-density", dest="kpts_density", type=float, default=None,
                    help="k-points per Å^-1 of reciprocal length (default 4.0)")

@@ -1,6 +1,8 @@
 """Stored references: published or DFT-derived values with unit, tolerance, noise and source.
 
-Files live in ``datasets/references/<El>/<property>.json``::
+Files ship inside the package, ``revem/reference_data/<El>/<property>[_<set>].json`` (a wheel install
+finds them), and users add elements or override references in a folder named by
+``REVEM_REFERENCE_DIR`` (same layout and format)::
 
     {"property": "elastic", "element": "W",
      "references": [{"case": "bcc", "quantity": "C11", "value": 526.0, "unit": "GPa",
@@ -11,15 +13,43 @@ Files live in ``datasets/references/<El>/<property>.json``::
 ``tolerance`` decides pass/fail against the reference; ``noise`` is how much the value may move
 between two runs of the same potential before ``--baseline`` calls it a regression. Each may
 give ``abs`` (in the reference's unit), ``rel`` (fraction), or both (the larger bound wins).
+
+A user reference replaces the packaged ones of the same (element, property, case, quantity); every
+reference knows the file it came from (``origin``), which the report records next to its source.
 """
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "datasets" / "references"
+#: the packaged references (shipped in the wheel)
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference_data"
+#: environment variable naming a folder of user references (same layout), which override packaged ones
+USER_DIR_VAR = "REVEM_REFERENCE_DIR"
+
+
+class ReferenceFileError(ValueError):
+    """A reference file that is not valid (names the file and the problem)."""
+
+
+def user_dir() -> Path | None:
+    """The folder named by ``REVEM_REFERENCE_DIR`` (None when unset); a missing folder is an error."""
+    v = os.environ.get(USER_DIR_VAR, "").strip()
+    if not v:
+        return None
+    d = Path(v).expanduser()
+    if not d.is_dir():
+        raise ReferenceFileError(f"{USER_DIR_VAR}={v}: not a folder")
+    return d
+
+
+def reference_dirs() -> list[Path]:
+    """Folders searched, packaged first (user files override them)."""
+    u = user_dir()
+    return [REFERENCE_DIR] + ([u] if u is not None else [])
 
 
 @dataclass(frozen=True)
@@ -35,6 +65,7 @@ class Reference:
     noise: dict = field(default_factory=dict)
     protocol: str = ""
     extra: dict = field(default_factory=dict)
+    origin: str = ""  # the file it was read from ("package:<El>/<file>" or a user path)
 
     def bound(self, which: str = "tolerance") -> float | None:
         spec = getattr(self, which) or {}
@@ -46,13 +77,37 @@ class Reference:
         return max(parts) if parts else None
 
 
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
 @lru_cache(maxsize=None)
 def _load_file(path: Path) -> tuple[Reference, ...]:
-    data = json.loads(path.read_text())
+    import math
+
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ReferenceFileError(f"reference file {path}: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReferenceFileError(f"reference file {path}: not valid UTF-8 JSON ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("references"), list) \
+            or not {"element", "property"} <= set(data):
+        raise ReferenceFileError(f"reference file {path}: expected an object with 'element', 'property' and a "
+                                 "'references' list")
+    try:
+        origin = f"package:{path.relative_to(REFERENCE_DIR)}"
+    except ValueError:
+        origin = str(path)
     out = []
-    for r in data["references"]:
-        known = {"case", "quantity", "value", "unit", "source", "tolerance", "noise", "protocol"}
-        out.append(Reference(element=data["element"], property=data["property"],
+    known = {"case", "quantity", "value", "unit", "source", "tolerance", "noise", "protocol"}
+    for i, r in enumerate(data["references"]):
+        missing = [k for k in ("case", "quantity", "value", "unit", "source") if not isinstance(r, dict) or k not in r]
+        if missing:
+            raise ReferenceFileError(f"reference file {path}: reference {i} lacks {', '.join(missing)}")
+        if not isinstance(r["value"], (int, float)) or isinstance(r["value"], bool) or not math.isfinite(r["value"]):
+            raise ReferenceFileError(f"reference file {path}: reference {i} ({r['case']}, {r['quantity']}): value "
+                                     f"{r['value']!r} is not a finite number")
+        out.append(Reference(element=str(data["element"]), property=str(data["property"]), origin=origin,
                              extra={k: v for k, v in r.items() if k not in known},
                              **{k: v for k, v in r.items() if k in known}))
     return tuple(out)
@@ -63,7 +118,7 @@ REQUIRED_KEYS = ("case", "quantity", "value", "unit", "source", "protocol")
 
 def write(element: str, prop: str, refs: list[dict], name: str, out: Path | None = None,
           provenance: dict | None = None) -> Path:
-    """Write ``datasets/references/<element>/<name>.json`` (or ``out``): the one writer every reference
+    """Write ``revem/reference_data/<element>/<name>.json`` (or ``out``): the one writer every reference
     builder uses.  Each reference must state case, quantity, value, unit, source and the protocol it
     assumes; values must be finite numbers.  Returns the path."""
     import math
@@ -86,15 +141,39 @@ def write(element: str, prop: str, refs: list[dict], name: str, out: Path | None
     return out
 
 
-def load(element: str, prop: str) -> list[Reference]:
-    """All stored references of ``prop`` for ``element`` (empty if none)."""
-    refs = []
-    d = REFERENCE_DIR / element
+def _load_dir(d: Path, element: str, prop: str) -> list[Reference]:
+    d = d / element
     if not d.is_dir():
-        return refs
+        return []
+    refs = []
     for path in sorted(d.glob(f"{prop}*.json")):
-        refs += [r for r in _load_file(path) if r.property == prop]
+        refs += [r for r in _load_file(path) if r.property == prop and r.element == element]
     return refs
+
+
+def load(element: str, prop: str) -> list[Reference]:
+    """All stored references of ``prop`` for ``element`` (empty if none): the packaged ones, with those of
+    the same (case, quantity) replaced by the user's (``REVEM_REFERENCE_DIR``) where given."""
+    refs = _load_dir(REFERENCE_DIR, element, prop)
+    u = user_dir()
+    if u is not None:
+        mine = _load_dir(u, element, prop)
+        over = {(r.case, r.quantity) for r in mine}
+        refs = [r for r in refs if (r.case, r.quantity) not in over] + mine
+    return refs
+
+
+def elements() -> list[str]:
+    """Elements with at least one reference file (packaged or user)."""
+    out = set()
+    for d in reference_dirs():
+        out |= {p.name for p in d.iterdir() if p.is_dir() and any(p.glob("*.json"))}
+    return sorted(out)
+
+
+def has(element: str, prop: str, case: str | None = None) -> bool:
+    """Whether any reference of ``prop`` (and ``case``) exists for ``element``."""
+    return any(case is None or r.case == case for r in load(element, prop))
 
 
 def find(element: str, prop: str, case: str, quantity: str) -> list[Reference]:

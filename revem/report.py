@@ -305,9 +305,12 @@ def write_reports(records: list[dict], report_dir: str | Path, metas: dict[tuple
     return out
 
 
-KEY_NUMBERS = [("eos", "bcc", "a0"), ("eos", "bcc", "B0"), ("elastic", "bcc", "C11"), ("elastic", "bcc", "C12"),
-               ("elastic", "bcc", "C44"), ("defects", "vacancy", "E_f"), ("defects", "sia_111", "E_f"),
-               ("surfaces", "110", "gamma")]
+KEY_NUMBERS = [("eos", "bcc", "a0"), ("eos", "bcc", "B0"), ("eos", "fcc", "V0"), ("eos", "fcc", "B0"),
+               ("eos", "hcp", "V0"), ("eos", "hcp", "B0"), ("eos", "diamond", "V0"), ("eos", "diamond", "B0"),
+               ("elastic", "bcc", "C11"), ("elastic", "bcc", "C12"), ("elastic", "bcc", "C44"),
+               ("elastic", "fcc", "C11"), ("elastic", "fcc", "C12"), ("elastic", "fcc", "C44"),
+               ("defects", "vacancy", "E_f"), ("defects", "sia_111", "E_f"),
+               ("surfaces", "110", "gamma"), ("surfaces", "111", "gamma")]
 
 
 def _all_results(report_dir: Path) -> list[tuple[Path, dict]]:
@@ -351,17 +354,34 @@ def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> st
         rel = f.parent.relative_to(report_dir) if report_dir else f.parent
         lines.append(f"| [{m['potential']['name']}]({rel}/report.md) | {m['element']} | {m['tier']} | {short} | "
                      + " | ".join(cells) + " |")
-    recs = [r for _, d in runs for r in d["records"]]
-    present = [k for k in KEY_NUMBERS if any((r["property"], r["case"], r["quantity"]) == k for r in recs)]
-    if present:
-        lines += ["", "## Key numbers", ""]
+    elements = sorted({d["meta"]["element"] for _, d in runs})
+    if len(elements) > 1:  # the element x potential matrix: one verdict per report
+        pots = sorted({d["meta"]["potential"]["name"] for _, d in runs})
+        cell = {}
+        for f, d in runs:
+            v = verdict(d["records"])
+            rel = f.parent.relative_to(report_dir) if report_dir else f.parent
+            cell[(d["meta"]["potential"]["name"], d["meta"]["element"])] = (
+                f"[{'PASS' if not v['failed'] else 'FAIL ' + str(v['failed'])}]({rel}/report.md)")
+        lines += ["", "## Element × potential", "",
+                  "Verdict of each report (FAIL n: n failed numbers); – not validated.", "",
+                  "| potential | " + " | ".join(elements) + " |", "|---|" + "---|" * len(elements)]
+        for p in pots:
+            lines.append(f"| {p} | " + " | ".join(cell.get((p, el), "–") for el in elements) + " |")
+    for el in elements:  # key numbers per element: references of one element only
+        el_runs = [(f, d) for f, d in runs if d["meta"]["element"] == el]
+        recs = [r for _, d in el_runs for r in d["records"]]
+        present = [k for k in KEY_NUMBERS if any((r["property"], r["case"], r["quantity"]) == k for r in recs)]
+        if not present:
+            continue
+        lines += ["", f"## Key numbers: {el}" if len(elements) > 1 else "## Key numbers", ""]
         head = [f"{q} {c} ({next(r['unit'] for r in recs if (r['property'], r['case'], r['quantity']) == (p, c, q))})"
                 for p, c, q in present]
         lines += ["| potential | element | " + " | ".join(head) + " |", "|---|---|" + "---:|" * len(present)]
         refs = {k: next((r["reference"] for r in recs if (r["property"], r["case"], r["quantity"]) == k
                          and r["reference"] is not None), None) for k in present}
         lines.append("| reference | | " + " | ".join(_fmt(refs[k]) for k in present) + " |")
-        for _, d in runs:
+        for _, d in el_runs:
             vals = [_fmt(next((r["value"] for r in d["records"] if (r["property"], r["case"], r["quantity"]) == k), None))
                     for k in present]
             lines.append(f"| {d['meta']['potential']['name']} | {d['meta']['element']} | " + " | ".join(vals) + " |")

@@ -139,6 +139,9 @@ def score(value: float | None, ref: Reference | None, *, test_id: str, potential
         if ref.unit != unit:
             raise ValueError(f"{test_id}: reference unit '{ref.unit}' differs from computed unit '{unit}'")
         rec.reference, rec.reference_source = ref.value, ref.source
+        origin = getattr(ref, "origin", "")
+        if origin and not origin.startswith("package:"):  # a user reference (REVEM_REFERENCE_DIR): say so
+            rec.reference_source = f"{ref.source} [user file {origin}]"
         rec.tolerance = ref.bound("tolerance")
         if rec.value is not None:
             rec.error = rec.value - ref.value

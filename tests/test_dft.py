@@ -1,6 +1,6 @@
 """The GPAW setup used for DFT references, checked against WIEN2k (ase's dcdft) and the stored DFT EOS.
 
-* ``test_recorded_setup_*``: the numbers GPAW produced (``datasets/references/W/dft_setup_gpaw.json``)
+* ``test_recorded_setup_*``: the numbers GPAW produced (``revem/reference_data/W/dft_setup_gpaw.json``)
   pass the check; runs everywhere (the stored-EOS part needs REVEM_DATA_DIR).
 * ``test_gpaw_*``: run GPAW again; skipped with the install line where GPAW is not installed.
   The full E(V) check is marked ``slow`` (minutes on one core).

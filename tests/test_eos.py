@@ -33,12 +33,13 @@ def test_fit_eos_warns_when_minimum_outside_range():
 def test_prototypes_exist_and_have_sane_bonds(case):
     at = eos.prototype_atoms(case, "W")
     assert set(at.get_chemical_symbols()) == {"W"}
-    # no pathological library geometry (the raw C36 and sigma entries had 0.55-0.61)
-    assert eos.shortest_distance(at) / (at.get_volume() / len(at)) ** (1 / 3) > 0.8
+    # no pathological library geometry (the raw C36 and sigma entries had 0.55-0.61); graphite is open
+    # (1.42 Å bonds at 8.8 Å^3/atom: 0.69)
+    assert eos.shortest_distance(at) / (at.get_volume() / len(at)) ** (1 / 3) > (0.65 if case == "graphite" else 0.8)
     sg = eos.spacegroup(at)[1]
     assert sg == {"bcc": 229, "fcc": 225, "hcp": 194, "A15": 223, "sc": 221, "diamond": 227, "C15": 227,
                   "C14": 194, "C36": 194, "beta-Sn": 141, "omega": 191, "alpha-As": 166, "alpha-Mn": 217,
-                  "beta-Mn": 213, "sigma": 136, "dhcp": 194, "simple-hex": 191, "bct-In": 139}[case]
+                  "beta-Mn": 213, "sigma": 136, "dhcp": 194, "simple-hex": 191, "bct-In": 139, "graphite": 194}[case]
 
 
 def test_initial_scale_bcc_volume_and_bond_floor():
@@ -73,3 +74,108 @@ def test_compute_with_any_ase_calculator_and_relaxed_into_detection():
     bct = eos.compute(None, "Cu", "bct-In", "smoke", EMT)
     assert bct["relaxed_into"] in ("Fm-3m (225)", "Im-3m (229)")
     assert bct["notes"] and "not scored" in bct["notes"][-1]
+
+
+# -- every element: references, cases, builder ---------------------------------------------------------
+ELEMENTS = ("W", "Mo", "Ta", "Nb", "Al", "Cu", "Ni", "Be", "Re", "Os", "C")
+GROUND = {"W": "bcc", "Mo": "bcc", "Ta": "bcc", "Nb": "bcc", "Al": "fcc", "Cu": "fcc", "Ni": "fcc",
+          "Be": "hcp", "Re": "hcp", "Os": "hcp", "C": "diamond"}
+
+
+def test_w_cases_unchanged():
+    assert eos.cases("W", "smoke") == ["bcc", "fcc", "A15"]
+    assert eos.cases("W", "standard") == [
+        "bcc", "fcc", "hcp", "A15", "sc", "diamond", "C15", "C14", "C36", "beta-Sn", "omega", "alpha-As",
+        "alpha-Mn", "beta-Mn", "sigma", "dhcp", "simple-hex", "bct-In"]
+
+
+@pytest.mark.parametrize("element", ELEMENTS)
+def test_references_load_and_cases_have_them(element):
+    from revem import references
+
+    refs = references.load(element, "eos")
+    assert refs, f"no eos references for {element}"
+    for r in refs:
+        assert r.case in eos.PROTOTYPES and r.unit == eos.UNITS[r.quantity] and r.source and r.protocol
+        assert r.bound("tolerance") > 0 and r.bound("noise") > 0
+    base = eos.base_case(element)
+    assert base == GROUND[element]
+    with_ref = {r.case for r in refs}
+    for tier in ("smoke", "standard"):
+        cs = eos.cases(element, tier)
+        assert cs[0] == base  # the ground lattice, the zero of E0_rel, is always run
+        if element != "W":
+            assert all(c in with_ref for c in cs[1:]), cs
+    if element != "W":
+        assert len(eos.cases(element, "smoke")) <= 1 + eos.SMOKE_EXTRA
+        assert set(eos.cases(element, "standard")) == with_ref | {base}
+    # a base-case reference exists except for C (WIEN2k's C is graphite; MP diamond is the zero of E0_rel)
+    assert (base in with_ref) == (element != "C")
+    # E0_rel references are relative to the base: none is stored for the base itself, and the stored
+    # ones are positive apart from graphite (the true ground state of C, below the diamond base)
+    for r in refs:
+        if r.quantity == "E0_rel":
+            assert r.case != base
+            assert (r.value < 0) == (r.case == "graphite"), (r.case, r.value)
+
+
+def test_wien2k_structure_mapping():
+    from revem.references_build.eos import wien2k_case
+
+    assert [wien2k_case(el) for el in ("W", "Cu", "Be", "Os", "C")] == ["bcc", "fcc", "hcp", "hcp", "graphite"]
+
+
+@pytest.mark.needs_data
+@pytest.mark.parametrize("element,derive,name", [("Ta", "derive_fitsnap_ta", "eos_fitsnapTa"),
+                                                 ("Be", "derive_fitsnap", "eos_fitsnapWBe"),
+                                                 ("C", "derive_mp", "eos_mp")])
+def test_builder_reproduces_stored(element, derive, name):
+    import json
+
+    from revem import references
+    from revem.data import DataUnavailable
+    from revem.references_build import eos as build
+
+    try:
+        rows = getattr(build, derive)(element)
+    except DataUnavailable as exc:
+        pytest.skip(str(exc))
+    stored = json.loads((references.REFERENCE_DIR / element / f"{name}.json").read_text())["references"]
+    assert [(r["case"], r["quantity"]) for r in rows] == [(r["case"], r["quantity"]) for r in stored]
+    for r, s in zip(rows, stored):
+        assert r["value"] == pytest.approx(s["value"], abs=1e-6)
+
+
+def test_emt_cu_fcc_against_wien2k_and_experiment():
+    """EMT Cu (K. W. Jacobsen et al., Surf. Sci. 366, 394 (1996)) was fitted to experiment: its fcc V0 is
+    within 1 % of the experimental volume of the Delta set, about 3 % below PBE (WIEN2k), and its B0 is
+    within the 10 % tolerance of WIEN2k's; the scorer must say so (B0 passes, V0 just fails)."""
+    from ase.collections import dcdft
+
+    from revem import references
+    from revem.protocol import Target
+    from revem.scoring import score
+
+    t = Target.of(lambda: EMT(), name="emt-cu-test")
+    got = {m.quantity: m for m in eos.PROTOCOL.run(t, "Cu", "fcc", "smoke")}
+    assert set(got) == {"V0", "B0", "B0_prime", "a0"}  # the base case: no E0_rel, a0 of the cubic cell
+    assert got["a0"].value == pytest.approx(3.59, abs=0.01)
+    assert got["V0"].value == pytest.approx(dcdft.data["Cu"]["exp_volume"], rel=0.01)
+    verdict = {}
+    for q in ("V0", "B0"):
+        (ref,) = [r for r in references.find("Cu", "eos", "fcc", q) if "WIEN2k" in r.source]
+        rec = score(got[q].value, ref, test_id="t", potential="emt", element="Cu", prop="eos", case="fcc",
+                    quantity=q, unit=got[q].unit)
+        verdict[q] = (rec.passed, round(rec.error_pct, 1))
+    assert verdict["B0"][0] and -10 < verdict["B0"][1] < -2  # EMT 134-136 GPa vs WIEN2k 141.3 GPa
+    assert not verdict["V0"][0] and -4.5 < verdict["V0"][1] < -3.0  # PBE overestimates Cu's volume
+
+
+def test_non_bcc_element_measures_e0_rel_from_its_ground_lattice():
+    bcc = eos.compute(None, "Cu", "bcc", "smoke", EMT)
+    assert bcc["E0_rel_base"] == "fcc" and bcc["relaxed_into"] is None
+    fcc = eos.compute(None, "Cu", "fcc", "smoke", EMT)
+    assert bcc["E0_rel"] == pytest.approx(bcc["E0"] - fcc["E0"])
+    assert 0.0 < bcc["E0_rel"] < 0.1  # bcc above fcc (MP PBE: 0.037 eV/atom)
+    # the prototype started from the relaxed fcc volume, not from the bcc one
+    assert bcc["V_relaxed"] == pytest.approx(fcc["V_relaxed"], rel=0.03)

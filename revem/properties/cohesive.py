@@ -12,7 +12,7 @@ the potential's own isolated-atom energy, which is recorded (``E_atom``) and nam
 it is not zero; that is the energy the potential would assign to sublimation.
 
 References: experimental cohesive energies, C. Kittel, *Introduction to Solid State Physics*, 8th
-ed. (Wiley, 2005), Table 3.1 (W: 8.90 eV/atom), stored in ``datasets/references/<El>/cohesive_*.json``.
+ed. (Wiley, 2005), Table 3.1 (W: 8.90 eV/atom), stored in ``revem/reference_data/<El>/cohesive_*.json``.
 An experimental value includes zero-point energy and the spin-polarised free atom, which a 0 K
 static potential fitted to non-spin-polarised DFT does not: it is shown with the error, and only
 DFT references of the same protocol (``"kind": "dft"``) are scored.
@@ -39,9 +39,11 @@ TIER_SETTINGS: dict = {}
 
 
 def cases(element: str, tier: str) -> list[str]:
-    from .common import is_bcc
+    """The element's ground lattice, where a cohesive-energy reference of it is stored."""
+    from .common import lattice_of
 
-    return ["bcc"] if is_bcc(element) else []
+    lat = lattice_of(element)
+    return [lat] if lat and references.has(element, PROPERTY, lat) else []
 
 
 def isolated_atom(element: str, box_A: float) -> Atoms:

@@ -30,18 +30,68 @@ class ConvergenceWarning(UserWarning):
     pass
 
 
+#: lattices the protocols build ground states of; C is taken as diamond (the sp3 reference of the
+#: Rev-EM paper's C prototypes; graphite needs a van der Waals treatment most potentials lack)
+LATTICES = ("bcc", "fcc", "hcp", "diamond")
+IDEAL_C_OVER_A = float(np.sqrt(8.0 / 3.0))
+
+
+def ground_lattice(element: str) -> str:
+    """The ground-state lattice the protocols assume for ``element`` (ASE's reference state: bcc W, Mo, Ta,
+    Nb; fcc Al, Cu, Ni; hcp Be, Re, Os; diamond C).  Raises ValueError for other reference states."""
+    from ase.data import chemical_symbols
+
+    if element not in chemical_symbols[1:]:
+        raise ValueError(f"{element!r} is not a chemical symbol")
+    sym = (reference_states[atomic_numbers[element]] or {}).get("symmetry")
+    if sym not in LATTICES:
+        raise ValueError(f"{element}: ASE's reference state is {sym!r}; revem's protocols know {', '.join(LATTICES)}")
+    return sym
+
+
+def lattice_of(element: str) -> str | None:
+    """:func:`ground_lattice`, or None where revem has no protocol for the element's reference state."""
+    try:
+        return ground_lattice(element)
+    except ValueError:
+        return None
+
+
+def atoms_per_cell(structure: str) -> int:
+    """Atoms in the cell :func:`ground_state_atoms` builds (cubic conventional; hcp 2-atom primitive)."""
+    return {"bcc": 2, "fcc": 4, "sc": 1, "diamond": 8, "hcp": 2}[structure]
+
+
 def initial_lattice_constant(element: str, structure: str = "bcc") -> float:
-    """A starting guess (Å) from ASE's reference states, rescaled to ``structure`` at equal volume."""
+    """A starting guess (Å) from ASE's reference states, rescaled to ``structure`` at equal volume
+    (hcp: ``a`` at the reference c/a, or the ideal one)."""
     ref = reference_states[atomic_numbers[element]] or {}
-    if ref.get("symmetry") == "bcc" and structure == "bcc":
+    if ref.get("symmetry") == structure and "a" in ref:
         return ref["a"]
-    a0 = bulk(element).get_volume() / len(bulk(element))  # volume/atom of the reference structure
-    return {"bcc": (2 * a0) ** (1 / 3), "fcc": (4 * a0) ** (1 / 3), "sc": a0 ** (1 / 3)}[structure]
+    v = bulk(element).get_volume() / len(bulk(element))  # volume/atom of the reference structure
+    if structure == "hcp":
+        return (2 * v / (np.sqrt(3) / 2 * IDEAL_C_OVER_A)) ** (1 / 3)
+    return {"bcc": (2 * v) ** (1 / 3), "fcc": (4 * v) ** (1 / 3), "sc": v ** (1 / 3),
+            "diamond": (8 * v) ** (1 / 3)}[structure]
+
+
+def initial_c_over_a(element: str) -> float:
+    ref = reference_states[atomic_numbers[element]] or {}
+    return float(ref.get("c/a", IDEAL_C_OVER_A)) if ref.get("symmetry") == "hcp" else IDEAL_C_OVER_A
 
 
 def is_bcc(element: str) -> bool:
     """Whether ASE's reference state of ``element`` is bcc (the ground state the bcc protocols assume)."""
     return (reference_states[atomic_numbers[element]] or {}).get("symmetry") == "bcc"
+
+
+def build_lattice(element: str, structure: str, a: float, c_over_a: float | None = None,
+                  orthorhombic: bool = False) -> Atoms:
+    """The cell of ``structure`` the protocols use: cubic conventional (bcc, fcc, sc, diamond) or the
+    2-atom hcp cell (``c_over_a`` default ideal; ``orthorhombic``: the 4-atom a x √3a x c cell)."""
+    if structure == "hcp":
+        return bulk(element, "hcp", a=a, c=a * (c_over_a or IDEAL_C_OVER_A), orthorhombic=orthorhombic)
+    return bulk(element, structure, a=a, cubic=True)
 
 
 def single_threaded(func):
@@ -92,10 +142,12 @@ def relax_cell(atoms: Atoms, fmax: float = FMAX, steps: int = 1000, keep_symmetr
 @lru_cache(maxsize=32)
 def _ground_state(target, element: str, structure: str, version: int) -> dict:
     spec = target.name
-    atoms = bulk(element, structure, a=initial_lattice_constant(element, structure), cubic=True)
+    coa0 = initial_c_over_a(element) if structure == "hcp" else None
+    atoms = build_lattice(element, structure, initial_lattice_constant(element, structure), coa0)
     atoms.calc = target.calculator()
-    # cubic: a scalar relaxation of the lattice constant is exact and robust
-    from scipy.optimize import minimize_scalar
+    # a scalar relaxation of the lattice constant is exact and robust for cubic cells; hcp then also
+    # relaxes c/a (2-D, Nelder-Mead from the scalar minimum)
+    from scipy.optimize import minimize, minimize_scalar
 
     cell0 = atoms.cell.array.copy()
 
@@ -108,14 +160,32 @@ def _ground_state(target, element: str, structure: str, version: int) -> dict:
     minima = [i for i in range(1, len(es) - 1) if es[i] <= es[i - 1] and es[i] <= es[i + 1]]
     k = min(minima, key=lambda i: abs(scales[i] - 1.0)) if minima else 0  # the local minimum nearest the guess
     if not minima:
-        raise RuntimeError(f"{spec}: no {structure} {element} energy minimum between 0.85 and 1.30 x {cell0[0, 0]:.3f} Å")
+        raise RuntimeError(f"{spec}: no {structure} {element} energy minimum between 0.85 and 1.30 x "
+                           f"{np.linalg.norm(cell0[0]):.3f} Å")
     res = minimize_scalar(energy, bounds=(scales[k - 1], scales[k + 1]), method="bounded", options={"xatol": 1e-9})
     atoms.set_cell(cell0 * res.x, scale_atoms=True)
+    out_extra = {}
+    if structure == "hcp":
+        a_s = float(atoms.cell.lengths()[0])
+
+        def e_hcp(x):
+            a, coa = x
+            if a <= 0 or not (1.0 < coa < 2.5):
+                return 1e6
+            atoms.set_cell(build_lattice(element, "hcp", a, coa).cell, scale_atoms=True)
+            return atoms.get_potential_energy() / len(atoms)
+
+        r2 = minimize(e_hcp, x0=[a_s, coa0], method="Nelder-Mead",
+                      options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 2000,
+                               "initial_simplex": [[a_s, coa0], [a_s * 1.01, coa0], [a_s, coa0 * 1.01]]})
+        a_h, coa = (float(x) for x in r2.x)
+        atoms.set_cell(build_lattice(element, "hcp", a_h, coa).cell, scale_atoms=True)
+        out_extra = {"c_over_a": coa, "c": a_h * coa}
     a0 = float(atoms.cell.lengths()[0])
     e = atoms.get_potential_energy() / len(atoms)
     p = -atoms.get_stress()[:3].mean() * EV_PER_A3_TO_GPA
     return {"a0": a0, "e0": float(e), "pressure_GPa": float(p), "volume": float(atoms.get_volume() / len(atoms)),
-            "structure": structure}
+            "structure": structure, **out_extra}
 
 
 def potential_spec(potential: Potential | str) -> str:
@@ -134,10 +204,14 @@ def bulk_a0_e0(spec: str, element: str, bulk_ref: tuple[float, float] | None = N
 
 
 def ground_state(potential, element: str, structure: str = "bcc") -> dict:
-    """Relaxed cubic ground state: ``a0`` (Å), ``e0`` (eV/atom), ``volume`` (Å^3/atom), residual pressure (GPa).
+    """Relaxed ground state of ``structure``: ``a0`` (Å; the cubic conventional or the hcp ``a``), ``e0``
+    (eV/atom), ``volume`` (Å^3/atom), residual pressure (GPa); hcp also ``c_over_a`` and ``c`` (Å).
+    ``structure="ground"`` means the element's :func:`ground_lattice`.
 
     ``potential``: a potential (name, card, file, ``Potential``) or a :class:`revem.protocol.Target`
     (any ASE calculator factory); cached per target content."""
+    if structure == "ground":
+        structure = ground_lattice(element)
     return dict(_ground_state(target_of(potential), element, structure, PROTOCOL_VERSION))
 
 
@@ -157,9 +231,11 @@ def _target_of_spec(spec: str):
     return Target.of(spec)
 
 
-def ground_state_atoms(potential: Potential | str, element: str, structure: str = "bcc", repeat=(1, 1, 1)) -> Atoms:
+def ground_state_atoms(potential: Potential | str, element: str, structure: str = "bcc", repeat=(1, 1, 1),
+                       orthorhombic: bool = False) -> Atoms:
+    """The relaxed cell of ``structure`` (``"ground"``: the element's lattice; see :func:`build_lattice`)."""
     gs = ground_state(potential, element, structure)
-    return bulk(element, structure, a=gs["a0"], cubic=True).repeat(repeat)
+    return build_lattice(element, gs["structure"], gs["a0"], gs.get("c_over_a"), orthorhombic).repeat(repeat)
 
 
 #: conservative lower bound of the curvature of a relaxed energy surface along the residual force (eV/Å^2);

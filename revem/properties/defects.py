@@ -1,4 +1,4 @@
-"""Point-defect formation energies in bcc: vacancy, divacancies, self-interstitials (SIA).
+"""Point-defect formation energies: vacancy (bcc, fcc, hcp); divacancies and self-interstitials (SIA) in bcc.
 
 Method (seed paper 000, Table 2): a 4x4x4 conventional bcc supercell (128 sites) at the relaxed
 bulk lattice constant of the potential (cell fixed), the defect built on the site nearest the
@@ -10,6 +10,18 @@ with ``e_bulk`` from :func:`revem.properties.common.ground_state` (127, 126 and 
 vacancy, divacancy and SIA).  Starting configurations: dumbbells with the two atoms
 ``dumbbell_separation_a`` lattice constants apart along <111>, <110>, <100>, centred on a site;
 the tetrahedral SIA at (1/2, 1/4, 0) a and the octahedral one at (0, 0, 1/2) a from a site.
+
+Other lattices (the element's :func:`revem.properties.common.ground_lattice`): the vacancy only, in
+a 3x3x3 conventional fcc supercell (108 sites) or a 4x2x3 supercell of the orthorhombic 4-atom hcp
+cell (96 sites, a x sqrt(3) a x c, at the potential's relaxed a and c/a), built and relaxed as
+above; ``E_f = E(N-1) - (N-1)/N E(N)`` is the same formula.
+
+Cases per element (:func:`cases`): only those with a stored reference (W: all of :data:`CASES`).
+The mirror holds no relaxed DFT vacancy energy for the other elements (mlearn Mo, Cu, Ni
+``Vacancy`` frames are AIMD snapshots at 300-6000 K; the fitsnap Be ``Defect_Vacancy`` cells are
+on another energy zero than every Be bulk group, see :mod:`revem.references_build.defects`), so
+today only W collects defect cases; a user reference (``REVEM_REFERENCE_DIR``) for ``vacancy`` of
+any bcc/fcc/hcp element enables it.
 
 What each SIA relaxed into is classified by a Wigner-Seitz analysis (:func:`classify_sia`): the
 doubly occupied site, the direction of the vector joining its two atoms, the offset of their
@@ -39,10 +51,17 @@ from ase import Atoms
 from ase.build import bulk
 from ase.optimize import LBFGS
 
+from ..plotting import finite as _finite
+from ..plotting import reference_bars as _reference_bars
 from ..potentials import load_potential
-from ..plotting import finite as _finite, reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol, merge_settings
-from .common import bulk_a0_e0, is_bcc, potential_spec, relax_positions, residual_energy
+from .common import (
+    bulk_a0_e0,
+    lattice_of,
+    potential_spec,
+    relax_positions,
+    residual_energy,
+)
 
 PROPERTY = "defects"
 PROTOCOL_VERSION = 1
@@ -50,7 +69,10 @@ UNIT = "eV"
 VACANCIES = ("vacancy", "divacancy_1NN", "divacancy_2NN")
 SIAS = ("sia_111", "sia_110", "sia_100", "sia_tetrahedral", "sia_octahedral")
 CASES = VACANCIES + SIAS
-DEFAULTS = {"supercell": 4, "fmax_eV_per_A": 1e-3, "max_steps": 1000, "dumbbell_separation_a": 0.7}
+DEFAULTS = {"supercell": 4, "fmax_eV_per_A": 1e-3, "max_steps": 1000, "dumbbell_separation_a": 0.7,
+            "supercell_fcc": 3, "supercell_hcp": (4, 2, 3)}
+#: cases each lattice can build (SIAs and divacancies are bcc-specific constructions)
+LATTICE_CASES = {"bcc": CASES, "fcc": ("vacancy",), "hcp": ("vacancy",)}
 TIER_SETTINGS = {
     "smoke": {"cases": ("vacancy", "sia_111"), "fmax_eV_per_A": 1e-2},
     "standard": {"cases": CASES, "fmax_eV_per_A": 1e-3},
@@ -67,13 +89,27 @@ _SIA_START = {"sia_111": (1, 1, 1), "sia_110": (1, 1, 0), "sia_100": (0, 0, 1)}
 
 
 def cases(element: str, tier: str) -> list[str]:
-    """The defect cases of ``tier``; none for elements whose ground state is not bcc."""
-    return list(TIER_SETTINGS[tier]["cases"]) if is_bcc(element) else []
+    """The defect cases of ``tier`` that the element's lattice can build and that have a stored reference."""
+    from .. import references
+
+    lat = lattice_of(element)
+    if lat not in LATTICE_CASES:
+        return []
+    return [c for c in TIER_SETTINGS[tier]["cases"] if c in LATTICE_CASES[lat] and references.has(element, PROPERTY, c)]
 
 
-def perfect(element: str, a0: float, n: int = DEFAULTS["supercell"]) -> Atoms:
-    """The n x n x n conventional bcc supercell (2 n^3 atoms)."""
-    return bulk(element, "bcc", a=a0, cubic=True).repeat((n, n, n))
+def perfect(element: str, a0: float, n=DEFAULTS["supercell"], structure: str = "bcc",
+            c_over_a: float | None = None) -> Atoms:
+    """The perfect supercell: n x n x n conventional bcc (2 n^3 atoms) or fcc (4 n^3) cells, or an
+    (n1, n2, n3) repeat of the orthorhombic 4-atom hcp cell (a, sqrt(3) a, c = c_over_a a)."""
+    if structure == "hcp":
+        from .common import IDEAL_C_OVER_A
+
+        cell = bulk(element, "hcp", a=a0, c=a0 * (c_over_a or IDEAL_C_OVER_A), orthorhombic=True)
+        return cell.repeat(tuple(n) if np.ndim(n) else (n, n, n))
+    if structure not in ("bcc", "fcc"):
+        raise ValueError(f"defects: no supercell for lattice {structure!r}")
+    return bulk(element, structure, a=a0, cubic=True).repeat(tuple(n) if np.ndim(n) else (n, n, n))
 
 
 def _centre_site(atoms: Atoms) -> int:
@@ -81,10 +117,15 @@ def _centre_site(atoms: Atoms) -> int:
     return int(np.argmin(np.linalg.norm(atoms.positions - c, axis=1)))
 
 
-def build_defect(element: str, a0: float, case: str, n: int = DEFAULTS["supercell"],
-                 separation_a: float = DEFAULTS["dumbbell_separation_a"]) -> Atoms:
-    """Unrelaxed defect cell for ``case`` (see :data:`CASES`) in the n x n x n bcc supercell."""
-    atoms = perfect(element, a0, n)
+def build_defect(element: str, a0: float, case: str, n=DEFAULTS["supercell"],
+                 separation_a: float = DEFAULTS["dumbbell_separation_a"], structure: str = "bcc",
+                 c_over_a: float | None = None) -> Atoms:
+    """Unrelaxed defect cell for ``case`` (see :data:`CASES`; other lattices: 'vacancy' only) in the
+    supercell of :func:`perfect`."""
+    if case not in LATTICE_CASES.get(structure, ()):
+        raise ValueError(f"defect case '{case}' is not built in {structure} (known: "
+                         f"{', '.join(LATTICE_CASES.get(structure, ()))})")
+    atoms = perfect(element, a0, n, structure, c_over_a)
     i = _centre_site(atoms)
     s = atoms.positions[i].copy()
     if case in VACANCIES:
@@ -108,12 +149,13 @@ def build_defect(element: str, a0: float, case: str, n: int = DEFAULTS["supercel
     return atoms
 
 
-def _site_analysis(atoms: Atoms, a0: float, n: int):
-    """Wigner-Seitz occupation: (ideal sites, nearest-site index of each atom, mic displacement)."""
+def _site_analysis(atoms: Atoms, a0: float, n, structure: str = "bcc", c_over_a: float | None = None):
+    """Wigner-Seitz occupation: (ideal sites, nearest-site index of each atom, box lengths)."""
     from scipy.spatial import cKDTree
 
-    sites = perfect(atoms[0].symbol, a0, n).positions
-    L = n * a0
+    ref = perfect(atoms[0].symbol, a0, n, structure, c_over_a)
+    sites = ref.positions
+    L = ref.cell.lengths() if structure == "hcp" else n * a0  # orthogonal boxes only
     tree = cKDTree(np.mod(sites, L), boxsize=L)
     _, idx = tree.query(np.mod(atoms.positions, L))
     return sites, idx, L
@@ -123,16 +165,17 @@ def _mic(v, L):
     return v - L * np.round(v / L)
 
 
-def classify_vacancies(atoms: Atoms, a0: float, n: int = DEFAULTS["supercell"]) -> str:
-    """'vacancy', 'divacancy_1NN', 'divacancy_2NN' or a description of what else is there."""
-    sites, idx, L = _site_analysis(atoms, a0, n)
+def classify_vacancies(atoms: Atoms, a0: float, n=DEFAULTS["supercell"], structure: str = "bcc",
+                       c_over_a: float | None = None) -> str:
+    """'vacancy', 'divacancy_1NN', 'divacancy_2NN' (bcc) or a description of what else is there."""
+    sites, idx, L = _site_analysis(atoms, a0, n, structure, c_over_a)
     occ = np.bincount(idx, minlength=len(sites))
     empty = np.flatnonzero(occ == 0)
     if occ.max() > 1:
         return f"unclassified ({int((occ > 1).sum())} doubly occupied sites, {len(empty)} empty)"
     if len(empty) == 1:
         return "vacancy"
-    if len(empty) == 2:
+    if len(empty) == 2 and structure == "bcc":
         r = np.linalg.norm(_mic(sites[empty[1]] - sites[empty[0]], L)) / a0
         for name, dist in (("divacancy_1NN", np.sqrt(3) / 2), ("divacancy_2NN", 1.0)):
             if abs(r - dist) < 0.05:
@@ -185,20 +228,43 @@ def formation_energy(e_defect: float, n_atoms: int, e_bulk: float) -> float:
     return e_defect - n_atoms * e_bulk
 
 
+def _bulk(spec, element, bulk_ref, structure) -> tuple:
+    """(a0 Å, e0 eV/atom, c/a or None): ``bulk_ref`` ((a0, e0) or (a0, e0, c/a)) when given, else the relaxed
+    bulk of ``structure`` (bcc exactly as before)."""
+    if bulk_ref is not None:
+        return (bulk_ref[0], bulk_ref[1], bulk_ref[2] if len(bulk_ref) > 2 else None)
+    if structure == "bcc":
+        return (*bulk_a0_e0(spec, element, None), None)
+    from .common import ground_state
+
+    gs = ground_state(spec, element, structure)
+    return gs["a0"], gs["e0"], gs.get("c_over_a")
+
+
+def supercell_of(structure: str, s: dict):
+    """The supercell size setting of ``structure`` (see :data:`DEFAULTS`)."""
+    return {"bcc": int(s["supercell"]), "fcc": int(s["supercell_fcc"]),
+            "hcp": tuple(int(x) for x in s["supercell_hcp"])}[structure]
+
+
 @lru_cache(maxsize=128)
-def _compute(spec, element, case, n, fmax, max_steps, separation_a, calc_factory, bulk_ref) -> dict:
-    a0, e0 = bulk_a0_e0(spec, element, bulk_ref)
-    atoms = build_defect(element, a0, case, n, separation_a)
+def _compute(spec, element, case, n, fmax, max_steps, separation_a, calc_factory, bulk_ref,
+             structure="bcc") -> dict:
+    a0, e0, coa = _bulk(spec, element, bulk_ref, structure)
+    atoms = build_defect(element, a0, case, n, separation_a, structure, coa)
     atoms.calc = (calc_factory or load_potential(spec).calculator)()
     converged = relax_positions(atoms, fmax=fmax, steps=max_steps, optimizer=LBFGS)
     e_f = formation_energy(atoms.get_potential_energy(), len(atoms), e0)
     if case in VACANCIES:
-        info = {"label": classify_vacancies(atoms, a0, n)}
+        info = {"label": classify_vacancies(atoms, a0, n, structure, coa)}
     else:
         info = classify_sia(atoms, a0, n)
-    return {"E_f": float(e_f), "relaxed_into": info["label"], "classification": info, "n_atoms": len(atoms),
-            "converged": converged, "fmax_eV_per_A": fmax, "a0_A": a0, "e_bulk_eV": e0,
-            "uncertainty_eV": residual_energy(atoms)}
+    out = {"E_f": float(e_f), "relaxed_into": info["label"], "classification": info, "n_atoms": len(atoms),
+           "converged": converged, "fmax_eV_per_A": fmax, "a0_A": a0, "e_bulk_eV": e0,
+           "uncertainty_eV": residual_energy(atoms)}
+    if structure != "bcc":
+        out.update({"structure": structure, "c_over_a": coa})
+    return out
 
 
 def compute(potential, element: str, case: str, tier: str = "standard", calc_factory=None, bulk_ref=None) -> dict:
@@ -208,8 +274,11 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
     then pass ``bulk_ref=(a0 Å, e0 eV/atom)`` of that calculator too.
     """
     s = merge_settings(DEFAULTS, TIER_SETTINGS, tier)
-    return dict(_compute(potential_spec(potential), element, case, int(s["supercell"]), float(s["fmax_eV_per_A"]),
-                         int(s["max_steps"]), float(s["dumbbell_separation_a"]), calc_factory, bulk_ref))
+    structure = lattice_of(element) or "bcc"
+    extra = () if structure == "bcc" else (structure,)  # bcc: the cache key of before
+    return dict(_compute(potential_spec(potential), element, case, supercell_of(structure, s),
+                         float(s["fmax_eV_per_A"]), int(s["max_steps"]), float(s["dumbbell_separation_a"]),
+                         calc_factory, bulk_ref, *extra))
 
 
 def plot(records: list[dict], outdir: Path) -> list[Path]:
@@ -248,7 +317,7 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
 
 
 class DefectsProtocol(Protocol):
-    """Formation energies of vacancies, divacancies and SIAs in the bcc supercell."""
+    """Formation energies of vacancies (bcc, fcc, hcp), divacancies and SIAs (bcc) in a periodic supercell."""
 
     name, version, defaults, tier_settings = PROPERTY, PROTOCOL_VERSION, DEFAULTS, TIER_SETTINGS
 
@@ -261,8 +330,9 @@ class DefectsProtocol(Protocol):
         if cf is not None:
             from .common import ground_state
 
-            gs = ground_state(target, element)
-            bulk_ref = (gs["a0"], gs["e0"])
+            structure = lattice_of(element) or "bcc"
+            gs = ground_state(target, element, structure)
+            bulk_ref = (gs["a0"], gs["e0"]) if structure != "hcp" else (gs["a0"], gs["e0"], gs["c_over_a"])
         res = compute(spec, element, case, tier, calc_factory=cf, bulk_ref=bulk_ref)
         cls = res["classification"]
         note = (f"{res['n_atoms']} atoms, relaxed into {res['relaxed_into']}"

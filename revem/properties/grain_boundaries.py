@@ -1,7 +1,8 @@
-"""Grain-boundary energies E_gb (J/m^2) of bcc metals.
+"""Grain-boundary energies E_gb (J/m^2): CSL boundaries of bcc W, and the GBDB bicrystals of every element.
 
 Two sets of cases, both periodic bicrystals holding two equivalent GBs,
-``E_gb = (E_cell − N·e_bulk) / (2A)`` with ``e_bulk`` the potential's relaxed bcc energy per atom and
+``E_gb = (E_cell − N·e_bulk) / (2A)`` with ``e_bulk`` the potential's relaxed ground-state energy per atom
+(bcc, fcc or hcp: :func:`revem.properties.common.ground_lattice`) and
 ``A`` the GB area:
 
 * **Table S1 of seed 000** (Subramanyam & Perez), DFT values of D. Scheiber, R. Pippan, P. Puschnig,
@@ -17,7 +18,7 @@ Two sets of cases, both periodic bicrystals holding two equivalent GBs,
   means a broken-symmetry variant is the more stable one (DFT: +0.089 J/m^2, Scheiber et al. as quoted
   by the seed).
 * **GBDB** (H. Zheng et al., Acta Mater. 186, 40 (2020), doi:10.1016/j.actamat.2019.12.030; registry
-  ``gbdb/W.extxyz.gz``): the potential relaxes (atoms and the full cell) starting from each DFT-relaxed
+  ``gbdb/<El>.extxyz.gz``, every element it holds): the potential relaxes (atoms and the full cell) starting from each DFT-relaxed
   bicrystal, first scaled isotropically to the potential's volume per atom. Compared with the stored DFT
   ``gb_energy``.
 
@@ -82,9 +83,13 @@ def gbdb_cases(element: str, max_atoms: int = 10**9) -> list[str]:
 
 
 def cases(element: str, tier: str) -> list[str]:
+    """The Table S1 boundaries (bcc, built with aimsgb) where the element has their reference (W: Scheiber
+    et al.), then the element's GBDB records, smallest cells first (any lattice: the cells come from DFT)."""
+    from ..references import has
+
     s = settings(tier)
-    out = list(s["table"])
-    if s["broken_symmetry"]:
+    out = [c for c in s["table"] if has(element, PROPERTY, c)]
+    if s["broken_symmetry"] and has(element, PROPERTY, "S5_013_broken_symmetry"):
         out.append("S5_013_broken_symmetry")
     return out + gbdb_cases(element, s["gbdb_max_atoms"])
 
@@ -237,7 +242,8 @@ def _gbdb(potential, element: str, source_id: str, fmax: float, steps: int, calc
               if f.info.get("source_id") == source_id and f.info.get("structure_kind") == "final"]
     if not frames:
         raise KeyError(f"GBDB record {source_id} has no final structure")
-    return gbdb_relax(frames[0], _calc_factory(potential, calc_factory), ground_state(potential, element), fmax, steps)
+    return gbdb_relax(frames[0], _calc_factory(potential, calc_factory), ground_state(potential, element, "ground"),
+                      fmax, steps)
 
 
 def gbdb_relax(dft_final: Atoms, calc_factory, gs: dict, fmax: float = 1e-2, steps: int = 400) -> dict:

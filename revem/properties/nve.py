@@ -34,6 +34,14 @@ Tiers (measured on W_2940_2017_2 SNAP, ≈5 ms per step for 16 atoms): *full* fo
 δt = 1, 2, 4, 8, 12, 16 fs, slope over 1–4 fs; *smoke* 0.2 ps at δt = 1, 2, 4 fs (0.05 ps equilibration). For a smooth potential
 (the SNAPs) the slope over 1–4 fs is 2.0 ± 0.05 at all three lengths.
 
+Other elements: the 2x2x2 repetition of the element's ground-state cell (:func:`revem.properties.common.
+ground_state_atoms`: 16 atoms bcc and hcp, 32 fcc, 64 diamond) at T = 0.81 T_m rounded to 100 K, T_m the
+melting point of pymatgen's element data (``pymatgen.core.Element.melting_point``); 0.81 is the fraction that
+gives the paper's 3000 K for W (T_m = 3695 K): a hot solid below melting.  ``dH_max_meV_per_atom`` scales with T
+(10 meV/atom at 3000 K); the δt grid scales with the vibrational period, by the power of two nearest to
+sqrt(m/m_W) (:func:`dt_scale`: C and Be 1/4, Al, Cu, Ni 1/2, the others 1), so ``drift_0.25fs`` is C's
+scored drift.  hcp uses the orthogonal 4-atom cell x (2, 1, 2) (the LAMMPS driver needs an orthogonal box).  The case name says lattice, atoms and temperature (``fcc32_1100K``).
+
 Disclaimers: 16 atoms at 3000 K sample few configurations and the energy deviations are
 chaotic-trajectory averages; ΔH values vary by tens of percent with the seed and trajectory length,
 the slope much less. A slope below 2 at small δt points to an energy/force inconsistency or a
@@ -59,7 +67,10 @@ from .common import ground_state_atoms
 
 PROPERTY = "nve"
 PROTOCOL_VERSION = 1
-CASE = "bcc16_3000K"
+CASE = "bcc16_3000K"  # W
+#: fraction of the melting point at which a solid is equilibrated: 0.81 x 3695 K = 2993 K -> the paper's 3000 K for W
+MELT_FRACTION = 0.81
+T_M_SOURCE = "pymatgen.core.Element(...).melting_point (pymatgen periodic_table.json)"
 DEFAULTS = {
     "supercell": (2, 2, 2),
     "temperature_K": 3000.0,
@@ -81,8 +92,71 @@ TIER_SETTINGS = {
 UNITS = {"nve_slope": "", "dH": "meV/atom", "drift": "meV/atom/ps", "max_stable_dt": "fs"}
 
 
+def melting_point_K(element: str) -> float:
+    """T_m (K) from pymatgen's element data (:data:`T_M_SOURCE`)."""
+    from pymatgen.core import Element
+
+    tm = Element(element).melting_point
+    if tm is None:
+        raise ValueError(f"{element}: pymatgen has no melting point")
+    return float(tm)
+
+
+def temperature_K(element: str) -> float:
+    """The NVE temperature of ``element``: :data:`MELT_FRACTION` x T_m rounded to 100 K (W: 3000 K)."""
+    return float(round(MELT_FRACTION * melting_point_K(element), -2))
+
+
+#: repetitions of the ground-state cell (cubic conventional; hcp: the orthogonal 4-atom cell, which the LAMMPS
+#: driver needs) -> 16 atoms bcc and hcp, 32 fcc, 64 diamond
+SUPERCELLS = {"bcc": (2, 2, 2), "fcc": (2, 2, 2), "diamond": (2, 2, 2), "hcp": (2, 1, 2)}
+M_W = float(atomic_masses[atomic_numbers["W"]])
+
+
+def supercell_atoms(lattice: str) -> int:
+    return {"bcc": 2, "fcc": 4, "diamond": 8, "hcp": 4}[lattice] * int(np.prod(SUPERCELLS[lattice]))
+
+
+def dt_scale(element: str) -> float:
+    """Factor on the time steps of W's sweep: the power of two nearest to sqrt(m/m_W) (capped at 1), since the
+    Verlet error and stability limit scale with the vibrational period ∝ sqrt(m): C and Be 1/4, Al, Cu and Ni
+    1/2, the heavy bcc/hcp metals 1 (so W's sweep is unchanged)."""
+    r = math.sqrt(float(atomic_masses[atomic_numbers[element]]) / M_W)
+    return float(min(1.0, 2.0 ** round(math.log2(r))))
+
+
+def element_settings(tier: str, element: str) -> dict:
+    """:func:`settings` with the δt grid, the fit range and the equilibration step scaled by :func:`dt_scale`."""
+    s = dict(settings(tier))
+    f = dt_scale(element)
+    s["dts_fs"] = tuple(d * f for d in s["dts_fs"])
+    s["fit_max_fs"] = s["fit_max_fs"] * f
+    s["equilibration_dt_fs"] = s["equilibration_dt_fs"] * f
+    return s
+
+
+def case_name(element: str) -> str:
+    """``<lattice><atoms>_<T>K``, e.g. ``bcc16_3000K`` for W."""
+    from .common import ground_lattice
+
+    lat = ground_lattice(element)
+    return f"{lat}{supercell_atoms(lat)}_{temperature_K(element):.0f}K"
+
+
+def dh_max_meV(element: str) -> float:
+    """Stability threshold on ΔH (meV/atom): ``dH_max_meV_per_atom`` at 3000 K, proportional to T."""
+    return DEFAULTS["dH_max_meV_per_atom"] * temperature_K(element) / DEFAULTS["temperature_K"]
+
+
 def cases(element: str, tier: str) -> list[str]:
-    return [CASE]
+    """The element's NVE case where its reference (slope 2, no drift) is stored."""
+    from ..references import has
+    from .common import lattice_of
+
+    if lattice_of(element) is None:
+        return []
+    c = case_name(element)
+    return [c] if has(element, PROPERTY, c) else []
 
 
 def dt_label(dt_fs: float) -> str:
@@ -260,17 +334,20 @@ def _backend(pot: Potential, calc_factory) -> str:
 
 def initial_state(potential, element: str, tier: str = "standard", calc_factory=None) -> Atoms:
     """The equilibrated 16-atom bcc state (positions + velocities) every δt starts from."""
-    s = settings(tier)
+    from .common import ground_lattice
+
+    s = element_settings(tier, element)
     pot = load_potential(potential)
-    atoms = ground_state_atoms(pot, element, repeat=s["supercell"])
-    args = (s["temperature_K"], s["equilibration_ps"], s["equilibration_dt_fs"], s["damping_ps"], s["seed"])
+    atoms = ground_state_atoms(pot, element, "ground", repeat=SUPERCELLS[ground_lattice(element)], orthorhombic=True)
+    args = (temperature_K(element), s["equilibration_ps"], s["equilibration_dt_fs"], s["damping_ps"], s["seed"])
     if _backend(pot, calc_factory) == "lammps":
         return equilibrate_lammps(pot, atoms, *args)
     return equilibrate_ase(atoms, (calc_factory or pot.calculator)(), *args)
 
 
 def sweep(potential, atoms: Atoms, dts_fs, time_ps: float, fit_max_fs: float, samples: int = DEFAULTS["samples"],
-          calc_factory=None, backend: str | None = None) -> dict:
+          calc_factory=None, backend: str | None = None,
+          dh_max: float = DEFAULTS["dH_max_meV_per_atom"]) -> dict:
     """ΔH and drift for each δt from the same state ``atoms``; stops at the first unstable δt.
 
     Returns plain lists: ``dt_fs``, ``dH_meV_per_atom``, ``drift_meV_per_atom_ps``, ``stable``, plus
@@ -292,7 +369,7 @@ def sweep(potential, atoms: Atoms, dts_fs, time_ps: float, fit_max_fs: float, sa
         except RuntimeError as exc:
             dh, dr = math.inf, math.nan
             out["notes"].append(str(exc).splitlines()[0][:200])
-        ok = is_stable(dh, dt, fit if dt > fit_max_fs else None)
+        ok = is_stable(dh, dt, fit if dt > fit_max_fs else None, dh_max_meV=dh_max)
         out["dt_fs"].append(dt)
         out["dH_meV_per_atom"].append(dh * 1e3)
         out["drift_meV_per_atom_ps"].append(dr * 1e3)
@@ -317,18 +394,19 @@ def sweep(potential, atoms: Atoms, dts_fs, time_ps: float, fit_max_fs: float, sa
 
 @lru_cache(maxsize=16)
 def _compute(spec: str, file_hash: str, element: str, tier: str, version: int) -> dict:
-    s = settings(tier)
+    s = element_settings(tier, element)
     atoms = initial_state(spec, element, tier)
-    return sweep(spec, atoms, s["dts_fs"], s["time_ps"], s["fit_max_fs"], s["samples"])
+    return sweep(spec, atoms, s["dts_fs"], s["time_ps"], s["fit_max_fs"], s["samples"], dh_max=dh_max_meV(element))
 
 
 def compute(potential, element: str, tier: str = "standard", calc_factory=None) -> dict:
     """The δt sweep of :func:`sweep` from the equilibrated state of :func:`initial_state` (see module doc)."""
     pot = load_potential(potential)
     if calc_factory is not None:
-        s = settings(tier)
+        s = element_settings(tier, element)
         atoms = initial_state(pot, element, tier, calc_factory)
-        return sweep(pot, atoms, s["dts_fs"], s["time_ps"], s["fit_max_fs"], s["samples"], calc_factory)
+        return sweep(pot, atoms, s["dts_fs"], s["time_ps"], s["fit_max_fs"], s["samples"], calc_factory,
+                     dh_max=dh_max_meV(element))
     spec = pot.source if pot.source else pot.name
     return _compute(spec, pot.file_hash, element, tier, PROTOCOL_VERSION)
 
@@ -387,7 +465,7 @@ def plot(records: list[dict], outdir) -> list:
                       label=f"$\\propto \\delta t^{{{ref_slope:g}}}$ (reference)")
         ax.set_xlabel("δt (fs)")
         ax.set_ylabel("ΔH (meV/atom)")
-        ax.set_title(f"NVE, 16 {r.get('element', '')} atoms, 3000 K, {d.get('time_ps')} ps", fontsize=9)
+        ax.set_title(f"NVE, {r.get('element', '')} {r.get('case', '')}, {d.get('time_ps')} ps", fontsize=9)
         ax.legend(fontsize=7)
         # drift per δt, with the scored ones (``drift_<δt>fs`` with a reference) ± tolerance
         okd = np.isfinite(drift) & np.isfinite(dts) & (dts > 0)

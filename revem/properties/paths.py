@@ -77,7 +77,10 @@ TOLERANCES = {
 
 
 def cases(element: str, tier: str) -> list[str]:
-    return list(PATHS)
+    """The bcc transformation paths whose DFT curve is stored for ``element`` (W: GPAW PBE)."""
+    from ..references import has
+
+    return [p for p in PATHS if has(element, PROPERTY, p)]
 
 
 # --------------------------------------------------------------------------- structures
@@ -276,7 +279,7 @@ def span(path: str) -> float:
 # --------------------------------------------------------------------------- DFT references
 def reference_entries(element: str, calc_factory, tier: str = "standard", volume: float | None = None,
                       source: str = "", paths=PATHS, log=print) -> dict:
-    """Reference file content (``datasets/references/<El>/paths_<set>.json``) computed with ``calc_factory``."""
+    """Reference file content (``revem/reference_data/<El>/paths_<set>.json``) computed with ``calc_factory``."""
     vol = volume if volume is not None else bcc_volume(element, calc_factory)
     log(f"paths: bcc V0 = {vol:.4f} Å^3/atom")
     tol = TOLERANCES

@@ -1,17 +1,26 @@
-"""Surface energies of bcc facets and their ordering.
+"""Surface energies of cubic (bcc, fcc) facets and their ordering.
 
-Method: a symmetric slab of the relaxed bcc crystal (conventional cubic cell cut by
-:func:`ase.build.surface`; in a monatomic Bravais lattice every termination of a facet is
-equivalent), at least ``min_thickness_A`` thick with ``vacuum_A`` of vacuum on each side, the
+Method: a symmetric slab of the relaxed crystal of the element's ground lattice
+(:func:`revem.properties.common.ground_lattice`: bcc W, Mo, Ta, Nb; fcc Cu, Ni, Al), the
+conventional cubic cell cut by :func:`ase.build.surface` (in a monatomic Bravais lattice every
+termination of a facet is equivalent), at least ``min_thickness_A`` thick with ``vacuum_A`` of vacuum on each side, the
 in-plane cell Minkowski-reduced and kept fixed at the bulk lattice constant, positions relaxed
 (LBFGS). With ``N`` atoms, slab energy ``E_slab`` and in-plane area ``A`` (both faces exposed)::
 
     gamma = (E_slab - N * e_bulk) / (2 A)        [mJ/m^2]
 
-``e_bulk`` is the relaxed bcc energy per atom of the same potential
+``e_bulk`` is the relaxed bulk energy per atom of the same potential in the same lattice
 (:func:`revem.properties.common.ground_state`).  The facet *ordering* is scored by the Spearman
 rank correlation of the computed energies with the DFT values over the 11 facets of the seed
-paper's Table 2.
+paper's Table 2 (for other elements: those of them the DFT set holds).
+
+Cases per element (:func:`cases`): only facets with a stored reference (W: the 11 Table-2 facets,
+(221) and (331) in ``full``; Mo, Ta, Nb: the maml facets; Cu, Ni: the two mlearn facets each),
+``ordering`` where an ordering reference exists, and ``convergence`` (a physical verdict) in
+``full``.  Where a reference set holds the non-relaxed (bulk-terminated) slab energy
+(``gamma_unrelaxed``, fitsnap Ta), the unrelaxed slab of the potential is scored against it too.
+hcp (Be, Re, Os) and diamond facets are not built: the mirror holds no defensible DFT surface
+energy for them (see :mod:`revem.references_build.surfaces`).
 
 Converged defaults (measured with W_zhou and W_2940_2017_2 on (110), (100), (211), (321), see
 :func:`convergence`, run in the ``full`` tier): 12 Å of slab and 10 Å of vacuum on each side;
@@ -20,6 +29,10 @@ thicker slabs (16, 20 Å) and more vacuum (15 Å) change gamma by < 0.1 mJ/m^2.
 Literature: R. Tran et al., *Surface energies of elemental crystals*, Sci. Data 3, 160080 (2016),
 doi:10.1038/sdata.2016.80 (Crystalium; the seed paper's Table 2 references); X.-G. Li et al.,
 npj Comput. Mater. 6, 70 (2020), doi:10.1038/s41524-020-0339-0 (the maml W slabs).
+
+Literature (other elements): A. P. Thompson et al., J. Comput. Phys. 285, 316 (2015),
+doi:10.1016/j.jcp.2014.12.018 (fitsnap Ta slabs); Y. Zuo et al., J. Phys. Chem. A 124, 731 (2020),
+doi:10.1021/acs.jpca.9b08723 (mlearn Cu, Ni slabs).
 
 Disclaimers: unreconstructed, bulk-terminated surfaces only (no reconstructions, adsorbates or
 steps); static (0 K) relaxation; gamma is a surface energy, not a surface free energy.
@@ -56,14 +69,56 @@ TIER_SETTINGS = {
 CONVERGENCE = {"min_thickness_A": (8.0, 12.0, 16.0, 20.0), "vacuum_A": (6.0, 10.0, 15.0), "tolerance_mJ_per_m2": 5.0}
 
 
-def cases(element: str, tier: str) -> list[str]:
-    """Facets (+ 'ordering', + 'convergence' in full) of ``tier``; none for non-bcc elements."""
-    from .common import is_bcc
+#: smoke facets per lattice (the lowest-index ones; filtered by the references of the element)
+SMOKE_FACETS = {"bcc": ("110", "100"), "fcc": ("111", "100")}
+CONVERGENCE_FACETS = {"bcc": ("110", "100", "211", "321"), "fcc": ("111", "100", "110")}
+LATTICES = ("bcc", "fcc")
 
-    if not is_bcc(element):
+
+def _lattice(element: str) -> str | None:
+    from .common import lattice_of
+
+    lat = lattice_of(element)
+    return lat if lat in LATTICES else None
+
+
+def _index_key(f: str):
+    h = miller(f)
+    return (sum(i * i for i in h), f)
+
+
+def reference_facets(element: str) -> list[str]:
+    """Facets with a stored gamma reference for ``element`` (any source), lowest index first."""
+    from .. import references
+
+    return sorted({r.case for r in references.load(element, PROPERTY)
+                   if r.quantity in ("gamma", "gamma_unrelaxed") and r.case.isdigit()}, key=_index_key)
+
+
+def cases(element: str, tier: str) -> list[str]:
+    """Facets of ``tier`` that have a reference for ``element`` (+ 'ordering' where an ordering
+    reference exists, + 'convergence' in full); none for lattices other than bcc and fcc."""
+    from .. import references
+
+    lat = _lattice(element)
+    if lat is None:
+        return []
+    have = reference_facets(element)
+    if not have:
         return []
     s = TIER_SETTINGS[tier]
-    return list(s["facets"]) + (["ordering"] if s["ordering"] else []) + (["convergence"] if s.get("convergence") else [])
+    if tier == "smoke":
+        facets = [f for f in SMOKE_FACETS[lat] if f in have] or have[:2]
+    elif lat == "bcc":
+        wanted = list(s["facets"])
+        facets = [f for f in wanted if f in have]
+        if tier == "full":
+            facets += [f for f in have if f not in facets]
+    else:
+        facets = list(have)
+    has_ordering = any(r.case == "ordering" for r in references.load(element, PROPERTY))
+    return facets + (["ordering"] if s["ordering"] and has_ordering else []) \
+        + (["convergence"] if s.get("convergence") else [])
 
 
 def miller(case: str) -> tuple[int, int, int]:
@@ -110,10 +165,21 @@ def spearman_rho(computed: dict, reference: dict, keys=FACETS) -> float:
     return float(spearmanr([computed[k] for k in keys], [reference[k] for k in keys])[0])
 
 
+def _bulk(spec, element, bulk_ref, structure):
+    """(a0 Å, e0 eV/atom): ``bulk_ref`` when given, else the relaxed bulk of ``structure`` (bcc: as before)."""
+    if bulk_ref is not None or structure == "bcc":
+        return bulk_a0_e0(spec, element, bulk_ref)
+    from .common import ground_state
+
+    gs = ground_state(spec, element, structure)
+    return gs["a0"], gs["e0"]
+
+
 @lru_cache(maxsize=256)
 def _gamma(spec, element, case, min_thickness_A, vacuum_A, fmax, max_steps, calc_factory, bulk_ref) -> dict:
-    a0, e0 = bulk_a0_e0(spec, element, bulk_ref)
-    slab = build_slab(element, a0, miller(case), min_thickness_A, vacuum_A)
+    structure = _lattice(element) or "bcc"
+    a0, e0 = _bulk(spec, element, bulk_ref, structure)
+    slab = build_slab(element, a0, miller(case), min_thickness_A, vacuum_A, structure=structure)
     slab.calc = (calc_factory or load_potential(spec).calculator)()
     e_unrelaxed = slab.get_potential_energy()
     converged = relax_positions(slab, fmax=fmax, steps=max_steps, optimizer=LBFGS)
@@ -143,14 +209,14 @@ def all_facets(potential, element: str, tier: str = "standard", facets=FACETS, *
     return {f: compute(potential, element, f, tier, **kw)["gamma"] for f in facets}
 
 
-def convergence(potential, element: str, case: str, tier: str = "full") -> dict:
+def convergence(potential, element: str, case: str, tier: str = "full", **kw) -> dict:
     """Largest |gamma - gamma(default)| (mJ/m^2) over the thickness and vacuum scans of :data:`CONVERGENCE`."""
-    base = compute(potential, element, case, tier)["gamma"]
+    base = compute(potential, element, case, tier, **kw)["gamma"]
     rows = []
     for t in CONVERGENCE["min_thickness_A"]:
-        rows.append(("min_thickness_A", t, compute(potential, element, case, tier, min_thickness_A=t)["gamma"]))
+        rows.append(("min_thickness_A", t, compute(potential, element, case, tier, min_thickness_A=t, **kw)["gamma"]))
     for v in CONVERGENCE["vacuum_A"]:
-        rows.append(("vacuum_A", v, compute(potential, element, case, tier, vacuum_A=v)["gamma"]))
+        rows.append(("vacuum_A", v, compute(potential, element, case, tier, vacuum_A=v, **kw)["gamma"]))
     # converged = the change from the default to every larger setting
     dev = max(abs(g - base) for k, x, g in rows if x >= DEFAULTS[k])
     return {"max_deviation": dev, "scan": [{"setting": k, "value_A": x, "gamma": g} for k, x, g in rows]}
@@ -198,7 +264,7 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
 
 
 class SurfacesProtocol(Protocol):
-    """Relaxed surface energies of the bcc facets, their ordering, and slab convergence."""
+    """Relaxed surface energies of the bcc/fcc facets with references, their ordering, and slab convergence."""
 
     name, version, defaults, tier_settings = PROPERTY, PROTOCOL_VERSION, DEFAULTS, TIER_SETTINGS
 
@@ -210,7 +276,7 @@ class SurfacesProtocol(Protocol):
             return None
         from .common import ground_state
 
-        gs = ground_state(target, element)
+        gs = ground_state(target, element, _lattice(element) or "bcc")
         return (gs["a0"], gs["e0"])
 
     def measure(self, target, element, case, tier):
@@ -221,7 +287,8 @@ class SurfacesProtocol(Protocol):
         spec, cf = target.compute_args
         kw = {"calc_factory": cf, "bulk_ref": self._bulk_ref(target, element)}
         if case == "ordering":
-            gamma = all_facets(spec, element, tier, **kw)
+            facets = [f for f in cases(element, tier) if f.isdigit()]
+            gamma = all_facets(spec, element, tier, facets=facets, **kw)
             stored = references.load(element, PROPERTY)
             rho_refs = [r for r in stored if r.case == "ordering"]
             if not rho_refs:
@@ -235,8 +302,8 @@ class SurfacesProtocol(Protocol):
             return out
         if case == "convergence":
             out = []
-            for facet in ("110", "100", "211", "321"):
-                res = convergence(spec, element, facet, tier)
+            for facet in CONVERGENCE_FACETS[_lattice(element) or "bcc"]:
+                res = convergence(spec, element, facet, tier, **kw)
                 ref = Reference(element=element, property=PROPERTY, case=case, quantity=f"max_deviation_{facet}",
                                 value=0.0, unit=UNIT, source="convergence of the slab thickness and vacuum",
                                 tolerance={"abs": CONVERGENCE["tolerance_mJ_per_m2"]})
@@ -245,8 +312,14 @@ class SurfacesProtocol(Protocol):
         res = compute(spec, element, case, tier, **kw)
         note = (f"{res['n_atoms']} atoms, {res['area_A2']:.2f} Å^2, unrelaxed {res['gamma_unrelaxed']:.1f} mJ/m^2"
                 + ("" if res["converged"] else f"; NOT converged to fmax {res['fmax_eV_per_A']} eV/Å"))
-        return [Measurement("gamma", res["gamma"], UNIT, note=note, uncertainty=res["uncertainty_mJ_per_m2"],
-                            converged=res["converged"])]
+        out = [Measurement("gamma", res["gamma"], UNIT, note=note, uncertainty=res["uncertainty_mJ_per_m2"],
+                           converged=res["converged"])]
+        if references.find(element, PROPERTY, case, "gamma_unrelaxed"):  # a bulk-terminated DFT slab exists
+            out.append(Measurement("gamma_unrelaxed", res["gamma_unrelaxed"], UNIT,
+                                   note=f"bulk-terminated slab at the potential's a0, {res['n_atoms']} atoms"))
+        if not references.find(element, PROPERTY, case, "gamma"):
+            out = out[1:]  # only an unrelaxed reference (none stored today; kept for symmetry)
+        return out
 
 
 PROTOCOL = SurfacesProtocol()

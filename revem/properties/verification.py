@@ -33,7 +33,7 @@ def cases(element: str, tier: str) -> list[str]:
 
 def _sample(potential, element):
     d = DEFAULTS
-    atoms = ground_state_atoms(potential, element, repeat=d["supercell"])
+    atoms = ground_state_atoms(potential, element, "ground", repeat=d["supercell"])
     atoms.rattle(d["rattle_A"], seed=d["seed"])
     atoms.calc = load_potential(potential).calculator()
     return atoms

@@ -1,4 +1,5 @@
-"""W grain-boundary energy references: ``datasets/references/W/grain_boundaries_{scheiber,gbdb}.json``.
+"""Grain-boundary energy references: ``revem/reference_data/W/grain_boundaries_scheiber.json`` and
+``revem/reference_data/<El>/grain_boundaries_gbdb.json`` for every element of GBDB.
 
 Run: ``REVEM_DATA_DIR=/work/shared/datasets python -m revem.references_build.grain_boundaries``
 
@@ -6,7 +7,7 @@ Run: ``REVEM_DATA_DIR=/work/shared/datasets python -m revem.references_build.gra
   column cites D. Scheiber, R. Pippan, P. Puschnig, L. Romaner, Modelling Simul. Mater. Sci. Eng. 24,
   035013 (2016), doi:10.1088/0965-0393/24/3/035013 (values as quoted by the seed; the original table
   was not available offline), and the Σ5(013) broken-symmetry stabilisation of 89 mJ/m^2 (seed S3.2).
-* ``grain_boundaries_gbdb.json``: ``gb_energy`` of every W record of ``gbdb/W.extxyz.gz`` (H. Zheng et al.,
+* ``grain_boundaries_gbdb.json``: ``gb_energy`` of every record of ``gbdb/<El>.extxyz.gz`` (:data:`GBDB_ELEMENTS`) (H. Zheng et al.,
   Acta Mater. 186, 40 (2020), doi:10.1016/j.actamat.2019.12.030; DFT-relaxed periodic bicrystals with two
   GBs), one case per record, with the record id (``source_id``) and the cell size.
 """
@@ -23,8 +24,16 @@ TOLERANCE = {"rel": 0.15, "abs": 0.30}
 PROTOCOL_S1 = ("aimsgb CSL bicrystal (two GBs) at the potential's a0; minimum over rigid in-plane translations of grain B, "
                "atoms and the cell length normal to the GB relaxed; E_gb = (E − N e_bulk)/(2A)")
 GBDB = "gbdb/W.extxyz.gz"
-GBDB_SOURCE = ("GBDB, H. Zheng et al., Acta Mater. 186, 40 (2020), doi:10.1016/j.actamat.2019.12.030 (VASP PBE), "
-               f"registry {GBDB} (maml 2022.5.3 gb_data.json), derived by revem.references_build.grain_boundaries")
+#: every element of the mirror's GBDB subset (gbdb/<El>.extxyz.gz)
+GBDB_ELEMENTS = ("Al", "Be", "Cu", "Fe", "Mg", "Mo", "Nb", "Ni", "Os", "Re", "Ta", "Ti", "W")
+
+
+def gbdb_source(name: str = GBDB) -> str:
+    return ("GBDB, H. Zheng et al., Acta Mater. 186, 40 (2020), doi:10.1016/j.actamat.2019.12.030 (VASP PBE), "
+            f"registry {name} (maml 2022.5.3 gb_data.json), derived by revem.references_build.grain_boundaries")
+
+
+GBDB_SOURCE = gbdb_source(GBDB)
 PROTOCOL_GBDB = ("the potential relaxes atoms and the full cell starting from the DFT-relaxed periodic bicrystal "
                  "(two GBs, no vacuum) scaled to its bulk volume per atom; E_gb = (E − N e_bulk)/(2A)")
 
@@ -45,7 +54,7 @@ def scheiber() -> list[dict]:
     return refs
 
 
-def gbdb(frames) -> list[dict]:
+def gbdb(frames, source: str = GBDB_SOURCE) -> list[dict]:
     refs, seen = [], set()
     for at in frames:
         if at.info.get("structure_kind") != "final":
@@ -55,23 +64,27 @@ def gbdb(frames) -> list[dict]:
             raise ValueError(f"duplicate GBDB case name {name}")
         seen.add(name)
         refs.append({"case": name, "quantity": "E_gb", "value": round(float(at.info["gb_energy"]), 4), "unit": "J/m^2",
-                     "tolerance": TOLERANCE, "noise": {"abs": 0.005}, "source": GBDB_SOURCE, "protocol": PROTOCOL_GBDB,
+                     "tolerance": TOLERANCE, "noise": {"abs": 0.005}, "source": source, "protocol": PROTOCOL_GBDB,
                      "source_id": str(at.info["source_id"]), "n_atoms": len(at),
                      "rotation_axis": [int(x) for x in at.info["rotation_axis"]],
                      "rotation_angle_deg": round(float(at.info["rotation_angle"]), 3)})
     return refs
 
 
-def write(name: str, refs: list[dict]) -> None:
+def write(name: str, refs: list[dict], element: str = "W") -> None:
     from .. import references
 
-    out = references.write("W", "grain_boundaries", refs, name.removesuffix(".json"))
+    out = references.write(element, "grain_boundaries", refs, name.removesuffix(".json"))
     print(f"wrote {out}: {len(refs)} references")
 
 
 def main() -> None:
     write("grain_boundaries_scheiber.json", scheiber())
-    write("grain_boundaries_gbdb.json", gbdb(read_frames(GBDB)))
+    for el in GBDB_ELEMENTS:
+        name = f"gbdb/{el}.extxyz.gz"
+        refs = gbdb(read_frames(name), gbdb_source(name))
+        if refs:
+            write("grain_boundaries_gbdb.json", refs, el)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """DFT references for the transformation paths, computed with GPAW by the revem protocol itself.
 
-    nice -n 10 python -m revem.references_build.paths setup   # -> datasets/references/W/dft_setup_gpaw.json
-    nice -n 10 python -m revem.references_build.paths paths   # -> datasets/references/W/paths_gpaw.json
+    nice -n 10 python -m revem.references_build.paths setup   # -> revem/reference_data/W/dft_setup_gpaw.json
+    nice -n 10 python -m revem.references_build.paths paths   # -> revem/reference_data/W/paths_gpaw.json
 
 ``setup`` checks the DFT settings first (:func:`revem.dft.setup_check`): the bcc V0 and B0 against
 WIEN2k (ase.collections.dcdft, within 1 % and 5 %), and the fcc−bcc and A15−bcc energy differences
