@@ -1,12 +1,14 @@
-"""asv benchmarks of the Rev-EM generator (revem.generator).
+"""asv benchmarks of the Rev-EM generator (revem.generator): a dashboard of its speed, memory and
+entropy gain per CPU-second on a dense, a middle and a sparse window.
 
-    asv run --python=same --quick -b generator
+    make bench                                  # asv machine --yes, asv run (results kept), asv publish
+    asv run --python=same --quick -b Generator  # these only, results not kept
 """
+import os
 import time
 
 import numpy as np
 
-from revem.generator.candidate import Objective, random_structure
 from revem.generator.entropy import Normalization, RunningMoments, feature_gradient
 from revem.generator.featurizer import LammpsSnapFeaturizer
 from revem.generator.runner import build_specs
@@ -15,12 +17,23 @@ from revem.lammps_runtime import pin_blas_threads
 
 pin_blas_threads(1)  # as in the generator's workers
 
+#: dense (0.45-0.50 v_ref), middle and sparse (2.7-3 v_ref) standard windows
+WINDOWS = [0, 8, 16]
+MODES = ["per-atom", "per-config"]
+#: iterations of each fresh (window, mode) stream in GeneratorStreams
+ITERATIONS = 12
+
 
 def _w_like(n, seed=0, v=15.9):
     rng = np.random.default_rng(seed)
     L = (v * n) ** (1 / 3)
     cell = np.array([[L, 0, 0], [0.2, L, 0], [-0.3, 0.1, L]])
     return cell, rng.random((n, 3)) @ cell
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 class GeneratorFeaturize:
@@ -44,6 +57,37 @@ class GeneratorFeaturize:
         self.f.evaluate(self.pos, gradient=False)
 
 
+class GeneratorMemory:
+    """Resident memory of a worker over many gradient evaluations (compute snap used to leak its
+    global array at every run: 1.2 MB per evaluation at 20 atoms)."""
+
+    timeout = 300
+
+    def setup(self):
+        self.f = LammpsSnapFeaturizer()
+        self.cell, self.pos = _w_like(20)
+        self.f.set_structure(self.cell, self.pos, 2.1)
+        for k in range(10):
+            self.f.evaluate(self.pos + 1e-3 * k)
+
+    def teardown(self):
+        self.f.close()
+
+    def peakmem_500_gradient_evaluations_20_atoms(self):
+        for k in range(500):
+            if k % 50 == 0:  # a new candidate every 50 evaluations, as in a run
+                self.f.set_structure(self.cell, self.pos, 2.1)
+            self.f.evaluate(self.pos + 1e-3 * k)
+
+    def track_rss_growth_per_evaluation(self):
+        r0 = _rss_mb()
+        for k in range(300):
+            self.f.evaluate(self.pos + 1e-3 * k)
+        return (_rss_mb() - r0) / 300 * 1e3
+
+    track_rss_growth_per_evaluation.unit = "kB/evaluation"
+
+
 class GeneratorObjective:
     """log det Sigma(S u C) and its gradient; S: 180,000 x 55 features held as running sums."""
 
@@ -56,68 +100,85 @@ class GeneratorObjective:
         self.norm = Normalization.from_features(x[:1000])
         self.mom = RunningMoments(55)
         self.mom.add(self.norm.apply(x))
-        self.cand = rng.normal(size=(25, 55)) @ rng.normal(size=(55, 55))
+        self.cand = rng.normal(size=(6, 55)) @ rng.normal(size=(55, 55))
 
     def time_objective_and_gradient(self, mode):
         feature_gradient(self.mom, self.norm, self.cand, mode)
 
 
 class GeneratorCandidate:
-    """One full candidate (random structure, optimisation, R_min test, scoring), window 8."""
+    """One full candidate (random structure, optimisation, R_min test, scoring), default settings."""
 
-    params = (["lbfgs", "steepest"], ["per-atom", "per-config"])
-    param_names = ["optimizer", "mode"]
+    params = (WINDOWS, MODES)
+    param_names = ["window", "mode"]
     number = 1
-    repeat = 3
+    repeat = 5
 
-    def setup(self, optimizer, mode):
-        steps = 60 if optimizer == "lbfgs" else 200
-        self.spec = build_specs([8], [mode], 10, seed=5, optimizer=optimizer, steps=steps)[0]
+    def setup(self, window, mode):
+        self.spec = build_specs([window], [mode], 10, seed=5)[0]
         self.f = get_featurizer(self.spec.descriptor)
         _, self.norm, self.mom = bootstrap(self.spec, self.f)
         self.state = {"iteration": 0, "K": self.spec.k0, "S": logdet(self.mom, self.norm)}
 
-    def time_candidate(self, optimizer, mode):
+    def time_candidate(self, window, mode):
         run_iteration(self.spec, self.f, self.state, self.norm, self.mom)
+        self.state["iteration"] += 1  # a new random candidate at each repeat
 
 
-class GeneratorEndToEnd:
-    """Candidates per second per core (process CPU time) and log det gain per candidate, over
-    12 iterations of a fresh window-8 stream (K adapted as in a run)."""
+def _run_stream(window, mode, iterations, seed=3):
+    spec = build_specs([window], [mode], iterations, seed=seed)[0]
+    f = get_featurizer(spec.descriptor)
+    _, norm, mom = bootstrap(spec, f)
+    state = {"iteration": 0, "K": spec.k0, "fail_streak": 0, "S": logdet(mom, norm), "accepted": 0,
+             "rejected_rmin": 0, "rejected_no_gain": 0, "errors": 0}
+    S0, atoms = state["S"], 0
+    t = time.process_time()
+    for _ in range(iterations):
+        outcome, acc = run_iteration(spec, f, state, norm, mom)
+        new = advance(spec, state, outcome)
+        if acc:
+            mom = mom.copy()
+            mom.add(acc["rows"])
+            new["S"] = acc["S"]
+            atoms += len(acc["positions"])
+        state = new
+    cpu = time.process_time() - t
+    return {"cpu": cpu, "candidates": iterations, "gain": state["S"] - S0, "accepted": state["accepted"],
+            "atoms": atoms}
 
-    params = (["lbfgs", "steepest"], ["per-atom", "per-config"])
-    param_names = ["optimizer", "mode"]
-    timeout = 300
+
+class GeneratorStreams:
+    """Fresh default streams (paper cell sizes, default optimiser and cap) of a dense, a middle and a
+    sparse window, ITERATIONS candidates each: CPU-time throughput and log det gain (the figure of
+    merit: gain per CPU-second).  CPU seconds of this process (``time.process_time``)."""
+
+    params = (WINDOWS, MODES)
+    param_names = ["window", "mode"]
+    timeout = 900
 
     def setup_cache(self):
-        out = {}
-        for opt, steps in (("lbfgs", 60), ("steepest", 200)):
-            for mode in ("per-atom", "per-config"):
-                spec = build_specs([8], [mode], 12, seed=3, optimizer=opt, steps=steps)[0]
-                f = get_featurizer(spec.descriptor)
-                _, norm, mom = bootstrap(spec, f)
-                state = {"iteration": 0, "K": spec.k0, "fail_streak": 0, "S": logdet(mom, norm),
-                         "accepted": 0, "rejected_rmin": 0, "rejected_no_gain": 0, "errors": 0}
-                S0 = state["S"]
-                t = time.process_time()
-                for _ in range(spec.iterations):
-                    outcome, acc = run_iteration(spec, f, state, norm, mom)
-                    new = advance(spec, state, outcome)
-                    if acc:
-                        mom = mom.copy()
-                        mom.add(acc["rows"])
-                        new["S"] = acc["S"]
-                    state = new
-                dt = time.process_time() - t
-                out[(opt, mode)] = (spec.iterations / dt, (state["S"] - S0) / spec.iterations)
-        return out
+        return {(w, m): _run_stream(w, m, ITERATIONS) for w in WINDOWS for m in MODES}
 
-    def track_candidates_per_second_per_core(self, cache, optimizer, mode):
-        return cache[(optimizer, mode)][0]
+    def track_candidates_per_cpu_second(self, cache, window, mode):
+        r = cache[(window, mode)]
+        return r["candidates"] / r["cpu"]
 
-    track_candidates_per_second_per_core.unit = "candidates/s"
+    track_candidates_per_cpu_second.unit = "candidates/CPU-s"
 
-    def track_logdet_gain_per_candidate(self, cache, optimizer, mode):
-        return cache[(optimizer, mode)][1]
+    def track_logdet_gain_per_cpu_second(self, cache, window, mode):
+        r = cache[(window, mode)]
+        return r["gain"] / r["cpu"]
 
-    track_logdet_gain_per_candidate.unit = "log det per candidate"
+    track_logdet_gain_per_cpu_second.unit = "log det/CPU-s"
+
+    def track_logdet_gain_per_atom_added(self, cache, window, mode):
+        r = cache[(window, mode)]
+        return r["gain"] / r["atoms"] if r["atoms"] else float("nan")
+
+    track_logdet_gain_per_atom_added.unit = "log det/atom"
+
+    def track_atoms_per_accepted_configuration(self, cache, window, mode):
+        r = cache[(window, mode)]
+        return r["atoms"] / r["accepted"] if r["accepted"] else float("nan")
+
+    track_atoms_per_accepted_configuration.unit = "atoms"

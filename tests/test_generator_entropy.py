@@ -88,3 +88,38 @@ def test_windows():
     assert all(x.r_min == pytest.approx(0.9 * x.r_core) for x in w)
     assert len(make_windows(low_density=True)) == 21
     assert parse_index_list("0-2,5,7-8") == [0, 1, 2, 5, 7, 8]
+
+
+def test_union_of_differently_standardised_datasets_equals_recomputation():
+    """Whole-dataset S from running sums kept in different standardisations (one per stream) equals
+    S recomputed from the raw rows with the union's own mean and standard deviation."""
+    from revem.generator.entropy import affine_moments, union_entropy
+
+    rng = np.random.default_rng(5)
+    parts, raw = [], []
+    for shift, k in ((0.0, 40), (4.0, 70), (-2.0, 25)):
+        X = _dataset(rng, n=k) * (1 + shift / 10) + shift  # different centres and spreads
+        norm = Normalization.from_features(X[:10])  # each stream: its own bootstrap standardisation
+        mom = RunningMoments(55)
+        mom.add(norm.apply(X))
+        parts.append((mom, norm))
+        raw.append(X)
+    u = union_entropy(parts, ridge=1e-6)
+    allX = np.vstack(raw)
+    assert u.n == len(allX) == 135
+    np.testing.assert_allclose(u.norm.center, allX.mean(axis=0), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(u.norm.scale, allX.std(axis=0), rtol=1e-9)
+    common = Normalization(allX.mean(axis=0), allX.std(axis=0), 1e-6)
+    assert u.S == pytest.approx(recompute_entropy([allX], common, "per-atom"), abs=1e-7)
+    for X, S in zip(raw, u.parts_S):
+        assert S == pytest.approx(recompute_entropy([X], common, "per-atom"), abs=1e-7)
+    # the affine map itself: moments of a*z + b
+    mom, norm = parts[1]
+    a, b = rng.uniform(0.5, 2, 55), rng.normal(size=55)
+    t = affine_moments(mom, a, b)
+    Z = norm.apply(raw[1]) * a + b
+    np.testing.assert_allclose(t.s, Z.sum(axis=0), rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(t.M, Z.T @ Z, rtol=1e-10, atol=1e-8)
+    # concavity of log det: S(union) >= m log A + sum (a_w / A) S_w, a_w = (n_w - 1) / (n - 1), A = sum a_w
+    a = (np.array(u.parts_n) - 1) / (u.n - 1)
+    assert u.S >= 55 * np.log(a.sum()) + float(a / a.sum() @ np.array(u.parts_S)) - 1e-9

@@ -77,3 +77,29 @@ def test_jacobian_and_core_gradient_vs_finite_differences(feat):
         fd = (ep.features - em.features) / (2 * h)
         np.testing.assert_allclose(ev.jacobian[j, :, a, :], fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
         assert ev.vcore_grad[j, a] == pytest.approx((ep.vcore - em.vcore) / (2 * h), rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.parametrize("n", [1, 4, 11])
+def test_repeated_evaluations_equal_a_fresh_setup(feat, n):
+    """Evaluations after the first skip LAMMPS' set-up ('run 1 pre no'); they must give exactly the
+    numbers of a full set-up, for positions anywhere in the cell (atoms crossing the periodic
+    boundaries, rebuilt ghosts) and in any order of gradient / features-only calls."""
+    cell, pos = _structure(n, seed=20 + n)
+    cell, pos = lammps_frame(cell, pos)
+    fresh = LammpsSnapFeaturizer()
+    rng = np.random.default_rng(n)
+    feat.set_structure(cell, pos, 2.2)
+    try:
+        for k in range(8):
+            x = rng.random((n, 3)) @ cell if k % 2 else pos + rng.normal(scale=0.3, size=pos.shape)
+            grad = k % 3 != 2
+            ev = feat.evaluate(x, gradient=grad)
+            fresh.set_structure(cell, pos, 2.2)  # new computes: a full set-up at its first run
+            ref = fresh.evaluate(x, gradient=grad)
+            assert np.array_equal(ev.features, ref.features)
+            assert ev.vcore == ref.vcore
+            if grad:
+                assert np.array_equal(ev.jacobian, ref.jacobian)
+                assert np.array_equal(ev.vcore_grad, ref.vcore_grad)
+    finally:
+        fresh.close()

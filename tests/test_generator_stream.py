@@ -62,7 +62,10 @@ def test_accepted_raise_s_and_match_recomputation(small_run):
 def test_info_and_export(small_run, tmp_path, capsys):
     d = info_dict(small_run)
     s = d["streams"]["w08-per-config"]
-    assert s["iterations_done"] == 8 and s["rows"]["bootstrap"] == 10 and s["rows"]["accepted"] == s["accepted"]
+    # the start rule: >= 10 configurations and >= 2 x 55 rows (one per configuration in per-config mode)
+    assert s["iterations_done"] == 8 and s["rows"]["bootstrap"] == 110 and s["rows"]["accepted"] == s["accepted"]
+    assert s["bootstrap_rows"] == 110 and s["S_rows"] == 110 + s["accepted"]
+    assert d["run"]["bootstrap_rows"] == 110
     assert main(["info", small_run, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["streams"]["w08-per-config"]["S"] == s["S"]
     out = tmp_path / "x.extxyz"
@@ -163,3 +166,99 @@ def test_dask_scheduler_gives_the_same_database(tmp_path):
         res = run_dask(dask_db, specs, cl.scheduler_address, progress=False)
     assert [r["stream"] for r in res] == ["w05-per-config"]
     assert snapshot(dask_db)[0] == snapshot(local_db)[0]
+
+
+# -- the per-config start rule (issue 12, item 3) ------------------------------------------------
+def _start(db_or_spec, featurizer):
+    """(norm, moments) of a stream's bootstrap, from the rows stored in a database."""
+    from revem.generator.entropy import RunningMoments, sample_rows
+
+    store = Store(db_or_spec)
+    norm = Normalization.from_dict(store.load_stream("w08-per-config")["norm"])
+    mom = RunningMoments(featurizer.m)
+    for r in store.rows(kind="bootstrap"):
+        mom.add(sample_rows(norm.apply(r.data["features"]), "per-config"))
+    return norm, mom
+
+
+def _first_outcomes(spec, featurizer, norm, mom, n):
+    """Outcomes and S gains of a stream's first n iterations (state advanced as run_stream does)."""
+    from revem.generator.entropy import logdet
+    from revem.generator.stream import _new_state, advance, run_iteration
+
+    st = _new_state(spec, logdet(mom, norm))
+    out, gains = [], []
+    for _ in range(n):
+        o, acc = run_iteration(spec, featurizer, st, norm, mom)
+        new = advance(spec, st, o)
+        if acc is not None:
+            gains.append(acc["S"] - st["S"])
+            mom = mom.copy()
+            mom.add(acc["rows"])
+            new["S"] = acc["S"]
+        out.append(o)
+        st = new
+    return out, gains
+
+
+def test_per_config_start_rejects_non_improving_candidates(small_run):
+    """With the start rule (>= 2 x 55 bootstrap rows) the covariance is full rank from the start,
+    S does not depend on the ridge, and unoptimised random candidates (steepest, 1 step) that do
+    not raise S are rejected within the first iterations.  With the paper's 10 configurations
+    (bootstrap_rows 0) S is set by the ridge: every candidate 'raises' S by ~log(var / 1e-6) and
+    none is rejected."""
+    from revem.generator.entropy import logdet
+    from revem.generator.stream import bootstrap, get_featurizer
+
+    new = build_specs([8], ["per-config"], 6, seed=1, optimizer="steepest", steps=1)[0]
+    old = build_specs([8], ["per-config"], 6, seed=1, optimizer="steepest", steps=1, bootstrap_rows=0)[0]
+    assert new.bootstrap_rows == 110 and old.bootstrap_rows == 0
+    fz = get_featurizer(new.descriptor)
+    norm, mom = _start(small_run, fz)  # the bootstrap of seed 1, window 8 (as stored by the run)
+    assert mom.n == 110
+    low = Normalization(norm.center, norm.scale, 1e-9, norm.ddof)
+    assert abs(logdet(mom, norm) - logdet(mom, low)) < 0.05  # the ridge does not matter
+    outcomes, gains = _first_outcomes(new, fz, norm, mom, 6)
+    assert outcomes.count("rejected_no_gain") >= 1, outcomes
+    assert all(0 < g < 5 for g in gains), gains
+
+    _, norm0, mom0 = bootstrap(old, fz)  # the earlier rule: 10 configurations = 10 rows
+    assert mom0.n == 10
+    assert logdet(mom0, norm0) - logdet(mom0, Normalization(norm0.center, norm0.scale, 1e-9)) > 100
+    outcomes0, gains0 = _first_outcomes(old, fz, norm0, mom0, 6)
+    assert outcomes0.count("rejected_no_gain") == 0 and min(gains0) > 5, (outcomes0, gains0)
+
+
+def _strip_rule(db):
+    """Make a database look like one written before the start rule existed."""
+    con = sqlite3.connect(db)
+    with con:
+        for name, spec in con.execute("SELECT name, spec FROM revem_streams").fetchall():
+            d = json.loads(spec)
+            d.pop("bootstrap_rows"), d.pop("atoms")
+            con.execute("UPDATE revem_streams SET spec=? WHERE name=?", (json.dumps(d), name))
+        meta = json.loads(con.execute("SELECT value FROM revem_meta WHERE key='run'").fetchone()[0])
+        meta.pop("bootstrap_rows"), meta.pop("atoms")
+        con.execute("UPDATE revem_meta SET value=? WHERE key='run'", (json.dumps(meta),))
+    con.close()
+
+
+def test_database_written_before_the_rule_resumes_with_its_rule(tmp_path, capsys):
+    """A run stored without the start rule's and cell sizes' settings resumes (CLI, no new option)
+    with the earlier rule (10 bootstrap configurations, K0 0.5) and cell sizes (2-25 uniform) and
+    equals an uninterrupted run made with them."""
+    ref, old = str(tmp_path / "ref.db"), str(tmp_path / "old.db")
+    legacy = ["--bootstrap-rows", "0", "--atoms", "2-25:uniform"]
+    assert main(["generate", "--out", ref, "--iterations", "3"] + legacy + ARGS) == 0
+    assert main(["generate", "--out", old, "--iterations", "1"] + legacy + ARGS) == 0
+    _strip_rule(old)
+    assert info_dict(old)["streams"]["w08-per-config"]["bootstrap_rows"] == 0
+    assert main(["generate", "--out", old, "--iterations", "3", "--resume"] + ARGS) == 0
+    assert snapshot(old) == snapshot(ref)
+    run = info_dict(old)["run"]
+    assert run["bootstrap_rows"] == 0 and run["atoms"] == "2-25:uniform"
+    assert Store(old).load_stream("w08-per-config")["spec"]["k0"] == 0.5
+    # asking for another rule on resume is refused, naming it
+    capsys.readouterr()
+    assert main(["generate", "--out", old, "--iterations", "4", "--resume", "--bootstrap-rows", "110"] + ARGS) == 2
+    assert "bootstrap_rows" in capsys.readouterr().err

@@ -274,7 +274,8 @@ def test_kill9_inside_a_write_then_resume_equals_uninterrupted(small_run, tmp_pa
         assert n == 0 and streams == {}
     else:  # the 2nd accepted row and its state are gone together
         st = json.loads(streams[STREAM])
-        assert st["iteration"] < 8 and n == 10 + st["accepted"]
+        # 110 bootstrap rows: the start rule (>= 2 x 55 rows; one per configuration per-config)
+        assert st["iteration"] < 8 and n == 110 + st["accepted"]
     r = subprocess.run(cmd + ["--resume"], env=ENV, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "taken over" in r.stderr
@@ -440,6 +441,9 @@ BAD_OPTIONS = [
     (["--k0", "-0.5"], "--k0", "> 0"),
     (["--seed", "-1"], "--seed", ">= 0"),
     (["--modes", "per-atom,bogus"], "--modes", "unknown mode 'bogus'"),
+    (["--bootstrap-rows", "-1"], "--bootstrap-rows", ">= 0"),
+    (["--atoms", "25-2"], "--atoms", "empty"),
+    (["--atoms", "2-25:gaussian"], "--atoms", "unknown law"),
 ]
 
 
@@ -453,8 +457,16 @@ def test_bad_option_is_refused_before_the_database_exists(extra, option, why, tm
 
 
 def test_ridge_zero_with_too_few_bootstrap_samples_is_refused(tmp_path, capsys):
-    """Without a ridge the per-config bootstrap covariance (10 samples, 55 features) is singular:
-    refused with a message instead of a DegenerateCovariance traceback after the file was made."""
-    rc, err = _cli(WRITERS["generate"](str(tmp_path / "x.db")) + ["--ridge", "0"], capsys)
+    """Without a ridge the per-config bootstrap covariance of the earlier start (10 samples with
+    --bootstrap-rows 0, 55 features) is singular: refused with a message instead of a
+    DegenerateCovariance traceback after the file was made.  (The default start rule, >= 110 rows,
+    makes --ridge 0 usable.)"""
+    rc, err = _cli(WRITERS["generate"](str(tmp_path / "x.db")) + ["--ridge", "0", "--bootstrap-rows", "0"], capsys)
     assert rc == 2 and "--ridge 0" in err and "55 features" in err
     assert _listing(tmp_path) == []
+    rc, err = _cli(WRITERS["generate"](str(tmp_path / "y.db")) + ["--ridge", "0", "--bootstrap-rows", "40"], capsys)
+    assert rc == 2 and "--bootstrap-rows 40 gives 40" in err
+    assert _listing(tmp_path) == []
+    from revem.generator.runner import build_specs
+
+    assert build_specs([8], ["per-config"], 1, ridge=0)[0].bootstrap_rows == 110  # accepted

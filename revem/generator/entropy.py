@@ -8,8 +8,8 @@ from the stream's bootstrap atoms) and a ridge eps I is added, so
     S = log det[ (sum z z^T - n zbar zbar^T) / (n - ddof) + eps I ].
 
 With eps = 0, log det Sigma_B = S + 2 sum log s (a constant per stream).  The ridge keeps S finite
-while a stream has fewer samples than features (per-config mode starts from 10 vectors for 55
-features).  Adding a candidate's k rows is a rank-k update of (n, sum z, sum z z^T).
+while a dataset has fewer samples than features (the generator's start rule gives every stream
+>= 2 x 55 rows, see :func:`revem.generator.stream.bootstrap`, so there it is negligible).  Adding a candidate's k rows is a rank-k update of (n, sum z, sum z z^T).
 
 ``objective_and_grad`` is the closed form; ``jax_logdet`` is the JAX reference it is checked
 against (JAX: Bradbury et al. 2018, as used in the seed paper).
@@ -184,3 +184,65 @@ def recompute_entropy(feature_sets: list[np.ndarray], norm: Normalization, mode:
     if sign <= 0:
         raise DegenerateCovariance("recomputed covariance is not positive definite")
     return float(ld)
+
+
+# -- several datasets on one normalisation (``revem info``: the whole dataset of a mode) ----------
+def affine_moments(mom: RunningMoments, a: np.ndarray, b: np.ndarray) -> RunningMoments:
+    """Moments of z' = a * z + b (elementwise) from those of z, exactly."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    As = a * mom.s
+    M = (a[:, None] * mom.M * a[None, :]) + np.outer(As, b) + np.outer(b, As) + mom.n * np.outer(b, b)
+    return RunningMoments(mom.m, mom.n, As + mom.n * b, 0.5 * (M + M.T))
+
+
+def to_normalization(mom: RunningMoments, src: Normalization, dst: Normalization) -> RunningMoments:
+    """Moments of rows standardised with ``src`` re-expressed in the standardisation ``dst``
+    (both affine maps of the raw features: z_dst = (src.scale z_src + src.center - dst.center) / dst.scale)."""
+    return affine_moments(mom, src.scale / dst.scale, (src.center - dst.center) / dst.scale)
+
+
+@dataclass
+class UnionEntropy:
+    """S of the union of several datasets on the union's own standardisation (see :func:`union_entropy`)."""
+
+    S: float
+    n: int
+    norm: Normalization
+    parts_S: list  # S of each part on ``norm``
+    parts_n: list
+
+
+def union_entropy(parts: list[tuple[RunningMoments, Normalization]], ridge: float, ddof: int = 1
+                  ) -> UnionEntropy:
+    """log det(Sigma + ridge I) of the union of datasets held as running sums, each in its own
+    standardisation (the generator's streams).
+
+    Each stream's standardisation is an affine map of the raw features, so its sums are converted
+    exactly (:func:`affine_moments`) and added.  The common normalisation is the union's own: centre
+    and scale are the mean and (ddof 0) standard deviation of the union's rows (atoms per-atom,
+    configuration means per-config), so Sigma is the rows' correlation matrix and, without the
+    ridge, S = log det Sigma_B - 2 sum log scale does not depend on the feature units.  The S of each
+    part on the same normalisation is returned too (comparable with the union's; a stream's stored S
+    uses its own bootstrap standardisation instead).
+    """
+    if not parts:
+        raise ValueError("no dataset")
+    ref = parts[0][1]
+    tot = RunningMoments(parts[0][0].m)
+    for mom, norm in parts:
+        t = to_normalization(mom, norm, ref)
+        tot.n, tot.s, tot.M = tot.n + t.n, tot.s + t.s, tot.M + t.M
+    mu = tot.s / tot.n
+    var = np.clip(np.diag(tot.M) / tot.n - mu ** 2, 0.0, None)
+    center = ref.center + ref.scale * mu
+    scale = ref.scale * np.sqrt(var)
+    scale = np.where(scale > 1e-12 * max(1.0, float(np.abs(center).max())), scale, 1.0)
+    common = Normalization(center, scale, ridge, ddof)
+    union = to_normalization(tot, ref, common)
+    S_parts = []
+    for mom, norm in parts:
+        try:
+            S_parts.append(logdet(to_normalization(mom, norm, common), common))
+        except DegenerateCovariance:
+            S_parts.append(float("nan"))
+    return UnionEntropy(logdet(union, common), union.n, common, S_parts, [mom.n for mom, _ in parts])

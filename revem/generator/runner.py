@@ -17,6 +17,7 @@ import multiprocessing as mp
 
 import numpy as np
 
+from .candidate import DEFAULT_ATOMS, LEGACY_ATOMS, parse_atoms_distribution
 from .entropy import MODES
 from .featurizer import DescriptorSettings
 from .locking import LeaseHeld, LeaseLost
@@ -28,16 +29,45 @@ log = logging.getLogger("revem.generator")
 
 # settings that define a run; they must match on --resume
 RUN_KEYS = ("seed", "v_ref", "core_factor", "low_density", "optimizer", "steps", "k0", "k_up",
-            "k_down", "patience", "n_bootstrap", "ridge", "rcutfac")
+            "k_down", "patience", "n_bootstrap", "ridge", "rcutfac", "bootstrap_rows", "atoms")
+#: run settings added later, with the value that reproduces a run stored without them
+LEGACY_RUN = {"bootstrap_rows": 0, "atoms": LEGACY_ATOMS}
+#: default cap on objective evaluations per candidate (L-BFGS) or steepest-ascent steps.  Measured over all 17
+#: windows x 2 modes (272 candidates per setting, CPU time): cap 60 -> 3.6 candidates and 10.3 log det gain per
+#: CPU-second (slowest window 2.0 candidates/CPU-s); cap 30 -> 6.1 and 15.1 (slowest window 4.1), at 14 % less
+#: gain per accepted atom; cap 15 -> 11.2 and 20.2, 34 % less per atom.  30 keeps every window above the
+#: issue's 3 candidates per CPU-second with the better gain per CPU-second; runs stored with 60 keep 60.
+DEFAULT_STEPS = 30
+
+
+def stored_run_settings(out: str) -> dict | None:
+    """The run settings stored in ``out`` (None: no file or no run yet), with the
+    :data:`LEGACY_RUN` value for settings a run stored before they existed lacks.  ``--resume``
+    takes the start rule (``bootstrap_rows``) and cell sizes (``atoms``) from here when they are
+    not given, so a run keeps the rule it was created with.  StoreError: not a revem database."""
+    if file_kind(out) != "sqlite":
+        return None
+    meta = Store(out, create=False).get_meta()
+    if meta is None:
+        return None
+    return {**LEGACY_RUN, **meta}
 
 
 def build_specs(windows: list[int], modes: list[str], iterations: int, seed: int = 0,
                 v_ref: float = 15.9, core_factor: float = 0.85, low_density: bool = False,
-                optimizer: str = "lbfgs", steps: int = 60, k0: float | None = None,
+                optimizer: str = "lbfgs", steps: int | None = None, k0: float | None = None,
                 k_up: float = 1.05, k_down: float = 0.9, patience: int = 3, n_bootstrap: int = 10,
-                ridge: float = 1e-6, rcutfac: float | None = None) -> list[StreamSpec]:
+                ridge: float = 1e-6, rcutfac: float | None = None, bootstrap_rows: int | None = None,
+                atoms: str | None = None) -> list[StreamSpec]:
     """The streams of a run; ValueError (a message naming the option) for settings that cannot
-    make one, checked before any file is touched (the CLI also checks each option's range)."""
+    make one, checked before any file is touched (the CLI also checks each option's range).
+
+    ``bootstrap_rows``: the start rule (see :func:`revem.generator.stream.bootstrap`), None for
+    the default 2 x n_features, 0 for exactly ``n_bootstrap`` configurations (the earlier rule).
+    ``atoms``: the candidates' cell-size distribution (text, see
+    :func:`~revem.generator.candidate.parse_atoms_distribution`), None for its DEFAULT_ATOMS."""
+    if steps is None:
+        steps = DEFAULT_STEPS
     checks = [(iterations >= 1, f"--iterations must be >= 1 (got {iterations})"),
               (seed >= 0, f"--seed must be >= 0 (got {seed})"),
               (np.isfinite(v_ref) and v_ref > 0, f"--v-ref must be a volume > 0 A^3/atom (got {v_ref})"),
@@ -47,6 +77,8 @@ def build_specs(windows: list[int], modes: list[str], iterations: int, seed: int
               (np.isfinite(ridge) and ridge >= 0, f"--ridge must be >= 0 (got {ridge})"),
               (n_bootstrap >= 2, f"--bootstrap must be >= 2 (got {n_bootstrap}); the covariance needs "
                                  f"at least 2 samples"),
+              (bootstrap_rows is None or bootstrap_rows >= 0,
+               f"--bootstrap-rows must be >= 0 (got {bootstrap_rows})"),
               (rcutfac is None or (np.isfinite(rcutfac) and rcutfac > 0), f"--rcutfac must be > 0 A (got {rcutfac})"),
               (optimizer in ("lbfgs", "steepest"), f"unknown --optimizer {optimizer!r}"),
               (len(windows) > 0, "no window selected"),
@@ -56,13 +88,21 @@ def build_specs(windows: list[int], modes: list[str], iterations: int, seed: int
             raise ValueError(msg)
     allw = make_windows(v_ref, core_factor, low_density=low_density)
     desc = (DescriptorSettings(rcutfac=rcutfac) if rcutfac else DescriptorSettings.for_reference_volume(v_ref))
+    from .stream import default_bootstrap_rows
+
+    if bootstrap_rows is None:
+        bootstrap_rows = default_bootstrap_rows(desc.n_features)
+    if atoms is None:
+        atoms = DEFAULT_ATOMS
+    parse_atoms_distribution(atoms)  # ValueError naming the problem, before any file is touched
     if ridge == 0:  # without a ridge the bootstrap covariance must have more samples than features
         m = desc.n_features
         for mode in modes:
-            n_min = n_bootstrap * (1 if mode == "per-config" else 2)
+            n_min = max(n_bootstrap * (1 if mode == "per-config" else 2), bootstrap_rows)
             if n_min <= m:
                 raise ValueError(f"--ridge 0 with {mode} streams needs more bootstrap samples than the "
-                                 f"{m} features (--bootstrap {n_bootstrap} gives {n_min}); use a --ridge > 0")
+                                 f"{m} features (--bootstrap {n_bootstrap} --bootstrap-rows {bootstrap_rows} "
+                                 f"gives {n_min}); use a --ridge > 0")
     specs = []
     for wi in windows:
         if wi < 0 or wi >= len(allw):
@@ -71,16 +111,28 @@ def build_specs(windows: list[int], modes: list[str], iterations: int, seed: int
         for mode in modes:
             if mode not in MODES:
                 raise ValueError(f"unknown mode {mode!r}; expected {', '.join(MODES)}")
-            kk = k0 if k0 is not None else DEFAULT_K0[mode]
+            kk = k0 if k0 is not None else default_k0(mode, bootstrap_rows)
             specs.append(StreamSpec(window=allw[wi], mode=mode, seed=seed, iterations=iterations,
                                     descriptor=desc, optimizer=optimizer, steps=steps, k0=kk,
                                     k_up=k_up, k_down=k_down, patience=patience,
-                                    n_bootstrap=n_bootstrap, ridge=ridge, v_ref=v_ref))
+                                    n_bootstrap=n_bootstrap, ridge=ridge, v_ref=v_ref,
+                                    bootstrap_rows=bootstrap_rows, atoms=atoms))
     return specs
 
 
-#: initial K per mode (K then adapts); per-atom log det moves less per candidate atom
-DEFAULT_K0 = {"per-atom": 0.05, "per-config": 0.5}
+#: initial K per mode (K then adapts); per-atom log det moves less per candidate atom.  Per-config
+#: 0.1 with the start rule (full-rank covariance from the first iteration): over windows 2, 8, 14 x
+#: 15 iterations (paper cell sizes) K0 = 0.5 / 0.2 / 0.1 / 0.05 gave 31 / 16 / 2 / 0 R_min
+#: rejections of 45 and a total S gain of 30 / 53 / 70 / 61 in the same time
+DEFAULT_K0 = {"per-atom": 0.05, "per-config": 0.1}
+#: initial K of the earlier start (bootstrap_rows 0: a ridge-dominated covariance), kept for those runs
+LEGACY_K0 = {"per-atom": 0.05, "per-config": 0.5}
+
+
+def default_k0(mode: str, bootstrap_rows: int) -> float:
+    """K0 when --k0 is not given: :data:`DEFAULT_K0`, or :data:`LEGACY_K0` for the earlier start
+    rule (so a run stored before the rule resumes with the K0 it was made with)."""
+    return (LEGACY_K0 if bootstrap_rows == 0 else DEFAULT_K0)[mode]
 
 
 def _worker_init():
@@ -139,13 +191,12 @@ def prepare(out: str, specs: list[StreamSpec], run_meta: dict, resume: bool) -> 
         raise StoreError(f"--resume: {out} does not exist (nothing to resume; drop --resume to start a new run)")
     store = Store(out)
     store.check_leases([s.name for s in specs])
-    from .stream import RESUMABLE_FIELDS
+    from .stream import spec_differences
 
     for sp in specs:
         rec = store.load_stream(sp.name)
         if rec is not None and resume:
-            mine = sp.as_dict()
-            diff = [k for k in mine if k not in RESUMABLE_FIELDS and rec["spec"].get(k) != mine[k]]
+            diff = spec_differences(rec["spec"], sp.as_dict())
             if diff:
                 raise ValueError(f"stream {sp.name} in {out} was made with different settings "
                                  f"({', '.join(diff)}); use the same options to resume")
@@ -154,7 +205,7 @@ def prepare(out: str, specs: list[StreamSpec], run_meta: dict, resume: bool) -> 
         if n_streams and not resume:
             raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         if meta is not None and n_streams:
-            diff = [k for k in RUN_KEYS if meta.get(k) != run_meta.get(k)]
+            diff = [k for k in RUN_KEYS if meta.get(k, LEGACY_RUN.get(k)) != run_meta.get(k, LEGACY_RUN.get(k))]
             if diff:
                 raise ValueError(f"--resume with settings that differ from the stored run in {out}: "
                                  f"{', '.join(diff)} (stored: {json.dumps({k: meta.get(k) for k in diff})})")

@@ -1,6 +1,8 @@
 """One greedy entropy-maximisation stream: a (window, mode) pair (seed paper Fig. 1, Sec. 5.1).
 
-Iteration k draws a random candidate from ``np.random.default_rng([seed, window, mode, 1, k])``,
+The stream starts from a bootstrap of random, unoptimised configurations (:func:`bootstrap`; the
+start rule is described there).  Iteration k draws a random candidate from
+``np.random.default_rng([seed, window, mode, 1, k])``,
 maximises F = K log det Sigma(S u C) - V_core(C) over its positions, rejects it if two atoms are
 closer than R_min, and accepts it iff S(S u C) > S(S).  K adapts: ``patience`` consecutive
 failures to raise S multiply K by ``k_up``; an R_min rejection multiplies it by ``k_down``.
@@ -17,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from ase import Atoms
 
-from .candidate import OPTIMIZERS, Objective, min_distance, random_structure
+from .candidate import DEFAULT_ATOMS, LEGACY_ATOMS, OPTIMIZERS, Objective, min_distance, random_structure
 from .entropy import (MODES, DegenerateCovariance, Normalization, RunningMoments, logdet,
                       sample_rows)
 from .featurizer import DescriptorSettings, FeaturizerError, LammpsSnapFeaturizer
@@ -30,6 +32,25 @@ log = logging.getLogger("revem.generator")
 # spec fields that may change on --resume (everything else must match the stored stream)
 RESUMABLE_FIELDS = ("iterations",)
 
+#: spec fields added after databases were first written, with the value that reproduces what a
+#: stream stored without them did: such a stream is resumed (and compared) with that value, so a
+#: run created before keeps its rule
+LEGACY_SPEC = {"bootstrap_rows": 0, "atoms": LEGACY_ATOMS}
+
+#: the bootstrap stops drawing configurations after this many (a guard; 2 x 55 rows need ~110)
+MAX_BOOTSTRAP_CONFIGS = 10000
+
+
+def default_bootstrap_rows(n_features: int) -> int:
+    """The default start rule: at least 2 x (number of features) sample rows (110 for 2J_max = 8)."""
+    return 2 * int(n_features)
+
+
+def spec_differences(stored: dict, mine: dict) -> list[str]:
+    """Fields of ``mine`` that differ from a stored spec (a field the stored spec lacks counts
+    with its :data:`LEGACY_SPEC` value), except the :data:`RESUMABLE_FIELDS`."""
+    return [k for k in mine if k not in RESUMABLE_FIELDS and stored.get(k, LEGACY_SPEC.get(k)) != mine[k]]
+
 
 @dataclass
 class StreamSpec:
@@ -39,7 +60,7 @@ class StreamSpec:
     iterations: int = 25000
     descriptor: DescriptorSettings = field(default_factory=DescriptorSettings)
     optimizer: str = "lbfgs"
-    steps: int = 60  # max F+grad evaluations (lbfgs) or steps (steepest)
+    steps: int = 30  # max F+grad evaluations (lbfgs) or steps (steepest); runner.DEFAULT_STEPS
     k0: float = 1.0
     k_up: float = 1.05
     k_down: float = 0.9
@@ -47,6 +68,18 @@ class StreamSpec:
     n_bootstrap: int = 10
     ridge: float = 1e-6
     v_ref: float = 15.9
+    #: start rule: the bootstrap holds >= n_bootstrap configurations and >= bootstrap_rows sample
+    #: rows (atoms per-atom, configurations per-config); None: 2 x n_features; 0: n_bootstrap only
+    bootstrap_rows: int | None = None
+    #: cell-size distribution of the candidates and the bootstrap, as text
+    #: (:func:`~revem.generator.candidate.parse_atoms_distribution`); None: DEFAULT_ATOMS
+    atoms: str | None = None
+
+    def __post_init__(self):
+        if self.bootstrap_rows is None:
+            self.bootstrap_rows = default_bootstrap_rows(self.descriptor.n_features)
+        if self.atoms is None:
+            self.atoms = DEFAULT_ATOMS
 
     @property
     def name(self) -> str:
@@ -65,6 +98,8 @@ class StreamSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "StreamSpec":
         d = dict(d)
+        for k, v in LEGACY_SPEC.items():  # a stream stored before the field existed keeps its rule
+            d.setdefault(k, v)
         d["window"] = Window(**d["window"])
         d["descriptor"] = DescriptorSettings(**d["descriptor"])
         return cls(**d)
@@ -88,20 +123,60 @@ def get_featurizer(settings: DescriptorSettings) -> LammpsSnapFeaturizer:
     return _FEATURIZERS[settings]
 
 
+def rows_per_config(mode: str, n_atoms: int) -> int:
+    """Sample rows one configuration adds: its atoms (per-atom) or 1 (per-config)."""
+    return n_atoms if mode == "per-atom" else 1
+
+
 def bootstrap(spec: StreamSpec, featurizer) -> tuple[list, Normalization, RunningMoments]:
-    """n_bootstrap random configurations (R_min respected, not optimised) and their moments."""
+    """The stream's start: random configurations (R_min respected, not optimised) and their moments.
+
+    **Start rule.**  Configurations are drawn from ``default_rng([seed, window, mode, 0])``, with
+    the candidates' distribution of cell sizes and volumes, until the bootstrap holds at least
+    ``n_bootstrap`` configurations (10, the paper) *and* at least ``bootstrap_rows`` sample rows
+    (default 2 m = 110 for m = 55 features; atoms in per-atom mode, configurations in per-config
+    mode).
+
+    Why: S = log det(Sigma + eps I).  With fewer rows than features, Sigma is singular and every
+    direction a candidate adds outside the span of the rows multiplies det by ~variance / eps
+    (eps = 1e-6): every candidate "raises" S by ~10 per new direction, the acceptance test never
+    rejects, and K only falls (the paper's 10 bootstrap configurations give 10 per-config rows for
+    55 features).  With n >= 2 m rows the covariance is full rank and its smallest eigenvalues are
+    estimated to within a factor ~(1 - sqrt(m/n))^2 >= 0.09 (Marchenko-Pastur), so the ridge is
+    negligible and adding one row changes S by m log((n-1)/n) + log(1 + d'Sigma^-1 d n/(n^2-1)),
+    d the row's distance from the mean: a row must lie further out than typical (d'Sigma^-1 d >~
+    m + m^2/n) to raise S, so non-improving candidates are rejected from the first iteration.
+    The rows are unoptimised random configurations drawn like the candidates, so the bar a
+    candidate has to pass is "more informative than a random configuration"; they cost one
+    gradient-free feature evaluation each (~0.1 s of set-up per stream, well below one candidate).
+    The first ``n_bootstrap`` configurations are those of the earlier rule (same random stream);
+    ``bootstrap_rows = 0`` is the earlier rule exactly (streams stored before the rule existed keep
+    it, see :data:`LEGACY_SPEC`).  Per-atom streams with the paper's small cells (mean ~6 atoms)
+    have ~60 rows from 10 configurations, so the same rule tops them up too; with larger cells
+    10 configurations usually give >= 110 atoms and nothing changes.
+    """
     rng = np.random.default_rng([spec.seed, spec.window.index, spec.mode_index, 0])
-    w = spec.window
     structs, feats = [], []
-    for _ in range(spec.n_bootstrap):
-        cell, pos, _ = random_structure(rng, w.v_start, w.v_end, w.r_min)
+    n_rows = 0
+    while len(structs) < spec.n_bootstrap or n_rows < spec.bootstrap_rows:
+        if len(structs) >= MAX_BOOTSTRAP_CONFIGS:
+            raise ValueError(f"stream {spec.name}: {MAX_BOOTSTRAP_CONFIGS} bootstrap configurations give "
+                             f"{n_rows} < {spec.bootstrap_rows} rows")
+        cell, pos, _ = _random_structure(spec, rng)
         structs.append((cell, pos))
         feats.append(featurizer.features_of(cell, pos))
+        n_rows += rows_per_config(spec.mode, len(pos))
     norm = Normalization.from_features(np.vstack(feats), ridge=spec.ridge)
     mom = RunningMoments(featurizer.m)
     for f in feats:
         mom.add(sample_rows(norm.apply(f), spec.mode))
     return list(zip(structs, feats)), norm, mom
+
+
+def _random_structure(spec: StreamSpec, rng: np.random.Generator):
+    """A random candidate (cell, positions, V/atom) of the stream's window and cell-size distribution."""
+    w = spec.window
+    return random_structure(rng, w.v_start, w.v_end, w.r_min, atoms=spec.atoms)
 
 
 def _row_kvp(spec: StreamSpec, kind: str, iteration: int, **extra) -> dict:
@@ -124,7 +199,7 @@ def open_stream(store: Store, spec: StreamSpec, featurizer,
         try:
             S = logdet(mom, norm)
         except DegenerateCovariance as exc:
-            raise ValueError(f"stream {spec.name}: the covariance of its {spec.n_bootstrap} bootstrap "
+            raise ValueError(f"stream {spec.name}: the covariance of its {len(boot)} bootstrap "
                              f"configurations is singular ({exc}); use a --ridge > 0 or more --bootstrap "
                              f"configurations (nothing of the stream was written)") from None
         if mom.n <= mom.m:
@@ -135,7 +210,7 @@ def open_stream(store: Store, spec: StreamSpec, featurizer,
         return state, norm, mom
     stored = dict(rec["spec"])
     mine = spec.as_dict()
-    diff = [k for k in mine if k not in RESUMABLE_FIELDS and stored.get(k) != mine[k]]
+    diff = spec_differences(stored, mine)
     if diff:
         raise ValueError(f"stream {spec.name} in {store.path} was made with different settings "
                          f"({', '.join(diff)}); use the same options to resume")
@@ -153,7 +228,7 @@ def run_iteration(spec: StreamSpec, featurizer, state: dict, norm: Normalization
     it = state["iteration"]
     w = spec.window
     rng = np.random.default_rng([spec.seed, w.index, spec.mode_index, 1, it])
-    cell, pos, _ = random_structure(rng, w.v_start, w.v_end, w.r_min)
+    cell, pos, _ = _random_structure(spec, rng)
     try:
         featurizer.set_structure(cell, pos, w.r_core)
         obj = Objective(featurizer, mom, norm, spec.mode, state["K"])
