@@ -38,6 +38,7 @@ TIERS = ("smoke", "standard", "full")
 FAIL_ON = ("auto", "all", "reference", "regression", "worse")
 _RECORD_KEY = "revem_record"
 _CASE_KEY = "revem_case"
+_CASE_COVERAGE: dict = {}  # (protocol, potential content, element, case, tier) -> coverage.CaseCoverage
 
 
 @dataclass
@@ -234,7 +235,21 @@ def run_meta(config, pot, element: str) -> dict:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "date": st.date,
             "host": socket.gethostname(), "run_id": st.run_id,
             "baseline": str(st.baseline.path) if st.baseline else None}
+        if getattr(pot, "training_data", None):
+            st.metas[key]["potential"]["training_data"] = [
+                {"name": e["name"], "every": e["every"], "registry": e["registry"]} for e in pot.training_data]
+            st.metas[key]["training_domain"] = _domain_summary(pot, element)
     return st.metas[key]
+
+
+def _domain_summary(pot, element: str) -> dict:
+    """What the coverage labels of ``pot`` are calibrated on (:mod:`revem.coverage`), or why there are none."""
+    from . import coverage
+
+    try:
+        return coverage.domain_for(pot, element).summary()
+    except (coverage.CoverageError, DataUnavailable, OSError, ValueError) as exc:
+        return {"error": str(exc)[:300]}
 
 
 def pytest_report_header(config):
@@ -376,6 +391,7 @@ class Checker:
         self.target = self.state.targets[potential]
         self._baseline = (self.state.baseline.records(self.potential.name, self.target.key, element)
                           if self.state.baseline else {})
+        self.coverage = None  # revem.coverage.CaseCoverage of the case, when the potential names training data
 
     @property
     def test_id(self) -> str:
@@ -400,6 +416,7 @@ class Checker:
                         prop=prop, case=str(case), quantity=quantity, unit=unit, note=note, data=data,
                         uncertainty=uncertainty, converged=converged, policy=policy,
                         protocol_version=self.state.protocol_versions.get(prop))
+            self._label(rec)
             if flag:  # a physical red flag of the protocol: the number is shown, the case fails
                 rec.passed = False
                 rec.note = (rec.note + "; " if rec.note else "") + f"FLAG: {flag}"
@@ -435,15 +452,56 @@ class Checker:
         return recs
 
     def run(self, protocol, case: str):
-        """The protocol's measurements of ``case`` on this potential (a Skip becomes a pytest skip)."""
+        """The protocol's measurements of ``case`` on this potential (a Skip becomes a pytest skip).
+
+        For a potential whose card names its ``training_data``, the structures its calculator evaluates
+        meanwhile are recorded and the case's coverage (:mod:`revem.coverage`) is attached to every record
+        of the case."""
         from .protocol import Skip
 
         try:
-            return protocol.run(self.target, self.element, case, self.tier)
+            if not getattr(self.potential, "training_data", None):
+                return protocol.run(self.target, self.element, case, self.tier)
+            return self._run_recorded(protocol, case)
         except Skip as exc:
             pytest.skip(str(exc))
         except DataUnavailable as exc:
             pytest.skip(str(exc))
+
+    def _run_recorded(self, protocol, case: str):
+        from . import coverage
+
+        key = (getattr(protocol, "name", str(protocol)), self.target.key, self.element, str(case), self.tier)
+        try:
+            domain = coverage.domain_for(self.potential, self.element)
+        except (coverage.CoverageError, DataUnavailable, OSError, ValueError) as exc:
+            self.coverage = coverage.CaseCoverage(None, None, 0, 0, note=f"no training domain: {exc}"[:300])
+            return protocol.run(self.target, self.element, case, self.tier)
+        with coverage.recording() as rec:
+            try:
+                return protocol.run(self.target, self.element, case, self.tier)
+            finally:
+                if rec.n_seen or rec.n_too_large:
+                    try:
+                        self.coverage = coverage.case_coverage(domain, rec)
+                    except Exception as exc:  # noqa: BLE001 - a label must never lose the case's numbers
+                        self.coverage = coverage.CaseCoverage(None, None, rec.n_seen, 0,
+                                                              note=f"coverage failed: {type(exc).__name__}: {exc}"[:300])
+                    _CASE_COVERAGE[key] = self.coverage
+                elif key in _CASE_COVERAGE:  # the protocol's own cache answered: the coverage of that run
+                    self.coverage = _CASE_COVERAGE[key]
+                else:  # everything it needed was computed (and cached) by an earlier case
+                    self.coverage = coverage.CaseCoverage(
+                        None, None, 0, 0, note="no structure evaluated in this case (results cached by an earlier case)")
+
+    def _label(self, rec: Record) -> None:
+        cov = self.coverage
+        if cov is None:
+            return
+        rec.coverage, rec.domain = cov.ratio, cov.domain
+        rec.coverage_structures = cov.n_structures
+        if cov.note and cov.ratio is None:
+            rec.note = (rec.note + "; " if rec.note else "") + f"coverage: {cov.note}"
 
     def measure(self, prop: str, case: str, m) -> list[Record]:
         """Score one :class:`revem.protocol.Measurement` (its policy decides how).
@@ -507,6 +565,7 @@ def pytest_runtest_call(item):
                     prop=info.get("property", item.name), case=info.get("case", "None"), quantity="error", unit="",
                     note=f"{type(exc).__name__}: {exc}"[:500], policy="identity")
         rec.passed = False
+        checker._label(rec)
         item.user_properties.append((_RECORD_KEY, json.dumps(rec.to_json())))
         known = checker.baseline_record(rec.property, rec.case, "error") is not None
         if checker.fail_on in ("regression", "worse") and known:

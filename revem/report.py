@@ -79,9 +79,13 @@ def verdict(records: list[dict]) -> dict:
     regress = [r for r in records if (r.get("baseline") or {}).get("regression")]
     compared = [r for r in records if r.get("baseline")]
     flagged = [r for r in failed if "FLAG:" in (r.get("note") or "") and r.get("converged", True)]
+    labelled = [r for r in records if r.get("domain")]
     return {"scored": len(scored), "passed": len(scored) - len(failed), "failed": len(failed),
             "unconverged": len(unconv), "crashes": len(crashes), "flags": len(flagged), "regressions": len(regress),
-            "compared": len(compared), "reported": len(records) - len(scored)}
+            "compared": len(compared), "reported": len(records) - len(scored),
+            "labelled": len(labelled),
+            "failed_in_domain": sum(r.get("domain") == "in-domain" for r in failed),
+            "failed_extrapolating": sum(r.get("domain") == "extrapolating" for r in failed)}
 
 
 def verdict_line(v: dict, meta: dict | None = None) -> str:
@@ -94,6 +98,8 @@ def verdict_line(v: dict, meta: dict | None = None) -> str:
                      + (f", {v['unconverged']} unconverged" if v["unconverged"] else "")
                      + (f", {v['crashes']} crashed" if v["crashes"] else "")
                      + (f", {v['flags']} physical red flags" if v.get("flags") else ""))
+    if v.get("labelled"):  # the potential names its training data: the failures a user must not accept
+        parts.append(f"{v['failed_in_domain']} failed while interpolating (in-domain)")
     if meta and meta.get("baseline"):
         parts.append(f"**REGRESSED**: {v['regressions']} of {v['compared']} numbers moved beyond their noise"
                      if v["regressions"] else f"no regression against the baseline ({v['compared']} numbers compared)")
@@ -115,6 +121,53 @@ def scorecard(records: list[dict]) -> list[str]:
         lines.append(f"| {prop} ({status}) | {v['scored']} | {v['passed']} | {v['failed']} | "
                      f"{v['unconverged'] + v['crashes']} | {v['regressions']} | {_fmt(worst[0], 3)} | {wcase} |")
     return lines
+
+
+def coverage_table(records: list[dict]) -> list[str]:
+    """Per property: scored numbers by pass/fail x in-domain/extrapolating (records without a label apart),
+    then the label and ratio of each case."""
+    if not any(r.get("domain") for r in records):
+        return []
+    lines = ["| property | pass, in-domain | pass, extrapolating | **FAIL, in-domain** | FAIL, extrapolating | "
+             "scored, not labelled |", "|---|---:|---:|---:|---:|---:|"]
+    by_prop = defaultdict(list)
+    for r in records:
+        if r.get("passed") is not None:
+            by_prop[r["property"]].append(r)
+    for prop, rs in sorted(by_prop.items()):
+        n = defaultdict(int)
+        for r in rs:
+            n[(r["passed"], r.get("domain"))] += 1
+        unl = sum(c for (p, d), c in n.items() if d not in ("in-domain", "extrapolating"))
+        lines.append(f"| {prop} | {n[(True, 'in-domain')]} | {n[(True, 'extrapolating')]} | "
+                     f"{n[(False, 'in-domain')]} | {n[(False, 'extrapolating')]} | {unl} |")
+    cases = {}
+    for r in records:
+        k = (r["property"], r["case"])
+        if k not in cases or (r.get("coverage") is not None and cases[k].get("coverage") is None):
+            cases[k] = r
+    lines += ["", "| property | case | label | coverage ratio | structures | failed numbers |", "|---|---|---|---:|---:|---:|"]
+    for (prop, case), r in sorted(cases.items(), key=lambda kv: -(kv[1].get("coverage") or -1.0)):
+        nf = sum(x["passed"] is False for x in records if (x["property"], x["case"]) == (prop, case))
+        lines.append(f"| {prop} | {case} | {r.get('domain') or 'not labelled'} | {_fmt(r.get('coverage'), 3)} | "
+                     f"{_fmt(r.get('coverage_structures'))} | {nf or ''} |")
+    return lines
+
+
+def _coverage_intro(meta: dict) -> list[str]:
+    dom = (meta or {}).get("training_domain") or {}
+    if dom.get("error"):
+        return [f"The potential names its training data, but no domain could be built: {dom['error']}", ""]
+    if not dom:
+        return []
+    return [f"Training domain: {dom.get('n_configs')} of {dom.get('n_configs_total')} configurations "
+            f"({dom.get('n_atoms')} atoms) of {', '.join(dom.get('sources') or [])}; per-atom Mahalanobis distance in "
+            f"the 55 standardised SNAP components (ridge {dom.get('ridge')}); ratio 1 = the largest distance of a "
+            f"training atom ({_fmt(dom.get('threshold'), 4)}; their 99th percentile is ratio "
+            f"{_fmt(dom.get('p99_ratio'), 3)}). A case's ratio is the largest over the atoms of the "
+            "structures it evaluated (first, last and up to 10 more); > 1: extrapolating. A Gaussian model of "
+            "descriptor space, not the potential's own uncertainty: in-domain does not mean accurate. Results "
+            "cached by an earlier case are not re-evaluated (not labelled).", ""]
 
 
 def _provenance(meta: dict) -> list[str]:
@@ -153,6 +206,13 @@ def _dataset_table(recs: list[dict]) -> list[str]:
     return lines
 
 
+def _domain_cell(r: dict) -> str:
+    if not r.get("domain"):
+        return "–"
+    d = "**in-domain**" if r["domain"] == "in-domain" else r["domain"]
+    return f"{d} ({_fmt(r.get('coverage'), 3)})"
+
+
 def markdown(potential: str, element: str, records: list[dict], meta: dict | None = None) -> str:
     """The report of one (potential, element): verdict first, details after."""
     meta = meta or {}
@@ -160,6 +220,9 @@ def markdown(potential: str, element: str, records: list[dict], meta: dict | Non
     lines = [f"# Validation of `{potential}` for {element}", "", verdict_line(v, meta), ""]
     lines += _provenance(meta) + [""]
     lines += ["## Scorecard", ""] + scorecard(records) + [""]
+    cov = coverage_table(records)
+    if cov or (meta.get("training_domain") or {}).get("error"):
+        lines += ["## Coverage of the training data", ""] + _coverage_intro(meta) + cov + [""]
     flags = _red_flags(records)
     if flags:
         lines += ["## Red flags", ""] + [f"- {f}" for f in flags] + [""]
@@ -177,14 +240,18 @@ def markdown(potential: str, element: str, records: list[dict], meta: dict | Non
         lines.append("")
     fails = [r for r in records if r.get("passed") is False]
     if fails:
+        labelled = any(r.get("domain") for r in records)
         lines += ["## Failures, worst first (|error| / tolerance)", "",
-                  "| property | case | quantity | reference | potential | unit | error/tol | why |", "|---|---|---|---:|---:|---|---:|---|"]
+                  "| property | case | quantity | reference | potential | unit | error/tol | why |"
+                  + (" domain (ratio) |" if labelled else ""),
+                  "|---|---|---|---:|---:|---|---:|---|" + ("---|" if labelled else "")]
         for r in sorted(fails, key=lambda r: -(_ratio(r) if _ratio(r) is not None else math.inf)):
             why = ("not converged" if not r.get("converged", True) else "crashed" if _is_crash(r)
                    else "red flag" if "FLAG:" in (r.get("note") or "")
                    else "identity broken" if r.get("policy") == "identity" else "outside tolerance")
             lines.append(f"| {r['property']} | {r['case']} | {r['quantity']} | {_fmt(r['reference'])} | {_fmt(r['value'])} | "
-                         f"{r['unit']} | {_fmt(_ratio(r), 3)} | {why} |")
+                         f"{r['unit']} | {_fmt(_ratio(r), 3)} | {why} |"
+                         + (f" {_domain_cell(r)} |" if labelled else ""))
         lines.append("")
     lines += ["## Details", ""]
     by_prop = defaultdict(list)
@@ -341,7 +408,13 @@ def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> st
              "Scored numbers passed/total per property (reported-only numbers not counted); the verdict "
              "column is the first line of each report.", ""]
     props = sorted({r["property"] for _, d in runs for r in d["records"]})
-    lines += ["| potential | element | tier | verdict | " + " | ".join(props) + " |", "|---|---|---|---|" + "---|" * len(props)]
+    with_domain = any(r.get("domain") for _, d in runs for r in d["records"])
+    if with_domain:
+        lines[-1:-1] = ["'failed while interpolating': failed numbers of cases labelled in-domain of the "
+                        "potential's training data (the failures a user must not accept); – when the potential "
+                        "names no training data.", ""]
+    lines += ["| potential | element | tier | verdict | " + ("failed while interpolating | " if with_domain else "")
+              + " | ".join(props) + " |", "|---|---|---|---|" + ("---:|" if with_domain else "") + "---|" * len(props)]
     for f, d in runs:
         m, rs = d["meta"], d["records"]
         v = verdict(rs)
@@ -352,8 +425,11 @@ def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> st
             ok = sum(r["passed"] is True for r in pr)
             cells.append(f"{ok}/{len(pr)}" if pr else "–")
         rel = f.parent.relative_to(report_dir) if report_dir else f.parent
+        interp = ""
+        if with_domain:
+            interp = (f"{v['failed_in_domain']} of {v['failed']} | " if v["labelled"] else "– | ")
         lines.append(f"| [{m['potential']['name']}]({rel}/report.md) | {m['element']} | {m['tier']} | {short} | "
-                     + " | ".join(cells) + " |")
+                     + interp + " | ".join(cells) + " |")
     elements = sorted({d["meta"]["element"] for _, d in runs})
     if len(elements) > 1:  # the element x potential matrix: one verdict per report
         pots = sorted({d["meta"]["potential"]["name"] for _, d in runs})

@@ -59,6 +59,12 @@ class Record:
     note: str = ""
     baseline: dict | None = None
     data: dict = field(default_factory=dict)
+    # coverage-aware verdicts (revem.coverage; None unless the potential's card names its training data):
+    # the case's largest per-atom Mahalanobis distance over the training set's 99th percentile (unitless),
+    # its label "in-domain" (<= 1) or "extrapolating", and how many distinct structures the case evaluated
+    coverage: float | None = None
+    domain: str | None = None
+    coverage_structures: int | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:

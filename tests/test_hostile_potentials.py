@@ -596,3 +596,75 @@ def test_still_accepted_linear_time_for_a_long_legal_line(write_card, cards, lam
     t0 = time.perf_counter()
     assert load_card(card).lammps_commands[0] == "pair_style eam/alloy"
     assert time.perf_counter() - t0 < 1.0
+
+
+# ======================================================================================================
+# training_data (coverage-aware verdicts): registry names or extxyz files inside the card's folder only
+# ======================================================================================================
+
+def _training_card(entries) -> str:
+    return yaml.safe_dump({"name": "t", "elements": ["W"], "kind": "lammps", "files_from": "lammps",
+                           "lammps": {"pair_style": "eam/alloy", "pair_coeff": f"* * {ZHOU} W"},
+                           "training_data": entries})
+
+
+TRAINING_CASES = [
+    # (id, entries (SECRET -> the outside secret's path), files in the card folder {name: 'secret' -> symlink}, message)
+    ("absolute-outside", ["SECRET_EXTXYZ"], {},
+     r"training_data\[0\]: training data file '.*secret\.extxyz' resolves to .*outside the allowed folders"),
+    ("dotdot-outside", ["../outside/secret.extxyz"], {},
+     r"training_data\[0\]: training data file '\.\./outside/secret\.extxyz' resolves to .*outside"),
+    ("symlink-outside", ["link.extxyz"], {"link.extxyz": "secret"},
+     r"training_data\[0\]: training data file 'link\.extxyz' resolves to .*outside the allowed folders"),
+    ("not-extxyz", ["/etc/passwd"], {}, r"training_data\[0\]: '/etc/passwd' is neither a registry name nor an extxyz"),
+    ("unknown-registry-name", [{"name": "fitsnap-WBe/W/nope.extxyz.gz"}], {},
+     r"training_data\[0\]: 'fitsnap-WBe/W/nope\.extxyz\.gz' is not in the data registry"),
+    ("missing-file", ["gone.extxyz"], {}, r"training_data\[0\]: training data file 'gone\.extxyz' not found"),
+    ("not-a-list", "fitsnap-WBe/W/EOS_Data.extxyz.gz", {}, r"'training_data' must be a non-empty list"),
+    ("empty-list", [], {}, r"'training_data' must be a non-empty list"),
+    ("number-entry", [42], {}, r"training_data\[0\]: must be a registry name or a file name, got 42 \(int\)"),
+    ("both-name-and-file", [{"name": "fitsnap-WBe/W/EOS_Data.extxyz.gz", "file": "x.extxyz"}], {},
+     r"training_data\[0\]: give exactly one of 'name'"),
+    ("unknown-entry-key", [{"name": "fitsnap-WBe/W/EOS_Data.extxyz.gz", "command": "touch FLAG"}], {},
+     r"training_data\[0\]: unknown key\(s\) \['command'\]"),
+    ("bad-every", [{"name": "fitsnap-WBe/W/EOS_Data.extxyz.gz", "every": 0}], {}, r"'every' must be an integer >= 1"),
+    ("bool-every", [{"name": "fitsnap-WBe/W/EOS_Data.extxyz.gz", "every": True}], {}, r"'every' must be an integer"),
+    ("too-many", ["fitsnap-WBe/W/EOS_Data.extxyz.gz"] * 65, {}, r"'training_data' has 65 entries \(at most 64\)"),
+]
+
+
+@pytest.mark.parametrize("entries, links, message", [c[1:] for c in TRAINING_CASES], ids=[c[0] for c in TRAINING_CASES])
+def test_training_data_entries_are_refused_naming_the_entry(write_card, cards, tmp_path, flag, entries, links, message):
+    secret = _outside_secret(tmp_path)
+    sx = secret.parent / "secret.extxyz"
+    sx.write_text("1\nLattice=\"3 0 0 0 3 0 0 0 3\" Properties=species:S:1:pos:R:3 TOP-SECRET=1\nW 0 0 0\n")
+    for name in links:
+        (cards / name).symlink_to(sx)
+    if isinstance(entries, list):
+        entries = [str(sx) if e == "SECRET_EXTXYZ" else e for e in entries]
+    card = write_card(_training_card(entries), folder=cards)
+    msg = refused(lambda: load_card(card), PotentialError, message, flag, secrets=("TOP-SECRET",))
+    assert str(card) in msg
+
+
+def test_training_data_file_size_is_capped(write_card, cards, flag, monkeypatch):
+    from revem.potentials import core
+
+    (cards / "big.extxyz").write_bytes(b"1\n\nW 0 0 0\n" * 2000)
+    monkeypatch.setattr(core, "TRAINING_MAX_BYTES", 10_000)
+    card = write_card(_training_card(["big.extxyz"]), folder=cards)
+    refused(lambda: load_card(card), PotentialError, r"training_data\[0\]: training data file 'big\.extxyz' has 22000 bytes "
+            r"\(at most 10000\)", flag)
+
+
+def test_still_accepted_training_data_in_the_card_folder_and_registry_names(write_card, cards, flag):
+    import ase.io
+
+    ase.io.write(cards / "train.extxyz", [bulk("W", "bcc", a=3.17)])
+    card = write_card(_training_card(["train.extxyz", "fitsnap-WBe/W/EOS_Data.extxyz.gz",
+                                      {"name": "fitsnap-WBe/W/vacancy.extxyz.gz", "every": 10}]), folder=cards)
+    pot = load_card(card)
+    assert [(e["name"], e["registry"], e["every"]) for e in pot.training_data] == [
+        ("train.extxyz", False, 1), ("fitsnap-WBe/W/EOS_Data.extxyz.gz", True, 1),
+        ("fitsnap-WBe/W/vacancy.extxyz.gz", True, 10)]
+    assert not flag.exists()

@@ -5,6 +5,8 @@ import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
 OVERLAP_DISTANCE = 0.3  # Å: closer pairs are treated as overlapping atoms
+# callables shown every structure check_structure accepts (revem.coverage.recording adds and removes one)
+STRUCTURE_HOOKS: list = []
 
 
 class BadStructure(ValueError):
@@ -12,7 +14,9 @@ class BadStructure(ValueError):
 
 
 def check_structure(atoms, elements, potential_name: str, min_distance: float = OVERLAP_DISTANCE) -> None:
-    """Raise :class:`BadStructure` for NaN/inf coordinates, foreign elements or overlapping atoms."""
+    """Raise :class:`BadStructure` for NaN/inf coordinates, foreign elements or overlapping atoms.
+
+    A structure it accepts is shown to every hook of :data:`STRUCTURE_HOOKS` (coverage recording)."""
     pos = atoms.get_positions()
     if not np.all(np.isfinite(pos)) or not np.all(np.isfinite(atoms.cell.array)):
         raise BadStructure(f"{potential_name}: structure has NaN or infinite positions/cell")
@@ -31,6 +35,8 @@ def check_structure(atoms, elements, potential_name: str, min_distance: float = 
             raise BadStructure(
                 f"{potential_name}: atoms {i[k]} and {j[k]} overlap (distance {d[k]:.3f} Å < {min_distance} Å)"
             )
+    for hook in STRUCTURE_HOOKS:
+        hook(atoms)
 
 
 def _check_results(results: dict, name: str) -> None:

@@ -57,7 +57,7 @@ CATALOG_DIR = Path(__file__).parent / "catalog"
 PACKAGE_DATA_DIR = Path(__file__).parent / "data"   # files of revem's own catalog cards (the demo ACE)
 KINDS = ("lammps", "pace", "ase")
 CARD_KEYS = {"name", "elements", "kind", "citation", "lammps", "pace", "ase", "published", "notes", "doi", "files_from",
-             "precision"}
+             "precision", "training_data"}
 PRECISIONS = ("float64", "float32")
 LAMMPS_KEYS = ("variables", "pair_style", "pair_coeff", "pair_modify", "mass")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -103,6 +103,10 @@ class Potential:
     published: dict = field(default_factory=dict)
     trust: list[str] = field(default_factory=list)
     precision: str = ""  # "float32" or "float64" when the card declares it (else detected where needed)
+    # the configurations it was fitted on (card key ``training_data``): dicts with ``name`` (registry name or
+    # the card's text), ``registry`` (bool), ``path`` (resolved file inside the card's folder, or None) and
+    # ``every`` (frame stride); :mod:`revem.coverage` labels validation cases against them
+    training_data: list = field(default_factory=list)
 
     def __eq__(self, other):
         return isinstance(other, Potential) and (self.name, self.file_hash) == (other.name, other.file_hash)
@@ -133,6 +137,11 @@ class Potential:
         h.update(json.dumps([self.kind, self.elements, self.lammps_commands, self.ase_callable, self.ase_kwargs]).encode())
         for f in sorted(self.files):
             h.update(Path(f).read_bytes())
+        if self.training_data:  # only then: the hash of a card without training data is unchanged
+            h.update(json.dumps([[e["name"], e["every"]] for e in self.training_data]).encode())
+            for e in self.training_data:
+                if e.get("path") is not None:
+                    h.update(Path(e["path"]).read_bytes())
         return h.hexdigest()
 
     def covers(self, element: str) -> bool:
@@ -141,6 +150,69 @@ class Potential:
     def summary(self) -> dict:
         return {"name": self.name, "elements": self.elements, "kind": self.kind, "citation": self.citation,
                 "trust": list(self.trust)}
+
+
+TRAINING_MAX_ENTRIES = 64
+TRAINING_MAX_BYTES = 256 << 20  # per training file inside the card's folder
+TRAINING_SUFFIXES = (".extxyz", ".extxyz.gz", ".xyz", ".xyz.gz")
+TRAINING_ENTRY_KEYS = {"name", "file", "every"}
+
+
+def _training_data(val, card_dir: Path, where: str) -> list[dict]:
+    """Check a card's ``training_data``: a list of registry names of the data mirror
+    (``fitsnap-WBe/W/EOS_Data.extxyz.gz``) or extxyz files inside the card's folder, each a string or a
+    mapping ``{name: <registry name>, every: N}`` / ``{file: <file>, every: N}`` (every N-th frame).
+    Files follow the rules of every card file (resolved with symlinks followed, inside the card's folder,
+    never opened otherwise) and are capped; every refusal names the entry."""
+    if val is None:
+        return []
+    if not isinstance(val, list) or not val:
+        raise PotentialError(f"{where}: 'training_data' must be a non-empty list of registry names or extxyz files "
+                             f"in the card's folder, got {_describe(val)}")
+    if len(val) > TRAINING_MAX_ENTRIES:
+        raise PotentialError(f"{where}: 'training_data' has {len(val)} entries (at most {TRAINING_MAX_ENTRIES})")
+    from ..data import registry
+
+    roots = _card_roots(card_dir, card_dir)
+    out = []
+    for i, entry in enumerate(val):
+        at = f"{where}: training_data[{i}]"
+        every = 1
+        if isinstance(entry, dict):
+            extra = set(entry) - TRAINING_ENTRY_KEYS
+            if extra:
+                raise PotentialError(f"{at}: unknown key(s) {sorted(map(str, extra))[:5]} "
+                                     f"(allowed: {sorted(TRAINING_ENTRY_KEYS)})")
+            if ("name" in entry) == ("file" in entry):
+                raise PotentialError(f"{at}: give exactly one of 'name' (a registry name) or 'file'")
+            every = entry.get("every", 1)
+            if isinstance(every, bool) or not isinstance(every, int) or not 1 <= every <= 1_000_000:
+                raise PotentialError(f"{at}: 'every' must be an integer >= 1, got {_describe(every)}")
+            is_file = "file" in entry
+            text = entry["file"] if is_file else entry["name"]
+        else:
+            is_file, text = None, entry
+        if not isinstance(text, str) or not text or len(text) > 500 or "\0" in text:
+            raise PotentialError(f"{at}: must be a registry name or a file name, got {_describe(text)}")
+        if is_file is None:
+            is_file = text not in registry()
+        if not is_file:
+            if text not in registry():
+                raise PotentialError(f"{at}: '{text[:200]}' is not in the data registry (datasets/registry.json)")
+            if not text.endswith(TRAINING_SUFFIXES):
+                raise PotentialError(f"{at}: registry file '{text[:200]}' is not extxyz")
+            out.append({"name": text, "registry": True, "path": None, "every": every})
+            continue
+        if not text.endswith(TRAINING_SUFFIXES):
+            raise PotentialError(f"{at}: '{text[:200]}' is neither a registry name nor an extxyz file "
+                                 f"({', '.join(TRAINING_SUFFIXES)})")
+        p = resolve_inside(text, card_dir, roots, at, what="training data file")
+        size = p.stat().st_size
+        if size > TRAINING_MAX_BYTES:
+            raise PotentialError(f"{at}: training data file '{text[:200]}' has {size} bytes "
+                                 f"(at most {TRAINING_MAX_BYTES})")
+        out.append({"name": text, "registry": False, "path": p, "every": every})
+    return out
 
 
 def _check_elements(elements, where: str) -> list[str]:
@@ -245,6 +317,7 @@ def load_card(path: str | Path) -> Potential:
         precision=precision,
     )
     card_dir = path.parent
+    pot.training_data = _training_data(card.get("training_data"), card_dir, where)
     if files_from == "lammps":
         from ..lammps_runtime import potentials_dir
 
