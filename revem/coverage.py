@@ -47,8 +47,10 @@ Gaussian covers the space *between* training clusters), and extrapolating does n
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -335,19 +337,22 @@ class Recorder:
         if len(atoms) > self.max_atoms:
             self.n_too_large += 1
             return
-        snap = Snapshot(np.array(atoms.numbers), np.array(atoms.positions, float), np.array(atoms.cell.array, float),
-                        np.array(atoms.pbc, bool))
+        self.add(Snapshot(np.array(atoms.numbers), np.array(atoms.positions, float),
+                          np.array(atoms.cell.array, float), np.array(atoms.pbc, bool)))
+
+    def add(self, snap: Snapshot) -> bool:
+        """Show one snapshot (as :meth:`__call__` does an Atoms); False when it repeats the previous one."""
         h = hashlib.blake2b(digest_size=16)
         for a in (snap.numbers, snap.positions, snap.cell, snap.pbc):
             h.update(np.ascontiguousarray(a).tobytes())
         key = h.digest()
         if key == self._last_key:
-            return
+            return False
         self._last_key = key
         self.n_seen += 1
         if self.first is None:
             self.first = snap
-            return
+            return True
         if self.last is not None:  # the previous last joins the middle: uniform reservoir over the middle
             self._n_middle += 1
             if len(self.reservoir) < self.keep:
@@ -357,9 +362,31 @@ class Recorder:
                 if j < self.keep:
                     self.reservoir[j] = self.last
         self.last = snap
+        return True
 
     def structures(self) -> list[Snapshot]:
         return [s for s in [self.first, *self.reservoir, self.last] if s is not None]
+
+    def export(self) -> RecordedStructures:
+        """What this recorder kept (snapshots are shared, not copied: they are never modified)."""
+        return RecordedStructures(tuple(self.structures()), self.n_seen, self.n_too_large)
+
+    def replay(self, recorded: RecordedStructures) -> None:
+        """Show the structures another recorder kept, and count those it saw but did not keep."""
+        for s in recorded.structures:
+            self.add(s)
+        self.n_seen += max(0, recorded.n_seen - len(recorded.structures))
+        self.n_too_large += recorded.n_too_large
+
+
+@dataclass(frozen=True)
+class RecordedStructures:
+    """The structures a cached computation evaluated, as its capturing :class:`Recorder` kept them
+    (first, reservoir, last: at most ``RECORD_KEEP`` + 2) and how many it saw in all."""
+
+    structures: tuple = ()
+    n_seen: int = 0
+    n_too_large: int = 0
 
 
 @contextmanager
@@ -374,6 +401,81 @@ def recording(recorder: Recorder | None = None):
         yield rec
     finally:
         calculators.STRUCTURE_HOOKS.remove(rec)
+
+
+def replay(recorded: RecordedStructures) -> None:
+    """Show ``recorded`` to every active recorder (the whole stack: a capture nested in a cached
+    computation and the case's recorder around it); a plain hook is shown each structure as Atoms."""
+    from .potentials import calculators
+
+    if not recorded.structures and not recorded.n_seen and not recorded.n_too_large:
+        return
+    for hook in list(calculators.STRUCTURE_HOOKS):
+        if isinstance(hook, Recorder):
+            hook.replay(recorded)
+        else:
+            for s in recorded.structures:
+                hook(s.atoms())
+
+
+def recorded_cache(maxsize: int | None = 128, keep: str = "all"):
+    """``functools.lru_cache(maxsize)`` that also remembers the structures a call evaluated.
+
+    The first call of a key runs under its own :class:`Recorder` (nested inside any active one, which
+    still sees every structure directly: :func:`recording` is a stack of hooks) and caches
+    (result, :class:`RecordedStructures`); a cache hit replays those structures to the active
+    recorders (:func:`replay`), so a case whose result was computed by an earlier case records the
+    same structures.  Without an active recorder the results and the caching are ``lru_cache``'s;
+    ``cache_clear``, ``cache_info`` and ``cache_parameters`` are those of the underlying cache.
+
+    ``keep="last"``: a search whose trial structures are not what its callers use (the ground state's
+    bracketing scan of 0.85-1.30 x a0, far outside any training set) shows the active recorders only
+    the last structure it evaluated (the result), on the first call as on a hit."""
+    if keep not in ("all", "last"):
+        raise ValueError(f"keep must be 'all' or 'last', not {keep!r}")
+
+    def decorate(fn):
+        local = threading.local()
+
+        @functools.lru_cache(maxsize=maxsize)
+        def cached(*args, **kwargs):
+            local.stack[-1][0] = True  # this call computes (a nested call pushes its own flag)
+            if keep == "all":
+                with recording() as rec:
+                    result = fn(*args, **kwargs)
+                return result, rec.export()
+            from .potentials import calculators
+
+            outer = calculators.STRUCTURE_HOOKS[:]
+            calculators.STRUCTURE_HOOKS[:] = []  # the outer recorders see only the result (replayed below)
+            try:
+                with recording() as rec:
+                    result = fn(*args, **kwargs)
+            finally:
+                calculators.STRUCTURE_HOOKS[:] = outer
+            return result, RecordedStructures((rec.last or rec.first,) if rec.first else (), min(rec.n_seen, 1),
+                                              rec.n_too_large)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if not hasattr(local, "stack"):
+                local.stack = []
+            flag = [False]
+            local.stack.append(flag)
+            try:
+                result, recorded = cached(*args, **kwargs)
+            finally:
+                local.stack.pop()
+            if not flag[0] or keep == "last":
+                replay(recorded)
+            return result
+
+        wrapper.cache_clear = cached.cache_clear
+        wrapper.cache_info = cached.cache_info
+        wrapper.cache_parameters = cached.cache_parameters
+        return wrapper
+
+    return decorate
 
 
 @dataclass

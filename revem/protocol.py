@@ -146,13 +146,20 @@ class Protocol:
 
     def run(self, target, element: str, case: str, tier: str = "standard") -> list[Measurement]:
         """:meth:`measure`, cached per (target content, element, case, tier, protocol version)."""
+        from . import coverage
+
         t = Target.of(target)
         key = (t.key, element, case, tier, self.version)
+        recorded = self.__dict__.setdefault("_recorded", {})  # key -> structures the measure evaluated
         if key not in self._cache:
-            out = self.measure(t, element, case, tier)
+            with coverage.recording() as rec:  # nested in the case's recorder, which sees them too
+                out = self.measure(t, element, case, tier)
             if not all(isinstance(m, Measurement) for m in out):
                 raise TypeError(f"{self.name}.measure must return Measurements")
             self._cache[key] = out
+            recorded[key] = rec.export()
+        elif key in recorded:  # a cache hit: the active recorders see what the first run evaluated
+            coverage.replay(recorded[key])
         return list(self._cache[key])
 
     def plot(self, records: list[dict], outdir: Path) -> list[Path]:

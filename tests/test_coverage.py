@@ -265,3 +265,114 @@ def test_demo_ace_card_names_the_frames_it_was_fitted_on():
     pot = load_potential("W_ace_linear_demo")
     assert {e["name"]: e["every"] for e in pot.training_data} == GROUPS
     assert all(e["registry"] for e in pot.training_data)
+
+
+def _positions(rec):
+    return [s.positions.tobytes() for s in rec.structures()]
+
+
+def test_recorded_cache_replays_a_hit_to_the_active_recorder():
+    pot = load_potential("W_zhou")
+    calls = []
+
+    @coverage.recorded_cache(maxsize=8)
+    def energies(a0s):
+        calls.append(a0s)
+        out = []
+        for a0 in a0s:
+            at = bulk("W", "bcc", a=a0, cubic=True) * (2, 2, 2)
+            at.calc = pot.calculator()
+            out.append(at.get_potential_energy())
+        return out
+
+    a0s = tuple(3.0 + 0.01 * i for i in range(20))
+    with recording() as case_a:
+        first = energies(a0s)
+    assert case_a.n_seen == 20 and len(calls) == 1
+    with recording() as case_b:  # a later case: the cache answers, nothing is evaluated ...
+        assert energies(a0s) == first
+    assert len(calls) == 1
+    # ... and the case records the same structures (the first, the last and the reservoir case A kept)
+    assert case_b.n_seen == case_a.n_seen
+    assert _positions(case_b) == _positions(case_a)
+    assert calculators.STRUCTURE_HOOKS == []
+    # without a recorder: the same results, caching and cache interface as lru_cache
+    assert energies(a0s) == first and len(calls) == 1
+    assert energies.cache_info().hits == 2 and energies.cache_info().misses == 1
+    energies.cache_clear()
+    assert energies(a0s) == first and len(calls) == 2
+
+
+def test_recorded_cache_nests_and_forwards_to_the_outer_recorder():
+    pot = load_potential("W_zhou")
+
+    @coverage.recorded_cache(maxsize=8)
+    def inner(a0):
+        at = bulk("W", "bcc", a=a0, cubic=True)
+        at.calc = pot.calculator()
+        return at.get_potential_energy()
+
+    @coverage.recorded_cache(maxsize=8)
+    def outer(a0s):
+        return [inner(a0) for a0 in a0s]
+
+    with recording() as warm:
+        inner(3.10)  # cached before the outer call: a hit inside outer's first call
+    assert warm.n_seen == 1
+    with recording() as case_a:
+        outer((3.10, 3.20))
+    assert case_a.n_seen == 2  # the hit on inner(3.10) replayed through outer's capture to the case
+    with recording() as case_b:
+        outer((3.10, 3.20))  # a hit on outer: both structures, including the one inner replayed
+    assert _positions(case_b) == _positions(case_a)
+    with recording() as case_c:
+        inner(3.20)  # computed inside outer's first call: cached with its own structures too
+    assert case_c.n_seen == 1
+    np.testing.assert_array_equal(case_c.structures()[0].positions, case_a.structures()[-1].positions)
+    with recording() as outer_rec, recording() as inner_rec:  # the active recorders form a stack
+        inner(3.10)
+    assert outer_rec.n_seen == inner_rec.n_seen == 1
+    assert calculators.STRUCTURE_HOOKS == []
+
+
+def test_protocol_run_cache_replays_the_structures_of_its_first_run():
+    from revem.protocol import Measurement, Protocol
+
+    pot = load_potential("W_zhou")
+
+    class P(Protocol):
+        name = "toy"
+
+        def measure(self, target, element, case, tier):
+            at = bulk("W", "bcc", a=3.17, cubic=True)
+            at.calc = pot.calculator()
+            return [Measurement("e", at.get_potential_energy(), "eV", case=case)]
+
+    p = P()
+    with recording() as case_a:
+        first = p.run("W_zhou", "W", "c", "smoke")
+    with recording() as case_b:
+        assert p.run("W_zhou", "W", "c", "smoke") == first
+    assert case_a.n_seen == case_b.n_seen == 1
+    assert _positions(case_b) == _positions(case_a)
+
+
+def test_recorded_cache_keep_last_shows_only_the_result():
+    pot = load_potential("W_zhou")
+
+    @coverage.recorded_cache(maxsize=4, keep="last")
+    def scan(n):
+        for a0 in np.linspace(2.8, 4.0, n):  # a search: its trial cells are not what callers use
+            at = bulk("W", "bcc", a=a0, cubic=True)
+            at.calc = pot.calculator()
+            at.get_potential_energy()
+        return a0
+
+    with recording() as first:
+        scan(5)
+    with recording() as hit:
+        scan(5)
+    for rec in (first, hit):
+        assert rec.n_seen == 1 and len(rec.structures()) == 1
+        assert rec.structures()[0].cell[0, 0] == pytest.approx(4.0)
+    assert calculators.STRUCTURE_HOOKS == []

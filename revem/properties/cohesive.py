@@ -23,11 +23,10 @@ arbitrary E_atom.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 from ase import Atoms
 
 from .. import references
+from ..coverage import recorded_cache
 from ..protocol import Measurement, Protocol, merge_settings
 from .common import calculator_factory, ground_state, single_threaded
 
@@ -58,7 +57,7 @@ def atom_energy(calc_factory, element: str, box_A: float) -> float:
 
 
 @single_threaded
-@lru_cache(maxsize=32)
+@recorded_cache(maxsize=32)
 def compute(target, element: str, structure: str = "bcc", tier: str = "standard") -> dict:
     """``E_coh`` (eV/atom), ``E_atom`` (eV, the potential's isolated atom), ``E_bulk`` (eV/atom),
     ``box_converged`` and the box sizes used."""

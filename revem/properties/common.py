@@ -16,6 +16,7 @@ from ase.build import bulk
 from ase.data import atomic_numbers, reference_states
 from ase.optimize import BFGS, FIRE
 
+from ..coverage import recorded_cache
 from ..potentials import Potential, load_potential
 
 PROTOCOL_VERSION = 1
@@ -139,7 +140,7 @@ def relax_cell(atoms: Atoms, fmax: float = FMAX, steps: int = 1000, keep_symmetr
     return bool(ok)
 
 
-@lru_cache(maxsize=32)
+@recorded_cache(maxsize=32, keep="last")
 def _ground_state(target, element: str, structure: str, version: int) -> dict:
     spec = target.name
     coa0 = initial_c_over_a(element) if structure == "hcp" else None

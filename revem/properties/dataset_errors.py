@@ -58,6 +58,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..coverage import recorded_cache
 from ..data import fetch, registry
 from ..potentials import load_potential
 from ..plotting import finite as _finite
@@ -222,7 +223,7 @@ def evaluate(name: str, indices, calc) -> dict:
     return ev
 
 
-@lru_cache(maxsize=16)
+@recorded_cache(maxsize=16)
 def _evaluate_family(spec: str, file_hash: str, element: str, fam: str, tier: str, version: int) -> dict:
     return evaluate_family(spec, element, fam, tier)
 

@@ -43,7 +43,6 @@ symmetric start keeps them only while the forces keep their symmetry, as in the 
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +50,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.optimize import LBFGS
 
+from ..coverage import recorded_cache
 from ..plotting import finite as _finite
 from ..plotting import reference_bars as _reference_bars
 from ..potentials import load_potential
@@ -247,7 +247,7 @@ def supercell_of(structure: str, s: dict):
             "hcp": tuple(int(x) for x in s["supercell_hcp"])}[structure]
 
 
-@lru_cache(maxsize=128)
+@recorded_cache(maxsize=128)
 def _compute(spec, element, case, n, fmax, max_steps, separation_a, calc_factory, bulk_ref,
              structure="bcc") -> dict:
     a0, e0, coa = _bulk(spec, element, bulk_ref, structure)

@@ -35,10 +35,10 @@ enters at O(δ²)); the ground lattice is assumed (ASE's reference state of the 
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import numpy as np
 
+from ..coverage import recorded_cache
 from . import eos as _eos
 from ..plotting import finite as _finite, reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol
@@ -211,7 +211,7 @@ def _ground_cell(potential, element: str, lattice: str, tier: str, calc_factory)
 
 
 @single_threaded
-@lru_cache(maxsize=64)
+@recorded_cache(maxsize=64)
 def compute(potential, element: str, tier: str = "standard", calc_factory=None, lattice: str | None = None) -> dict:
     """Relaxed-ion constants of the element's ground lattice (cubic: C11, C12, C44; hcp also C13, C33 and C66)
     and B (GPa) with their uncertainties, the clamped-ion constants, ``B0_eos`` (GPa) from

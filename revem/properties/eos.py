@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..coverage import recorded_cache
 from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol, merge_settings
 from .common import (  # noqa: F401
@@ -308,7 +309,7 @@ def _set_c_over_a(atoms, coa: float):
 
 
 @single_threaded
-@lru_cache(maxsize=256)
+@recorded_cache(maxsize=256)
 def compute(potential, element: str, case: str, tier: str = "standard", calc_factory=None) -> dict:
     """EOS of prototype ``case``: relaxed, scanned and fitted.
 

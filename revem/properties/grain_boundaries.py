@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +39,7 @@ from ase import Atoms
 from ase.filters import UnitCellFilter
 from ase.optimize import BFGS
 
+from ..coverage import recorded_cache
 from ..plotting import finite as _finite, reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol, merge_settings
 from .common import EV_PER_A2_TO_J_PER_M2, calculator_factory, ground_state, single_threaded
@@ -183,7 +183,7 @@ def relax_gb(atoms: Atoms, calc, fmax: float, steps: int, cell_mask=(0, 0, 1, 0,
 _calc_factory = calculator_factory
 
 
-@lru_cache(maxsize=64)
+@recorded_cache(maxsize=64)
 def _table_gb(potential, element: str, name: str, shifts: tuple, uc_scale: int, fmax: float, steps: int,
               min_distance: float, calc_factory=None) -> dict:
     gs = ground_state(potential, element)
@@ -234,7 +234,7 @@ def broken_symmetry(potential, element: str, tier: str = "standard", calc_factor
             "scan": r["scan"]}
 
 
-@lru_cache(maxsize=64)
+@recorded_cache(maxsize=64)
 def _gbdb(potential, element: str, source_id: str, fmax: float, steps: int, calc_factory=None) -> dict:
     from ..data import read_frames
 

@@ -58,7 +58,6 @@ static (0 K).  fcc/hcp own-cell lines are unrelaxed (the relaxed ISF is lower).
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 
@@ -67,6 +66,7 @@ from ase.constraints import FixCartesian
 from ase.lattice.cubic import BodyCenteredCubic
 from ase.optimize import BFGS
 
+from ..coverage import recorded_cache
 from ..plotting import finite as _finite
 from ..plotting import scored as _scored
 from ..protocol import Measurement, Protocol, merge_settings
@@ -416,7 +416,7 @@ def _energy(atoms, calc) -> float:
     return float(at.get_potential_energy())
 
 
-@lru_cache(maxsize=16)
+@recorded_cache(maxsize=16)
 def _unrelaxed(potential, element: str, plane: str, dense_points: int, calc_factory=None) -> dict:
     from ..data import read_frames
 
@@ -447,7 +447,7 @@ def _unrelaxed(potential, element: str, plane: str, dense_points: int, calc_fact
             "gamma_dense": gd.tolist(), "ids": [s["id"] for s in series], "lattice_a_A": DFT_LATTICE_A}
 
 
-@lru_cache(maxsize=16)
+@recorded_cache(maxsize=16)
 def _slab_line(potential, element: str, plane: str, variant: str, dense_points: int, fmax: float | None = None,
                max_steps: int = 500, calc_factory=None) -> dict:
     """The potential on ``element``'s DFT vacuum slabs of ``plane`` (one ``variant``).
@@ -504,7 +504,7 @@ def relaxed_cell(element: str, plane: str, a: float, height_A: float):
     return unit.repeat((n, 1, 1))
 
 
-@lru_cache(maxsize=16)
+@recorded_cache(maxsize=16)
 def _relaxed(potential, element: str, plane: str, points: int, height_A: float, fmax: float, max_steps: int,
              calc_factory=None) -> dict:
     a0 = ground_state(potential, element)["a0"] if calc_factory is None else None
@@ -565,7 +565,7 @@ def dense_gamma_us(calc_factory, element: str, plane: str, a0: float, points: in
             "n_atoms": len(base)}
 
 
-@lru_cache(maxsize=16)
+@recorded_cache(maxsize=16)
 def _dense_gamma_us(potential, element, plane, points, height_A, calc_factory=None) -> dict:
     from .common import target_of
 
@@ -645,7 +645,7 @@ def own_line(calc_factory, element: str, case: str, a0: float, c_over_a: float |
     return out
 
 
-@lru_cache(maxsize=16)
+@recorded_cache(maxsize=16)
 def _own_line(potential, element, case, points, height_A, calc_factory=None) -> dict:
     lattice = OWN_LINES[case][0]
     if calc_factory is not None:

@@ -54,12 +54,12 @@ runs serially here; the trajectory is reproducible only on the same build.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 from ase import Atoms, units
 from ase.data import atomic_masses, atomic_numbers
 
+from ..coverage import recorded_cache
 from ..potentials import Potential, load_potential
 from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol, merge_settings
@@ -392,7 +392,7 @@ def sweep(potential, atoms: Atoms, dts_fs, time_ps: float, fit_max_fs: float, sa
     return out
 
 
-@lru_cache(maxsize=16)
+@recorded_cache(maxsize=16)
 def _compute(spec: str, file_hash: str, element: str, tier: str, version: int) -> dict:
     s = element_settings(tier, element)
     atoms = initial_state(spec, element, tier)

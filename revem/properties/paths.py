@@ -36,12 +36,12 @@ different meshes: fcc on the tetragonal and trigonal paths may differ by ~10 meV
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
+from ..coverage import recorded_cache
 from ..potentials import load_potential
 from ..plotting import finite as _finite, scored as _scored
 from ..protocol import Measurement, Protocol
@@ -179,7 +179,7 @@ def path_curve(element: str, path: str, volume: float, calc_factory, p_values=No
     return out
 
 
-@lru_cache(maxsize=64)
+@recorded_cache(maxsize=64)
 def _compute_cached(file_hash: str, spec: str, element: str, path: str, ps: tuple, version: int) -> dict:
     vol = ground_state(spec, element)["volume"]
     return path_curve(element, path, vol, load_potential(spec).calculator, ps)

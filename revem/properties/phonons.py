@@ -19,13 +19,13 @@ finite displacements include small anharmonic contributions.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
+from ..coverage import recorded_cache
 from ..protocol import Measurement, Protocol, merge_settings
 from .common import calculator_factory, ground_state, single_threaded
 
@@ -90,7 +90,7 @@ def _path_qpoints(n: int) -> tuple[list, list]:
 
 
 @single_threaded
-@lru_cache(maxsize=16)
+@recorded_cache(maxsize=16)
 def compute(target, element: str, tier: str = "standard") -> dict:
     """Frequencies (THz) at H, N, P; the lowest frequency on the path and mesh; the dispersion and DOS."""
     s = settings(tier)

@@ -79,11 +79,11 @@ and random-search cases need a bcc ground state (bcc elements only); other eleme
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from ..coverage import recorded_cache
 from ..protocol import Measurement, Protocol, merge_settings
 from .common import ground_state, single_threaded
 
@@ -388,7 +388,7 @@ def analyse_dimer(r, e, f, s: dict | None = None, evaluate=None, r_arena: float 
 
 
 @single_threaded
-@lru_cache(maxsize=32)
+@recorded_cache(maxsize=32)
 def dimer(target, element: str, tier: str = "standard") -> dict:
     """The dimer curve of ``target`` (a :class:`revem.protocol.Target`) and its analysis
     (:func:`analyse_dimer`), cached per (target, element, tier)."""
@@ -554,7 +554,7 @@ def _summary(ends: list[dict], atoms_list: list, s: dict) -> dict:
 
 
 @single_threaded
-@lru_cache(maxsize=32)
+@recorded_cache(maxsize=32)
 def prototype_starts(target, element: str, tier: str = "standard") -> dict:
     """:func:`run_prototype_starts` for ``target``, cached per (target, element, tier)."""
     s = settings(tier)
@@ -597,7 +597,7 @@ def run_random_search(make_calc, element: str, e0: float, v_bcc: float, d_nn: fl
 
 
 @single_threaded
-@lru_cache(maxsize=32)
+@recorded_cache(maxsize=32)
 def random_search(target, element: str, tier: str = "standard") -> dict:
     """:func:`run_random_search` for ``target``, cached per (target, element, tier)."""
     s = settings(tier)

@@ -40,7 +40,6 @@ steps); static (0 K) relaxation; gamma is a surface energy, not a surface free e
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +48,7 @@ from ase.build import bulk, surface
 from ase.geometry import minkowski_reduce
 from ase.optimize import LBFGS
 
+from ..coverage import recorded_cache
 from ..potentials import load_potential
 from ..plotting import finite as _finite, reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol, merge_settings
@@ -175,7 +175,7 @@ def _bulk(spec, element, bulk_ref, structure):
     return gs["a0"], gs["e0"]
 
 
-@lru_cache(maxsize=256)
+@recorded_cache(maxsize=256)
 def _gamma(spec, element, case, min_thickness_A, vacuum_A, fmax, max_steps, calc_factory, bulk_ref) -> dict:
     structure = _lattice(element) or "bcc"
     a0, e0 = _bulk(spec, element, bulk_ref, structure)

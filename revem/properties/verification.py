@@ -11,10 +11,9 @@ can pass here and still have discontinuities elsewhere (e.g. at its cutoff).
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
+from ..coverage import recorded_cache
 from ..potentials import load_potential
 from ..protocol import Measurement, Protocol
 from .common import ground_state_atoms
@@ -43,7 +42,7 @@ def _energy(atoms):
     return atoms.get_potential_energy()
 
 
-@lru_cache(maxsize=64)
+@recorded_cache(maxsize=64)
 def compute(potential: str, element: str, case: str) -> float:
     """Maximum deviation for ``case`` (unit in :data:`UNITS`)."""
     atoms = _sample(potential, element)
@@ -100,7 +99,7 @@ def compute(potential: str, element: str, case: str) -> float:
 EPSILON = {"float64": float(np.finfo(np.float64).eps), "float32": float(np.finfo(np.float32).eps)}
 
 
-@lru_cache(maxsize=64)
+@recorded_cache(maxsize=64)
 def precision_and_scale(potential: str, element: str) -> dict:
     """The model's numeric precision -- declared on the card (``precision: float32``) or detected from
     the dtype of its forces -- and the energy and volume scale of the sample (|E| in eV, V in Å^3)."""
