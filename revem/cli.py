@@ -27,6 +27,20 @@ def _cmd_potentials(args) -> int:
     return 0
 
 
+def _catalog_potentials() -> dict:
+    """``{name: Potential}`` of every catalog card that loads (a broken card is left out, not fatal;
+    ``revem potentials`` shows why it does not load)."""
+    from .potentials import PotentialError, catalog, load_potential
+
+    out = {}
+    for name in catalog():
+        try:
+            out[name] = load_potential(name)
+        except (PotentialError, OSError, ValueError):
+            continue
+    return out
+
+
 def validation_dir() -> Path:
     d = REPO_ROOT / "validation"
     if not d.is_dir():
@@ -40,7 +54,7 @@ def _cmd_validate(args) -> int:
     from ase.data import atomic_numbers
 
     from . import results as results_io
-    from .potentials import PotentialError, catalog, load_potential
+    from .potentials import PotentialError, load_potential
 
     el = args.element
     if el == "all":
@@ -54,13 +68,7 @@ def _cmd_validate(args) -> int:
         print(f"revem validate: {exc}", file=sys.stderr)
         return 2
     if not args.potential:
-        for name in catalog():
-            try:
-                p = load_potential(name)
-            except (PotentialError, OSError, ValueError):
-                continue
-            if el in p.elements:
-                pots[name] = p
+        pots.update({name: p for name, p in _catalog_potentials().items() if el in p.elements})
     if not pots:
         print(f"revem validate: no catalog potential covers {el}; pass --potential", file=sys.stderr)
         return 2
@@ -108,18 +116,18 @@ def _validate_all(args) -> int:
     pytest run per element (a fresh process each), then one ``summary.md`` element × potential."""
     import subprocess
 
-    from .potentials import PotentialError, catalog, load_potential
+    from .potentials import PotentialError, load_potential
     from .report import write_summary
 
-    specs = list(args.potential or catalog())
     pots = {}
-    for s in specs:
+    for s in args.potential or []:
         try:
             pots[s] = load_potential(s)
         except (PotentialError, OSError, ValueError) as exc:
-            if args.potential:
-                print(f"revem validate: {exc}", file=sys.stderr)
-                return 2
+            print(f"revem validate: {exc}", file=sys.stderr)
+            return 2
+    if not args.potential:
+        pots = _catalog_potentials()
     elements = sorted({el for p in pots.values() for el in p.elements})
     worst = 0
     for el in elements:
@@ -150,7 +158,6 @@ def reference_table(tier: str = "standard") -> str:
     import re
 
     from . import references
-    from .potentials import PotentialError, catalog, load_potential
     from .properties import protocols
     from .properties.common import lattice_of
 
@@ -182,11 +189,7 @@ def reference_table(tier: str = "standard") -> str:
     lines += ["", "Cells: references stored [sources] (cases collected in the " + tier + " tier; – none). Sources:", ""]
     lines += [f"{k}. {s}" for s, k in sources.items()]
     pots = {}
-    for name in catalog():
-        try:
-            p = load_potential(name)
-        except (PotentialError, OSError, ValueError):
-            continue
+    for name, p in _catalog_potentials().items():
         for el in p.elements:
             pots.setdefault(el, []).append(name)
     lines += ["", "| element | shipped potentials |", "|---|---|"]

@@ -53,7 +53,6 @@ one point's worth of kernel mass; every point of X itself has dH <= 0).  Skipped
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -569,6 +568,17 @@ def analyse(datasets: list[Dataset], reference: str, reps: int = 30, seed: int =
 
 
 # -- plots ----------------------------------------------------------------------------------------------
+def _save(fig, out_dir: str, name: str, dpi: int) -> str:
+    """Lay out, write ``out_dir/name`` and close ``fig``; returns the path."""
+    import matplotlib.pyplot as plt
+
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.12, top=0.9, wspace=0.3, hspace=0.45)
+    path = os.path.join(out_dir, name)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def write_plots(res: dict, reference: str, out_dir: str) -> list[str]:
     import matplotlib
 
@@ -602,10 +612,7 @@ def write_plots(res: dict, reference: str, out_dir: str) -> list[str]:
         ax.set_title(title, fontsize=10)
     axes[0].set_ylabel("log det Sigma (raw SNAP B, 55 components)")
     axes[0].legend(fontsize=8)
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.12, top=0.9, wspace=0.3, hspace=0.45)
-    files.append(os.path.join(out_dir, "logdet_bars.png"))
-    fig.savefig(files[-1], dpi=120)
-    plt.close(fig)
+    files.append(_save(fig, out_dir, "logdet_bars.png", dpi=120))
     # 2. entropy vs number of configurations
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, mode in zip(axes, MODES):
@@ -622,10 +629,7 @@ def write_plots(res: dict, reference: str, out_dir: str) -> list[str]:
         ax.set_ylabel(f"log det Sigma, {mode}")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.12, top=0.9, wspace=0.3, hspace=0.45)
-    files.append(os.path.join(out_dir, "logdet_vs_configs.png"))
-    fig.savefig(files[-1], dpi=120)
-    plt.close(fig)
+    files.append(_save(fig, out_dir, "logdet_vs_configs.png", dpi=120))
     rows = res["_rows"]
     # 3. 2D densities of pairs of low-order components (per atom, raw B)
     pairs = [(0, 1), (0, 2), (1, 2)]
@@ -643,10 +647,7 @@ def write_plots(res: dict, reference: str, out_dir: str) -> list[str]:
             ax.set_xlabel(f"B{a}")
             ax.set_ylabel(f"B{b}")
             ax.set_title(f"{os.path.basename(n) or n}", fontsize=9)
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.12, top=0.9, wspace=0.3, hspace=0.45)
-    files.append(os.path.join(out_dir, "density_pairs.png"))
-    fig.savefig(files[-1], dpi=110)
-    plt.close(fig)
+    files.append(_save(fig, out_dir, "density_pairs.png", dpi=110))
     # 4. PCA projection in the reference's principal axes
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, mode in zip(axes, MODES):
@@ -667,10 +668,7 @@ def write_plots(res: dict, reference: str, out_dir: str) -> list[str]:
         ax.set_ylabel(f"PC2 of reference ({lam[1] / lam.sum():.0%})")
         ax.set_title(f"{mode}, standardised by the reference", fontsize=10)
         ax.legend(fontsize=8, markerscale=4)
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.12, top=0.9, wspace=0.3, hspace=0.45)
-    files.append(os.path.join(out_dir, "pca_reference_frame.png"))
-    fig.savefig(files[-1], dpi=120)
-    plt.close(fig)
+    files.append(_save(fig, out_dir, "pca_reference_frame.png", dpi=120))
     return files
 
 

@@ -134,13 +134,19 @@ def test_recording_captures_what_a_revem_calculator_evaluates():
     assert rec2.n_seen == 0
 
 
-def test_case_coverage_labels_in_domain_and_extrapolating():
+def _rattled_bcc_w(lattice_constants, n_seeds: int, amplitude_A: float) -> list:
+    """2x2x2 conventional bcc W cells at each lattice constant (Å), rattled with seeds 0..n_seeds-1."""
     frames = []
-    for a0 in (3.12, 3.15, 3.17, 3.19, 3.22):
-        for seed in range(4):
+    for a0 in lattice_constants:
+        for seed in range(n_seeds):
             at = bulk("W", "bcc", a=a0, cubic=True) * (2, 2, 2)
-            at.rattle(0.04, seed=seed)
+            at.rattle(amplitude_A, seed=seed)
             frames.append(at)
+    return frames
+
+
+def test_case_coverage_labels_in_domain_and_extrapolating():
+    frames = _rattled_bcc_w((3.12, 3.15, 3.17, 3.19, 3.22), 4, 0.04)
     dom = TrainingDomain.from_frames(frames, "W")
     rec = Recorder()
     probe = bulk("W", "bcc", a=3.17, cubic=True) * (2, 2, 2)
@@ -188,12 +194,7 @@ def test_harness_labels_records_and_reports_the_2x2_table(tmp_path):
 
     cards = tmp_path / "cards"
     cards.mkdir()
-    frames = []
-    for a0 in (3.10, 3.14, 3.165, 3.19, 3.23):
-        for seed in range(3):
-            at = bulk("W", "bcc", a=a0, cubic=True) * (2, 2, 2)
-            at.rattle(0.05, seed=seed)
-            frames.append(at)
+    frames = _rattled_bcc_w((3.10, 3.14, 3.165, 3.19, 3.23), 3, 0.05)
     ase.io.write(cards / "train.extxyz", frames)
     card = _write_card(cards, ["train.extxyz"])
     out = tmp_path / "reports"

@@ -62,18 +62,19 @@ def test_zhou_elastic_constants_clamped_equals_relaxed_and_cubic():
     assert res["calculator_calls"] <= 26
 
 
-def test_born_stability_criteria():
-    def cubic(c11, c12, c44):
-        c = np.zeros((6, 6))
-        c[:3, :3] = c12
-        c[np.arange(3), np.arange(3)] = c11
-        c[np.arange(3, 6), np.arange(3, 6)] = c44
-        return c
+def _cubic(c11, c12, c44):
+    c = np.zeros((6, 6))
+    c[:3, :3] = c12
+    c[np.arange(3), np.arange(3)] = c11
+    c[np.arange(3, 6), np.arange(3, 6)] = c44
+    return c
 
-    assert elastic.born_stability(cubic(522, 204, 161))["stable"]
-    bad = elastic.born_stability(cubic(258.6, 333.2, 80))  # the MEAM card of the issue: C11 < C12
+
+def test_born_stability_criteria():
+    assert elastic.born_stability(_cubic(522, 204, 161))["stable"]
+    bad = elastic.born_stability(_cubic(258.6, 333.2, 80))  # the MEAM card of the issue: C11 < C12
     assert not bad["stable"] and bad["violated"] == ["C11-C12"]
-    assert elastic.born_stability(cubic(500, 200, -5))["violated"] == ["C44"]
+    assert elastic.born_stability(_cubic(500, 200, -5))["violated"] == ["C44"]
 
 
 def test_relaxed_ion_differs_from_clamped_where_ions_move():
@@ -87,13 +88,6 @@ def test_relaxed_ion_differs_from_clamped_where_ions_move():
 
 
 # --- every lattice (fcc, hcp) and the DFT-derived references ----------------------------------------------
-
-def _cubic(c11, c12, c44):
-    c = np.zeros((6, 6))
-    c[:3, :3] = c12
-    c[np.arange(3), np.arange(3)] = c11
-    c[np.arange(3, 6), np.arange(3, 6)] = c44
-    return c
 
 
 def test_fit_recovers_exact_linear_stress_strain_cubic_and_hexagonal():

@@ -58,11 +58,6 @@ def lattice_of(element: str) -> str | None:
         return None
 
 
-def atoms_per_cell(structure: str) -> int:
-    """Atoms in the cell :func:`ground_state_atoms` builds (cubic conventional; hcp 2-atom primitive)."""
-    return {"bcc": 2, "fcc": 4, "sc": 1, "diamond": 8, "hcp": 2}[structure]
-
-
 def initial_lattice_constant(element: str, structure: str = "bcc") -> float:
     """A starting guess (Å) from ASE's reference states, rescaled to ``structure`` at equal volume
     (hcp: ``a`` at the reference c/a, or the ideal one)."""

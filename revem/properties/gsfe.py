@@ -540,12 +540,25 @@ def relaxed_line(calc_factory, element: str, plane: str, a0: float, points: int 
             "unconverged_f": unconverged}
 
 
+def line_maximum(gamma, points: int):
+    """(f samples, γ samples, f_max, γ_max) of ``gamma`` on ``points`` samples of [0, 1], the maximum refined by
+    a bounded scalar maximisation (xatol 1e-6) between the neighbours of the largest sample (kept when the
+    refinement does not beat it)."""
+    from scipy.optimize import minimize_scalar
+
+    fs = np.linspace(0.0, 1.0, points)
+    gs = np.array([gamma(f) for f in fs])
+    k = int(np.argmax(gs))
+    lo, hi = fs[max(k - 1, 0)], fs[min(k + 1, len(fs) - 1)]
+    res = minimize_scalar(lambda f: -gamma(f), bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
+    f_max, g_max = (float(res.x), float(-res.fun)) if -res.fun >= gs[k] else (float(fs[k]), float(gs[k]))
+    return fs, gs, f_max, g_max
+
+
 def dense_gamma_us(calc_factory, element: str, plane: str, a0: float, points: int = 21,
                    height_A: float = 20.0) -> dict:
     """Unstable stacking-fault energy (mJ/m^2): the maximum of the unrelaxed γ line on cells at ``a0``
     (Å), from ``points`` samples of f in [0, 1] refined by a bounded scalar maximisation (xatol 1e-6)."""
-    from scipy.optimize import minimize_scalar
-
     base = relaxed_cell(element, plane, a0, height_A)
     calc = calc_factory()
     e0 = _energy(base, calc)
@@ -555,12 +568,7 @@ def dense_gamma_us(calc_factory, element: str, plane: str, a0: float, points: in
     def gamma(f):
         return (_energy(tilted(base, float(f), b, 0), calc) - e0) / area * EV_PER_A2_TO_MJ_PER_M2
 
-    fs = np.linspace(0.0, 1.0, points)
-    gs = np.array([gamma(f) for f in fs])
-    k = int(np.argmax(gs))
-    lo, hi = fs[max(k - 1, 0)], fs[min(k + 1, len(fs) - 1)]
-    res = minimize_scalar(lambda f: -gamma(f), bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
-    f_max, g_max = (float(res.x), float(-res.fun)) if -res.fun >= gs[k] else (float(fs[k]), float(gs[k]))
+    fs, gs, f_max, g_max = line_maximum(gamma, points)
     return {"gamma_us": g_max, "f_max": f_max, "f": fs.tolist(), "gamma": gs.tolist(), "a0_A": a0,
             "n_atoms": len(base)}
 
@@ -612,8 +620,6 @@ def own_line(calc_factory, element: str, case: str, a0: float, c_over_a: float |
     other point is the on-top stacking); ``gamma_isf`` is it and ``gamma_us`` the maximum on the path
     from f = 0 to it.  Full lines: ``gamma_us`` is the maximum of γ(f), f in [0, 1].  The maximum is
     refined by a bounded scalar maximisation around the largest of ``points`` samples (xatol 1e-6)."""
-    from scipy.optimize import minimize_scalar
-
     lattice, kind = OWN_LINES[case]
     base, lines = own_cell(element, lattice, a0, c_over_a, height_A)
     t = lines[kind]
@@ -634,12 +640,7 @@ def own_line(calc_factory, element: str, case: str, a0: float, c_over_a: float |
             return gamma_at(sgn * p / 3)
     else:
         gamma = gamma_at
-    fs = np.linspace(0.0, 1.0, points)
-    gs = np.array([gamma(f) for f in fs])
-    k = int(np.argmax(gs))
-    lo, hi = fs[max(k - 1, 0)], fs[min(k + 1, len(fs) - 1)]
-    res = minimize_scalar(lambda f: -gamma(f), bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
-    f_max, g_max = (float(res.x), float(-res.fun)) if -res.fun >= gs[k] else (float(fs[k]), float(gs[k]))
+    fs, gs, f_max, g_max = line_maximum(gamma, points)
     out.update({"gamma_us": g_max, "f_max": f_max, "f": fs.tolist(), "gamma": gs.tolist(),
                 "f_unit": "fraction of the path 0 → stacking fault" if kind == "partial" else "b"})
     return out

@@ -72,7 +72,6 @@ CASE = "bcc16_3000K"  # W
 MELT_FRACTION = 0.81
 T_M_SOURCE = "pymatgen.core.Element(...).melting_point (pymatgen periodic_table.json)"
 DEFAULTS = {
-    "supercell": (2, 2, 2),
     "temperature_K": 3000.0,
     "damping_ps": 0.1,
     "equilibration_dt_fs": 1.0,
