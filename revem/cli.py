@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--tier", default="standard", choices=["smoke", "standard", "full"])
     sr.set_defaults(func=_cmd_references)
 
-    for modname in ("revem.generator.cli", "revem.reference_cli", "revem.diversity"):
+    for modname in ("revem.generator.cli", "revem.reference_cli", "revem.diversity", "revem.labelling", "revem.fitting.cli",
+                    "revem.experiments.transferability"):
         try:
             mod = __import__(modname, fromlist=["register"])
         except ImportError as exc:

@@ -1,0 +1,1 @@
+"""Numerical experiments of the seed papers (``revem experiment ...``)."""

@@ -1,0 +1,1 @@
+"""Fitting potentials to labelled data: linear/quadratic SNAP (``snap``), pacemaker inputs (``pacemaker``)."""
