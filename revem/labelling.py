@@ -203,7 +203,7 @@ def _read_database(p: str, element: str | None, include_bootstrap: bool) -> tupl
         file_kind(p)
         tables = _tables(p)
         if "revem_streams" in tables:
-            from .generator.rescale import equilibrium_volume
+            from .generator.rescale import length_factor, rescaled
 
             store = Store(p, create=False)
             meta = store.get_meta() or {}
@@ -212,15 +212,13 @@ def _read_database(p: str, element: str | None, include_bootstrap: bool) -> tupl
                 raise LabelError(f"input {p} is a revem generator database (placeholder species X at "
                                  f"v_ref = {v_ref:g} Å³/atom): pass --element El to rescale it to an element")
             try:
-                factor = (equilibrium_volume(element) / v_ref) ** (1.0 / 3.0)
+                factor = length_factor(element, v_ref)
             except KeyError as exc:
                 raise LabelError(f"--element {element}: {exc.args[0]}") from None
             sel = {} if include_bootstrap else {"kind": "accepted"}
             out = []
             for row in store.rows(**sel):
-                atoms = row.toatoms()
-                atoms.set_cell(atoms.cell * factor, scale_atoms=True)  # as revem.generator.rescale.rescale_db
-                atoms.set_chemical_symbols([element] * len(atoms))
+                atoms = rescaled(row.toatoms(), element, factor)  # as revem rescale
                 info = {k: _plain(v) for k, v in row.key_value_pairs.items() if _scalar_or_str(v)}
                 info.update(element=element, length_factor=factor)
                 out.append(Config(int(row.id), _clean(atoms), info))

@@ -95,6 +95,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .metrics import window_errors
+
 CITATION = ("A. P. A. Subramanyam and D. Perez, arXiv:2407.10361 (seed 000), §5.5 and Supplementary S5 "
             "'Input files'; npj Comput. Mater. 11, 218 (2025), doi:10.1038/s41524-025-01602-9")
 INSTALL_HINT = ("pacemaker not found on PATH: it ships with python-ace (pip install python-ace, a revem "
@@ -622,7 +624,6 @@ def tensorpot_available() -> bool:
     return bool(exe) and _has_tensorpotential(exe)
 
 
-WINDOWS = (("all", None), ("E_min+2eV", 2.0), ("E_min+1eV", 1.0))  # as revem.fitting.snap, Tables 1 and 3
 
 
 def potential_errors(potential: str | os.PathLike, frames, *, e_atom: float | None = None,
@@ -664,21 +665,10 @@ def potential_errors(potential: str | os.PathLike, frames, *, e_atom: float | No
             ps = np.asarray(at.get_stress(voigt=True))
         pred[i] = (at.get_potential_energy() / len(at), at.get_forces(), ps)
     out = {"n_frames": len(frames), "n_excluded": int((~keep).sum()), "e_min_eV_per_atom": e_min}
-    for name, de in WINDOWS:
-        sel = [i for i in pred if de is None or epa[i] <= e_min + de]
-        res = {"n_configurations": len(sel)}
-        if sel:
-            de_ = np.array([(pred[i][0] - epa[i]) * 1000.0 for i in sel])
-            df_ = np.concatenate([(pred[i][1] - rows[i][1]).ravel() for i in sel])
-            res.update(energy_rmse=float(np.sqrt(np.mean(de_ ** 2))), energy_mae=float(np.mean(np.abs(de_))),
-                       energy_unit="meV/atom", force_rmse=float(np.sqrt(np.mean(df_ ** 2))),
-                       force_mae=float(np.mean(np.abs(df_))), force_unit="eV/Å")
-            st = [(pred[i][2] - rows[i][2]) / GPa for i in sel if pred[i][2] is not None]
-            if st:
-                ds = np.concatenate(st)
-                res.update(stress_rmse=float(np.sqrt(np.mean(ds ** 2))), stress_mae=float(np.mean(np.abs(ds))),
-                           stress_unit="GPa")
-        out[name] = res
+    idx = sorted(pred)
+    stress = [(pred[i][2] - rows[i][2]) / GPa if pred[i][2] is not None else None for i in idx]
+    out.update(window_errors(epa[idx], [pred[i][0] for i in idx], e_min, [pred[i][1] - rows[i][1] for i in idx],
+                             stress))
     return out
 
 

@@ -51,6 +51,8 @@ import numpy as np
 
 from revem.generator.featurizer import W_REFERENCE_CUTOFF, lammps_frame
 
+from .metrics import window_errors
+
 #: seed 000 S5: energy window below which 75 % of the weight lies (de_low), upper energy cut (de_up,
 #: eV/atom above the minimum) and force cap (df_up, eV/Å) per element.  W/Re/Os: S5.4-S5.6; Be, Al: S5.1,
 #: S5.3; C: S5.2 (C's DFup 25).
@@ -63,7 +65,6 @@ PAPER_CITATION = ("seed 000 (Rev-EM) §5.5 and S5: 90 % energies / 10 % forces, 
                   "ΔE of E_min; pacemaker EnergyBasedWeightingPolicy (Bochkarev et al., Phys. Rev. Mater. 6, "
                   "013804 (2022))")
 GPA_PER_EV_A3 = 160.21766208
-WINDOWS = (("all", None), ("E_min+2eV", 2.0), ("E_min+1eV", 1.0))
 
 
 class FitError(ValueError):
@@ -418,25 +419,15 @@ def predict(d: Design, coef: np.ndarray) -> np.ndarray:
 
 
 def errors(d: Design, coef: np.ndarray, frames, configs, emin: float) -> dict:
-    """RMSE/MAE of energies (meV/atom), forces (eV/Å) and stresses (GPa) per energy window."""
+    """RMSE/MAE of energies (meV/atom), forces (eV/Å) and stresses (GPa) of ``configs`` per energy window."""
     pred = predict(d, coef)
     configs = np.asarray(configs)
-    epa = np.array([frames[c].get_potential_energy() / len(frames[c]) for c in range(len(frames))])
-    out = {}
-    for name, de in WINDOWS:
-        sel = configs if de is None else configs[epa[configs] <= emin + de]
-        rows = np.isin(d.config, sel)
-        res = {"n_configurations": len(sel)}
-        for k, (label, unit, fac) in enumerate((("energy", "meV/atom", 1000.0), ("force", "eV/Å", 1.0),
-                                                 ("stress", "GPa", 1.0))):
-            r = rows & (d.kind == k)
-            if r.any():
-                err = (pred[r] - d.y[r]) * fac
-                res[f"{label}_rmse"] = float(np.sqrt(np.mean(err ** 2)))
-                res[f"{label}_mae"] = float(np.mean(np.abs(err)))
-                res[f"{label}_unit"] = unit
-        out[name] = res
-    return out
+    res = pred - d.y
+    by = {k: {int(c): res[(d.config == c) & (d.kind == k)] for c in configs} for k in (1, 2)}
+    e_rows = np.flatnonzero(d.kind == 0)
+    epa_true, epa_pred = d.y[e_rows][configs], pred[e_rows][configs]
+    return window_errors(epa_true, epa_pred, emin, [by[1][int(c)] for c in configs],
+                         [by[2][int(c)] for c in configs])
 
 
 def split(n: int, test_size: float, seed, groups=None, how: str = "random"):

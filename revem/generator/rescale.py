@@ -26,6 +26,18 @@ def equilibrium_volume(element: str) -> float:
     return float(d[element]["volume_per_atom"])
 
 
+def length_factor(element: str, v_ref: float) -> float:
+    """Length scale from the generator's reference volume v_ref (A^3/atom) to the element's equilibrium volume."""
+    return (equilibrium_volume(element) / v_ref) ** (1.0 / 3.0)
+
+
+def rescaled(atoms, element: str, factor: float):
+    """``atoms`` (placeholder species) scaled by ``factor`` in place, every atom made ``element``; returned."""
+    atoms.set_cell(atoms.cell * factor, scale_atoms=True)
+    atoms.set_chemical_symbols([element] * len(atoms))
+    return atoms
+
+
 def rescale_db(db: str, element: str, out: str | None = None) -> tuple[int, float]:
     """Write ``out`` (default DB-<El>.db) with every row rescaled; returns (rows, length factor).
 
@@ -38,7 +50,7 @@ def rescale_db(db: str, element: str, out: str | None = None) -> tuple[int, floa
     store = Store(db, create=False)
     meta = store.get_meta() or {}
     v_ref = float(meta.get("v_ref", 15.9))
-    factor = (equilibrium_volume(element) / v_ref) ** (1.0 / 3.0)
+    factor = length_factor(element, v_ref)
     if out is None:
         root, ext = os.path.splitext(db)
         out = f"{root}-{element}{ext or '.db'}"
@@ -52,9 +64,7 @@ def rescale_db(db: str, element: str, out: str | None = None) -> tuple[int, floa
         target = ase.db.connect(tmp, type="db", append=False, use_lock_file=False)
         with target:
             for row in store.rows():
-                atoms = row.toatoms()
-                atoms.set_cell(atoms.cell * factor, scale_atoms=True)
-                atoms.set_chemical_symbols([element] * len(atoms))
+                atoms = rescaled(row.toatoms(), element, factor)
                 kvp = dict(row.key_value_pairs, element=element, length_factor=factor)
                 target.write(atoms, key_value_pairs=kvp, data=row.data)
                 n += 1
