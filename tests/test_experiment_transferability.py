@@ -10,6 +10,13 @@ import pytest
 from revem.experiments import transferability as tf
 
 
+def test_unknown_model_is_refused(capsys):
+    from revem.cli import main
+
+    assert main(["experiment", "transferability", "--models", "linear,nn", "--skip-part1"]) == 2
+    assert "--models nn" in capsys.readouterr().err
+
+
 def test_de_set_excludes_duplicates_and_other_settings():
     names = [n.split("/")[-1].split(".")[0] for n in tf.de_sources()]
     assert "gamma_surface" in names and "EOS_Data" in names
@@ -19,7 +26,7 @@ def test_de_set_excludes_duplicates_and_other_settings():
 @pytest.mark.needs_data
 def test_command_writes_both_parts(data_dir, tmp_path, monkeypatch, capsys):
     """Capped sizes (8 configurations per DE group, 2 seeds, linear SNAP); the numbers of the full run are in
-    the README.  Part 2's EM set: 30 configurations from the real generator, labelled by W_zhou."""
+    the README.  Linear SNAP and linear ACE.  Part 2's EM set: 30 configurations from the real generator, labelled by W_zhou."""
     from revem.cli import main
     from revem.generator.cli import main as gmain
 
@@ -29,7 +36,7 @@ def test_command_writes_both_parts(data_dir, tmp_path, monkeypatch, capsys):
                   "--seed", "3", "--bootstrap", "20", "--bootstrap-rows", "0", "--no-progress"]) == 0
     out = tmp_path / "tr"
     assert main(["experiment", "transferability", "--out", str(out), "--em", db, "--max-per-group", "8",
-                 "--de-max-per-group", "8", "--seeds", "2", "--models", "linear", "--quiet"]) == 0
+                 "--de-max-per-group", "8", "--seeds", "2", "--models", "linear,ace", "--quiet"]) == 0
     md = (out / "transferability.md").read_text()
     assert "ground truth: DFT of the data mirror" in md
     assert "ground truth: teacher potential W_zhou (surrogate ground truth, not DFT)" in md
@@ -38,9 +45,11 @@ def test_command_writes_both_parts(data_dir, tmp_path, monkeypatch, capsys):
     assert p1["random"]["stats"]["n"] > 0 and p1["group"]["stats"]["n"] > 0
     for held in p1["group"]["held_out"]:
         assert held and set(held) <= set(res["meta"]["part1"]["groups"])
-    p2 = res["part2"]["linear SNAP"]
-    assert set(p2) >= {"A: EM -> EM", "B: DE -> EM", "C: EM -> DE", "D: DE -> DE"}
-    assert all(np.isfinite(p2[k]["stats"]["rmse_meV_per_atom"]) for k in p2 if ":" in k)
+    assert set(res["part1"]) == set(res["part2"]) == {"linear SNAP", "linear ACE"}
+    for model in ("linear SNAP", "linear ACE"):
+        p2 = res["part2"][model]
+        assert set(p2) >= {"A: EM -> EM", "B: DE -> EM", "C: EM -> DE", "D: DE -> DE"}
+        assert all(np.isfinite(p2[k]["stats"]["rmse_meV_per_atom"]) for k in p2 if ":" in k)
     assert res["meta"]["part2"]["n_em"] >= 20  # teacher labels of the generated configurations (failures left out)
     for fig in ("part1_rse.png", "part2_fig4.png"):
         assert (out / fig).stat().st_size > 10_000

@@ -2,7 +2,8 @@
 
 Seed 002 (the W entropy paper) fits energy models on bispectrum components (2J_max = 6, D = 30: linear
 SNAP, quadratic SNAP with 495 degrees of freedom, neural networks) and reports the distribution of the
-per-configuration root squared error RSE = |E_model - E_true| / N (eV/atom) on held-out configurations:
+per-configuration root squared error RSE = |E_model - E_true| / N (eV/atom) on held-out configurations.
+revem fits linear and quadratic SNAP (2J_max 6) and a linear ACE (:class:`LinearAce`):
 
 * **Part 1, random vs group split, on real DFT.**  The domain-expert (DE) W set of the data mirror
   (``fitsnap-WBe/W``, Wood et al. PRB 99, 184305 (2019), incl. the GAP-W data of Szlachta et al., PRB 90,
@@ -30,12 +31,19 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from revem.fitting.snap import FitError, SnapSettings, design_matrix, solve, split
+from revem.fitting.snap import (
+    Design,
+    FitError,
+    SnapSettings,
+    design_matrix,
+    solve,
+    split,
+)
 
 DE_PREFIX = "fitsnap-WBe/W/"
 DE_EXCLUDED = {
@@ -45,9 +53,58 @@ DE_EXCLUDED = {
     "BCC_ForceLib_WOct": "SIA cells computed with other DFT settings (datasets README §3)",
     "BCC_ForceLib_WTet": "SIA cells computed with other DFT settings (datasets README §3)",
 }
-MODELS = {  # seed 002 Fig. 4: J_max = 3, D = 30
+@dataclass(frozen=True)
+class LinearAce:
+    """A linear ACE energy model (pyace B-basis, linear embedding, so E_i = c . B_i; Drautz, PRB 99, 014104
+    (2019)): the basis of revem's demo W potential (``revem/potentials/data/fit_w_linear_ace.py``: SBessel,
+    rcut 5 Å, body orders 1-4, 272 functions) without its core repulsion, plus a constant per atom."""
+
+    rcut: float = 5.0
+    nradmax_by_orders: tuple = (8, 6, 4, 2)
+    lmax_by_orders: tuple = (0, 3, 2, 1)
+
+    def basis(self, element: str):
+        from pyace import ACEBBasisSet, create_multispecies_basis_config
+
+        return ACEBBasisSet(create_multispecies_basis_config(potential_config={
+            "deltaSplineBins": 0.001, "elements": [element],
+            "embeddings": {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1], "ndensity": 1}},
+            "bonds": {"ALL": {"radbase": "SBessel", "radparameters": [5.25], "rcut": self.rcut, "dcut": 0.01}},
+            "functions": {"ALL": {"nradmax_by_orders": list(self.nradmax_by_orders),
+                                  "lmax_by_orders": list(self.lmax_by_orders)}}}))
+
+    @property
+    def n_columns(self) -> int:
+        return 1 + len(self.basis("W").basis_coeffs)
+
+    def design(self, frames, element: str, progress: bool = False) -> Design:
+        """Energy rows [1, <B>] per configuration from pyace's per-atom B-projections."""
+        from pyace import PyACECalculator
+
+        calc = PyACECalculator(self.basis(element))
+        rows, y = [], []
+        it = frames
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(frames, desc="ACE projections", unit="cfg", leave=False)
+        for i, at in enumerate(it):
+            if set(at.get_chemical_symbols()) != {element}:
+                raise FitError(f"configuration {i} is not pure {element}")
+            a = at.copy()
+            a.calc = calc
+            a.get_potential_energy()
+            rows.append(np.concatenate([[1.0], np.asarray(calc.projections).mean(axis=0)]))
+            y.append(at.get_potential_energy() / len(at))
+        n = len(frames)
+        return Design(np.array(rows), np.zeros(n), np.array(y), np.zeros(n, int), np.arange(n),
+                      np.array([len(a) for a in frames]))
+
+
+MODELS = {  # seed 002 Fig. 4: J_max = 3, D = 30; and a linear ACE
     "linear SNAP": SnapSettings(twojmax=6, quadratic=False, zbl=False),
     "quadratic SNAP": SnapSettings(twojmax=6, quadratic=True, zbl=False),
+    "linear ACE": LinearAce(),
 }
 PAPER = {
     "part1": "seed 002: group split raises quadratic-SNAP validation errors by one to two orders of magnitude "
@@ -92,9 +149,14 @@ class EnergyModel:
 
     def __init__(self, frames, settings: SnapSettings, element: str = "W", progress: bool = False,
                  force_weight: float = 0.0):
-        s = replace(settings, element=element)
-        self.d = design_matrix(frames, s, forces=force_weight > 0, stress=False, progress=progress)
-        self.s, self.force_weight = s, force_weight
+        if isinstance(settings, LinearAce):
+            if force_weight > 0:
+                raise FitError("the linear ACE model of the experiment fits energies only (--force-weight 0)")
+            self.d = settings.design(frames, element, progress)
+        else:
+            self.d = design_matrix(frames, replace(settings, element=element), forces=force_weight > 0, stress=False,
+                                   progress=progress)
+        self.s, self.force_weight = settings, force_weight
         self.erow = np.flatnonzero(self.d.kind == 0)  # energy row of configuration c is erow[c]
 
     def fit(self, train, ridge: float) -> np.ndarray:
@@ -294,9 +356,18 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(m, file=sys.stderr, flush=True)
-    models = {k: v for k, v in MODELS.items() if args.models == "all" or k.split()[0] in args.models.split(",")}
-    meta, p1, p2 = {"models": {k: {"twojmax": v.twojmax, "quadratic": v.quadratic, "coefficients": v.n_columns}
-                               for k, v in models.items()}, "ridge": args.ridge, "seeds": args.seeds}, None, None
+    wanted = {"linear": "linear SNAP", "quadratic": "quadratic SNAP", "ace": "linear ACE"}
+    if args.models != "all":
+        bad = [m for m in args.models.split(",") if m not in wanted]
+        if bad:
+            print(f"revem experiment transferability: --models {','.join(bad)}: choose from linear, quadratic, ace",
+                  file=sys.stderr)
+            return 2
+    models = {k: v for k, v in MODELS.items() if args.models == "all" or k in {wanted[m] for m in args.models.split(",")}}
+    meta, p1, p2 = {"models": {k: {**({"twojmax": v.twojmax, "quadratic": v.quadratic} if isinstance(v, SnapSettings)
+                                      else {"rcut": v.rcut, "nradmax_by_orders": v.nradmax_by_orders}),
+                                   "coefficients": v.n_columns} for k, v in models.items()},
+                    "ridge": args.ridge, "seeds": args.seeds}, None, None
     t0 = time.perf_counter()
     try:
         if not args.skip_part1:
@@ -361,7 +432,8 @@ def register(subparsers) -> None:
                    "(e.g. revem label --dft)")
     t.add_argument("--de-labelled", default=None, help="... and the DE configurations labelled the same way")
     t.add_argument("--truth", default=None, help="name of the ground truth of the labelled files, for the report")
-    t.add_argument("--models", default="all", help="linear,quadratic (default all)")
+    t.add_argument("--models", default="all", help="linear,quadratic,ace: linear / quadratic SNAP, linear ACE "
+                   "(default all)")
     t.add_argument("--seeds", type=int, default=5, help="part 1: splits per model (default 5)")
     t.add_argument("--max-per-group", type=int, default=None, help="part 1: cap each DE group (seeded subset; "
                    "default: all 9,887 configurations)")
