@@ -148,9 +148,11 @@ class Design:
     config: np.ndarray
     natoms: np.ndarray
 
-    def take(self, configs) -> Design:
-        keep = np.isin(self.config, np.asarray(configs))
-        return Design(self.A[keep], self.ref[keep], self.y[keep], self.kind[keep], self.config[keep], self.natoms)
+    def per_config(self, values: np.ndarray, kind: int) -> list:
+        """``values`` (one per row) of the rows of ``kind``, split by configuration: a list over configurations
+        0 … n-1 (rows are stored configuration by configuration; empty where a configuration has none)."""
+        r = np.flatnonzero(self.kind == kind)
+        return np.split(values[r], np.searchsorted(self.config[r], np.arange(1, len(self.natoms))))
 
 
 def _labels(atoms, i: int, want_stress: bool):
@@ -384,17 +386,10 @@ def row_weights(d: Design, frames, w: Weighting, element: str) -> tuple[np.ndarr
     rw = np.zeros(len(kind))
     erows = np.flatnonzero(kind == 0)
     rw[erows] = np.sqrt(1 - w.kappa) * np.sqrt(we[d.config[erows]])
-    frows = np.flatnonzero(kind == 1)
-    if len(frows):
-        # rows of configuration c are its atoms' x, y, z in order: atom index = position within c's rows // 3
-        starts = {}
-        for r in frows:
-            c = int(d.config[r])
-            starts.setdefault(c, r)
-        for r in frows:
-            c = int(d.config[r])
-            if c in wf:
-                rw[r] = np.sqrt(w.kappa) * np.sqrt(wf[c][(r - starts[c]) // 3])
+    force_rows = d.per_config(np.arange(len(kind)), 1)
+    for c, wc in wf.items():  # rows of configuration c are its atoms' x, y, z in order
+        if len(force_rows[c]):
+            rw[force_rows[c]] = np.sqrt(w.kappa) * np.sqrt(np.repeat(wc, 3))
     return rw, keep
 
 
@@ -422,12 +417,10 @@ def errors(d: Design, coef: np.ndarray, frames, configs, emin: float) -> dict:
     """RMSE/MAE of energies (meV/atom), forces (eV/Å) and stresses (GPa) of ``configs`` per energy window."""
     pred = predict(d, coef)
     configs = np.asarray(configs)
-    res = pred - d.y
-    by = {k: {int(c): res[(d.config == c) & (d.kind == k)] for c in configs} for k in (1, 2)}
+    forces, stresses = (d.per_config(pred - d.y, k) for k in (1, 2))
     e_rows = np.flatnonzero(d.kind == 0)
     epa_true, epa_pred = d.y[e_rows][configs], pred[e_rows][configs]
-    return window_errors(epa_true, epa_pred, emin, [by[1][int(c)] for c in configs],
-                         [by[2][int(c)] for c in configs])
+    return window_errors(epa_true, epa_pred, emin, [forces[c] for c in configs], [stresses[c] for c in configs])
 
 
 def split(n: int, test_size: float, seed, groups=None, how: str = "random"):
