@@ -30,8 +30,8 @@ class ValidationProtocol:
     timeout = 900
 
     def setup(self, pair, name):
-        from revem.properties import protocols
-        from revem.protocol import Target
+        from revem.validation.properties import protocols
+        from revem.validation.protocol import Target
 
         if not os.environ.get("REVEM_DATA_DIR"):
             os.environ["REVEM_DATA_DIR"] = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..",

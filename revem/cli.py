@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cmd_potentials(args) -> int:
@@ -41,19 +40,12 @@ def _catalog_potentials() -> dict:
     return out
 
 
-def validation_dir() -> Path:
-    d = REPO_ROOT / "validation"
-    if not d.is_dir():
-        raise SystemExit("revem validate needs the 'validation/' folder of a revem checkout (git clone the repository)")
-    return d
-
-
 def _cmd_validate(args) -> int:
     import pytest
 
     from ase.data import atomic_numbers
 
-    from . import results as results_io
+    from .validation import results as results_io
     from .potentials import PotentialError, load_potential
 
     el = args.element
@@ -76,7 +68,7 @@ def _cmd_validate(args) -> int:
         covered = ", ".join(f"{p.name} ({' '.join(p.elements)})" for p in pots.values())
         print(f"revem validate: no requested potential covers {el}: {covered}", file=sys.stderr)
         return 2
-    cmd = [str(validation_dir()), "--element", el, "--tier", args.tier, "--report-dir", args.report_dir,
+    cmd = ["--pyargs", "revem.validation", "--element", el, "--tier", args.tier, "--report-dir", args.report_dir,
            "-p", "no:cacheprovider", "-q"]
     for s in pots:
         cmd += ["--potential", s]
@@ -117,7 +109,7 @@ def _validate_all(args) -> int:
     import subprocess
 
     from .potentials import PotentialError, load_potential
-    from .report import write_summary
+    from .validation.report import write_summary
 
     pots = {}
     for s in args.potential or []:
@@ -157,9 +149,9 @@ def reference_table(tier: str = "standard") -> str:
     then the catalog potentials per element.  Generated from the packaged references (the README's table)."""
     import re
 
-    from . import references
-    from .properties import protocols
-    from .properties.common import lattice_of
+    from .validation import references
+    from .validation.properties import protocols
+    from .validation.properties.common import lattice_of
 
     protos = protocols()
     els = [el for el in references.elements() if lattice_of(el)]
@@ -232,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--tier", default="standard", choices=["smoke", "standard", "full"])
     sr.set_defaults(func=_cmd_references)
 
-    for modname in ("revem.generator.cli", "revem.reference_cli", "revem.diversity", "revem.labelling", "revem.fitting.cli",
+    for modname in ("revem.generator.cli", "revem.validation.reference_cli", "revem.datasets.diversity", "revem.datasets.labelling", "revem.fitting.cli",
                     "revem.experiments.transferability"):
         try:
             mod = __import__(modname, fromlist=["register"])

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 
-from revem.properties import cohesive, phonons
-from revem.properties.common import target_of
-from revem.protocol import Target
+from revem.validation.properties import cohesive, phonons
+from revem.validation.properties.common import target_of
+from revem.validation.protocol import Target
 
 EMT_T = Target.of(EMT, name="emt")
 

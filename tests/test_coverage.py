@@ -1,4 +1,4 @@
-"""Coverage-aware verdicts (revem.coverage): the training-domain model, the recorder, the harness labels."""
+"""Coverage-aware verdicts (revem.validation.coverage): the training-domain model, the recorder, the harness labels."""
 import json
 import os
 import subprocess
@@ -10,8 +10,8 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from revem import coverage
-from revem.coverage import Recorder, TrainingDomain, recording
+from revem.validation import coverage
+from revem.validation.coverage import Recorder, TrainingDomain, recording
 from revem.potentials import calculators, load_potential
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -337,7 +337,7 @@ def test_recorded_cache_nests_and_forwards_to_the_outer_recorder():
 
 
 def test_protocol_run_cache_replays_the_structures_of_its_first_run():
-    from revem.protocol import Measurement, Protocol
+    from revem.validation.protocol import Measurement, Protocol
 
     pot = load_potential("W_zhou")
 

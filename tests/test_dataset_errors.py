@@ -1,11 +1,11 @@
-"""Unit tests of revem.properties.dataset_errors (pure metrics; the fast reader on real data if present)."""
+"""Unit tests of revem.validation.properties.dataset_errors (pure metrics; the fast reader on real data if present)."""
 import math
 
 import numpy as np
 import pytest
 
 from revem.data import available
-from revem.properties import dataset_errors as de
+from revem.validation.properties import dataset_errors as de
 
 
 def test_offset_is_median_and_metrics():

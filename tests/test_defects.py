@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from revem.properties import defects as d
+from revem.validation.properties import defects as d
 
 A0 = 3.165
 
@@ -57,7 +57,7 @@ def test_vacancy_w_zhou_relaxes_and_stays_a_vacancy():
 
 
 def test_references_are_complete():
-    from revem import references
+    from revem.validation import references
 
     refs = {r.case: r for r in references.load("W", "defects") if r.quantity == "E_f"}
     assert set(refs) == set(d.CASES)
@@ -84,8 +84,8 @@ def test_emt_cu_vacancy_formation_energy():
     1.1-1.35 eV is asserted; relaxation lowers E_f by only tens of meV in fcc Cu."""
     from ase.calculators.emt import EMT
 
-    from revem.properties.common import ground_state
-    from revem.protocol import Target
+    from revem.validation.properties.common import ground_state
+    from revem.validation.protocol import Target
 
     t = Target.of(lambda: EMT(), name="emt")
     gs = ground_state(t, "Cu", "fcc")
@@ -99,15 +99,15 @@ def test_emt_hcp_vacancy_runs():
     (fcc and hcp have the same first neighbour shell)."""
     from ase.calculators.emt import EMT
 
-    from revem.properties.common import ground_state
-    from revem.protocol import Target
+    from revem.validation.properties.common import ground_state
+    from revem.validation.protocol import Target
 
     t = Target.of(lambda: EMT(), name="emt")
     gs_h, gs_f = ground_state(t, "Ni", "hcp"), ground_state(t, "Ni", "fcc")
     a, coa = gs_h["a0"], gs_h["c_over_a"]
     atoms = d.build_defect("Ni", a, "vacancy", (4, 2, 3), structure="hcp", c_over_a=coa)
     atoms.calc = EMT()
-    from revem.properties.common import relax_positions
+    from revem.validation.properties.common import relax_positions
 
     assert relax_positions(atoms, fmax=1e-2)
     e_hcp = d.formation_energy(atoms.get_potential_energy(), len(atoms), gs_h["e0"])
@@ -123,7 +123,7 @@ def test_builder_declines_snapshot_and_offset_vacancies():
     """The defects builder's checks: mlearn vacancy frames are AIMD snapshots; the Be vacancy cells sit on
     another energy zero than the Be bulk (naive E_f < 0)."""
     from revem.data import DataUnavailable
-    from revem.references_build import defects as build
+    from revem.validation.references_build import defects as build
 
     try:
         for el in ("Mo", "Cu", "Ni"):

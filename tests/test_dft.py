@@ -1,6 +1,6 @@
 """The GPAW setup used for DFT references, checked against WIEN2k (ase's dcdft) and the stored DFT EOS.
 
-* ``test_recorded_setup_*``: the numbers GPAW produced (``revem/reference_data/W/dft_setup_gpaw.json``)
+* ``test_recorded_setup_*``: the numbers GPAW produced (``revem/validation/reference_data/W/dft_setup_gpaw.json``)
   pass the check; runs everywhere (the stored-EOS part needs REVEM_DATA_DIR).
 * ``test_gpaw_*``: run GPAW again; skipped with the install line where GPAW is not installed.
   The full E(V) check is marked ``slow`` (minutes on one core).
@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from revem import dft
-from revem.references import REFERENCE_DIR
+from revem.datasets import dft
+from revem.validation.references import REFERENCE_DIR
 
 RECORD = REFERENCE_DIR / "W" / "dft_setup_gpaw.json"
 needs_gpaw = pytest.mark.skipif(not dft.is_available(), reason=dft.INSTALL_HINT)
@@ -19,12 +19,12 @@ needs_gpaw = pytest.mark.skipif(not dft.is_available(), reason=dft.INSTALL_HINT)
 
 def _record():
     if not RECORD.is_file():
-        pytest.skip(f"{RECORD} not committed yet (python -m revem.references_build.paths setup)")
+        pytest.skip(f"{RECORD} not committed yet (python -m revem.validation.references_build.paths setup)")
     return json.loads(RECORD.read_text())
 
 
 def test_recorded_setup_matches_dcdft():
-    from revem.references_build.paths import evaluate
+    from revem.validation.references_build.paths import evaluate
 
     rec = _record()
     res = evaluate(rec["eos"], "W")
@@ -40,7 +40,7 @@ def test_recorded_setup_matches_dcdft():
 @pytest.mark.needs_data
 def test_recorded_setup_matches_stored_eos():
     from revem.data import DataUnavailable
-    from revem.references_build.paths import evaluate, stored_eos
+    from revem.validation.references_build.paths import evaluate, stored_eos
 
     rec = _record()
     try:
@@ -78,7 +78,7 @@ def test_gpaw_reproduces_recorded_point():
 @pytest.mark.slow
 def test_gpaw_bcc_w_matches_dcdft():
     """bcc W with the default settings: V0 within 1 % and B0 within 5 % of WIEN2k (dcdft); ~2–4 min."""
-    from revem.references_build.paths import evaluate
+    from revem.validation.references_build.paths import evaluate
 
     setup = dft.setup_check(dft.gpaw_calculator(), "W", structures=("bcc",))
     res = evaluate(setup, "W")
@@ -92,7 +92,7 @@ def test_gpaw_bcc_w_matches_dcdft():
 @pytest.mark.skipif(not os.environ.get("REVEM_DATA_DIR"), reason="REVEM_DATA_DIR unset: no stored DFT EOS data")
 def test_gpaw_structure_differences_match_stored_eos():
     """fcc−bcc and A15−bcc (EOS minima) within 30 meV/atom of the stored VASP PBE EOS data; ~10 min."""
-    from revem.references_build.paths import evaluate, stored_eos
+    from revem.validation.references_build.paths import evaluate, stored_eos
 
     setup = dft.setup_check(dft.gpaw_calculator(), "W")
     res = evaluate(setup, "W", stored_eos())

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from revem import diversity as dv
+from revem.datasets import diversity as dv
 from revem.cli import main
 
 

@@ -4,7 +4,7 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from revem.properties import elastic, eos
+from revem.validation.properties import elastic, eos
 
 
 def test_strain_matrix_voigt_convention():
@@ -82,7 +82,7 @@ def test_relaxed_ion_differs_from_clamped_where_ions_move():
     at = bulk("Cu", "hcp", a=2.55, c=4.16)
     at.calc = EMT()
     clamped, relaxed = elastic.stress_strain_matrix(at, 0.01, relax=lambda a: __import__(
-        "revem.properties.common", fromlist=["x"]).relax_positions(a, fmax=1e-4, steps=200))
+        "revem.validation.properties.common", fromlist=["x"]).relax_positions(a, fmax=1e-4, steps=200))
     assert np.abs(clamped - relaxed).max() > 0.1  # GPa: some ion relaxation happened
     assert np.all(np.diag(relaxed) <= np.diag(clamped) + 1e-6)  # relaxation never stiffens
 
@@ -91,7 +91,7 @@ def test_relaxed_ion_differs_from_clamped_where_ions_move():
 
 
 def test_fit_recovers_exact_linear_stress_strain_cubic_and_hexagonal():
-    from revem.references_build import elastic as build
+    from revem.validation.references_build import elastic as build
 
     rng = np.random.default_rng(0)
     eps = rng.uniform(-0.01, 0.01, size=(20, 6))
@@ -119,7 +119,7 @@ def test_fit_recovers_exact_linear_stress_strain_cubic_and_hexagonal():
 
 
 def test_strain_stress_from_cells_is_rotation_free():
-    from revem.references_build import elastic as build
+    from revem.validation.references_build import elastic as build
 
     cell0 = np.eye(3) * 3.19
     f = np.eye(3) + elastic.strain_matrix(3, 0.02)
@@ -135,9 +135,9 @@ def test_strain_stress_from_cells_is_rotation_free():
 
 @pytest.mark.needs_data
 def test_builder_reproduces_stored_references():
-    from revem import references
+    from revem.validation import references
     from revem.data import data_dir
-    from revem.references_build import elastic as build
+    from revem.validation.references_build import elastic as build
 
     if data_dir() is None:
         pytest.skip("REVEM_DATA_DIR not set")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from revem import references
-from revem.properties import protocols
-from revem.properties.common import ground_lattice
+from revem.validation import references
+from revem.validation.properties import protocols
+from revem.validation.properties.common import ground_lattice
 
 ROOT = Path(__file__).resolve().parent.parent
 ELEMENTS = {"W": "bcc", "Mo": "bcc", "Ta": "bcc", "Nb": "bcc", "Al": "fcc", "Cu": "fcc", "Ni": "fcc",
@@ -105,7 +105,7 @@ def test_re_os_references_parametrize(element):
 
 
 def test_nve_temperature_from_melting_point():
-    from revem.properties import nve
+    from revem.validation.properties import nve
 
     assert nve.case_name("W") == nve.CASE == "bcc16_3000K"  # the paper's W run
     assert nve.case_name("Al") == "fcc32_800K" and nve.case_name("Be") == "hcp16_1300K"
@@ -172,7 +172,7 @@ def test_wheel_ships_the_references(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     wheel = next(tmp_path.glob("revem-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    packaged = {f"revem/reference_data/{p.parent.name}/{p.name}" for p in references.REFERENCE_DIR.glob("*/*.json")}
+    packaged = {f"revem/validation/reference_data/{p.parent.name}/{p.name}" for p in references.REFERENCE_DIR.glob("*/*.json")}
     assert packaged and packaged <= names, sorted(packaged - names)[:5]
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 
-from revem.properties import eos
+from revem.validation.properties import eos
 
 
 def _bm(v, e0, v0, b0, bp):
@@ -91,7 +91,7 @@ def test_w_cases_unchanged():
 
 @pytest.mark.parametrize("element", ELEMENTS)
 def test_references_load_and_cases_have_them(element):
-    from revem import references
+    from revem.validation import references
 
     refs = references.load(element, "eos")
     assert refs, f"no eos references for {element}"
@@ -120,7 +120,7 @@ def test_references_load_and_cases_have_them(element):
 
 
 def test_wien2k_structure_mapping():
-    from revem.references_build.eos import wien2k_case
+    from revem.validation.references_build.eos import wien2k_case
 
     assert [wien2k_case(el) for el in ("W", "Cu", "Be", "Os", "C")] == ["bcc", "fcc", "hcp", "hcp", "graphite"]
 
@@ -132,9 +132,9 @@ def test_wien2k_structure_mapping():
 def test_builder_reproduces_stored(element, derive, name):
     import json
 
-    from revem import references
+    from revem.validation import references
     from revem.data import DataUnavailable
-    from revem.references_build import eos as build
+    from revem.validation.references_build import eos as build
 
     try:
         rows = getattr(build, derive)(element)
@@ -152,9 +152,9 @@ def test_emt_cu_fcc_against_wien2k_and_experiment():
     within the 10 % tolerance of WIEN2k's; the scorer must say so (B0 passes, V0 just fails)."""
     from ase.collections import dcdft
 
-    from revem import references
-    from revem.protocol import Target
-    from revem.scoring import score
+    from revem.validation import references
+    from revem.validation.protocol import Target
+    from revem.validation.scoring import score
 
     t = Target.of(lambda: EMT(), name="emt-cu-test")
     got = {m.quantity: m for m in eos.PROTOCOL.run(t, "Cu", "fcc", "smoke")}

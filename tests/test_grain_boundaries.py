@@ -1,9 +1,9 @@
-"""Unit tests of the pure helpers of revem.properties.grain_boundaries (aimsgb, no LAMMPS, no data)."""
+"""Unit tests of the pure helpers of revem.validation.properties.grain_boundaries (aimsgb, no LAMMPS, no data)."""
 import numpy as np
 import pytest
 
-from revem.properties import grain_boundaries as gb
-from revem.properties.common import EV_PER_A2_TO_J_PER_M2
+from revem.validation.properties import grain_boundaries as gb
+from revem.validation.properties.common import EV_PER_A2_TO_J_PER_M2
 
 A = 3.165
 

@@ -1,4 +1,4 @@
-"""Unit tests of the pure helpers of revem.properties.gsfe (no data, no LAMMPS)."""
+"""Unit tests of the pure helpers of revem.validation.properties.gsfe (no data, no LAMMPS)."""
 import os
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from ase.build import bulk
 
 from revem.potentials import load_potential
-from revem.properties import gsfe
+from revem.validation.properties import gsfe
 
 
 @pytest.mark.parametrize("plane", ["110", "112"])
@@ -63,7 +63,7 @@ def test_cases_by_tier():
 
 
 def test_gamma_us_is_the_dense_maximum_at_the_potentials_own_a0():
-    from revem.properties.common import ground_state
+    from revem.validation.properties.common import ground_state
 
     res = gsfe.compute("W_zhou", "W", "110_gamma_us", "smoke")
     d = res["data"]
@@ -102,7 +102,7 @@ def test_cases_per_element_only_with_references():
 def test_user_reference_collects_an_own_cell_case(tmp_path, monkeypatch):
     import json
 
-    from revem import references
+    from revem.validation import references
 
     (tmp_path / "Cu").mkdir()
     (tmp_path / "Cu" / "gsfe_mine.json").write_text(json.dumps({"property": "gsfe", "element": "Cu", "references": [
@@ -241,9 +241,9 @@ def test_fcc_and_hcp_own_lines_with_emt():
 def test_builders_reproduce_stored_references():
     import json
 
-    from revem import references
+    from revem.validation import references
     from revem.data import DataUnavailable, read_frames
-    from revem.references_build import gsfe as build
+    from revem.validation.references_build import gsfe as build
 
     try:
         rows = {"W": build.build(read_frames(gsfe.DATA)),

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from revem.references import Reference
-from revem import results as results_io
-from revem.scoring import compare_baseline, score
+from revem.validation.references import Reference
+from revem.validation import results as results_io
+from revem.validation.scoring import compare_baseline, score
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from revem import results as results_io
+from revem.validation import results as results_io
 
 ROOT = Path(__file__).resolve().parent.parent
 def run(tmp_path, *args, props=("verification",), env=None, report="r"):

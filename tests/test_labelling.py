@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from revem import dft
-from revem import labelling as lb
+from revem.datasets import dft
+from revem.datasets import labelling as lb
 from revem.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

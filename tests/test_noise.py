@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from revem import results as results_io
+from revem.validation import results as results_io
 
 ROOT = Path(__file__).resolve().parent.parent
 POTENTIALS = ("W_2940_2017_2", "W_ace_linear_demo")  # a LAMMPS SNAP and a pyace ACE

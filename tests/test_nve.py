@@ -1,10 +1,10 @@
-"""Unit tests of revem.properties.nve: the ΔH analysis and the two velocity-Verlet drivers."""
+"""Unit tests of revem.validation.properties.nve: the ΔH analysis and the two velocity-Verlet drivers."""
 import math
 
 import numpy as np
 import pytest
 
-from revem.properties import nve
+from revem.validation.properties import nve
 
 
 def test_delta_h_is_eq2():

@@ -1,4 +1,4 @@
-"""Unit tests of the transformation-path protocol (revem.properties.paths) and its reference runner."""
+"""Unit tests of the transformation-path protocol (revem.validation.properties.paths) and its reference runner."""
 import json
 import math
 
@@ -7,8 +7,8 @@ import pytest
 from ase.build import bulk
 from ase.calculators.lj import LennardJones
 
-from revem.properties import paths as P
-from revem.references import REFERENCE_DIR
+from revem.validation.properties import paths as P
+from revem.validation.references import REFERENCE_DIR
 
 V = 16.1  # Å^3/atom
 
@@ -81,7 +81,7 @@ def test_metrics():
 
 
 def test_reference_cli_rejects_module_without_reference_entries(capsys):
-    from revem.reference_cli import main
+    from revem.validation.reference_cli import main
 
     assert main(["reference", "compute", "verification", "--element", "W"]) == 2
     assert "reference_entries" in capsys.readouterr().err

@@ -3,7 +3,7 @@ reports, equals a direct LAMMPS run of the same input (and of the .snap file LAM
 self-consistent (F = -dE/dx, stress = dE/d(strain)/V by central finite differences).
 
 A potential is tested for every element it covers, in that element's ground lattice
-(:func:`revem.properties.common.ground_state` with ``"ground"``: bcc W, Mo, Ta, Nb; fcc Al, Cu, Ni; hcp Be;
+(:func:`revem.validation.properties.common.ground_state` with ``"ground"``: bcc W, Mo, Ta, Nb; fcc Al, Cu, Ni; hcp Be;
 diamond C). Lattice-constant references (0 K, static):
 
 * *Published* (from the card, 0.1 %): ``W_zhou`` (Zhou, Johnson, Wadley, PRB 69, 144113 (2004): r_e =
@@ -50,7 +50,7 @@ from ase.units import bar
 from revem.lammps_runtime import new_lammps, potentials_dir
 from revem.potentials import catalog, load_card, load_potential
 from revem.potentials.core import CATALOG_DIR
-from revem.properties.common import (
+from revem.validation.properties.common import (
     build_lattice,
     ground_lattice,
     ground_state,

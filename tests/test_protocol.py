@@ -1,10 +1,10 @@
-"""The protocol contract (revem.protocol): targets, measurements, settings, caching, and any ASE
+"""The protocol contract (revem.validation.protocol): targets, measurements, settings, caching, and any ASE
 calculator running the same protocol as a potential."""
 import pytest
 from ase.calculators.emt import EMT
 
-from revem.properties import protocol_versions, protocols
-from revem.protocol import Measurement, Protocol, Target, merge_settings
+from revem.validation.properties import protocol_versions, protocols
+from revem.validation.protocol import Measurement, Protocol, Target, merge_settings
 
 
 def test_every_property_is_a_protocol_with_a_version():

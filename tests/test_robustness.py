@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from ase.calculators.morse import MorsePotential
 
-from revem.properties import robustness as rb
-from revem.protocol import Target
+from revem.validation.properties import robustness as rb
+from revem.validation.protocol import Target
 
 ROOT = Path(__file__).resolve().parents[1]
 R = np.round(np.arange(0.5, 8.0 + 1e-9, 0.02), 10)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from revem.properties import surfaces as s
-from revem.properties.common import EV_PER_A2_TO_MJ_PER_M2
+from revem.validation.properties import surfaces as s
+from revem.validation.properties.common import EV_PER_A2_TO_MJ_PER_M2
 
 A0 = 3.165
 
@@ -71,8 +71,8 @@ def test_emt_cu_facet_ordering():
     ~1.8 J/m^2 average, as known for EMT/EAM), and the relaxation lowers gamma."""
     from ase.calculators.emt import EMT
 
-    from revem.properties.common import ground_state
-    from revem.protocol import Target
+    from revem.validation.properties.common import ground_state
+    from revem.validation.protocol import Target
 
     t = Target.of(lambda: EMT(), name="emt")
     gs = ground_state(t, "Cu", "fcc")
@@ -94,9 +94,9 @@ def test_emt_cu_facet_ordering():
 def test_builder_reproduces_stored(element, name, derive):
     import json
 
-    from revem import references
+    from revem.validation import references
     from revem.data import DataUnavailable
-    from revem.references_build import surfaces as build
+    from revem.validation.references_build import surfaces as build
 
     try:
         rows = build.derive_fitsnap_ta() if derive == "derive_fitsnap_ta" else getattr(build, derive)(element)
@@ -113,7 +113,7 @@ def test_builder_reproduces_stored(element, name, derive):
 @pytest.mark.needs_data
 def test_mlearn_mo_surfaces_are_the_maml_ones():
     from revem.data import DataUnavailable
-    from revem.references_build import surfaces as build
+    from revem.validation.references_build import surfaces as build
 
     try:
         assert build.mlearn_mo_is_maml()
@@ -123,7 +123,7 @@ def test_mlearn_mo_surfaces_are_the_maml_ones():
 
 def test_other_element_references():
     """Stored non-W sets: physical range, one value per facet and source, relaxed below unrelaxed."""
-    from revem import references
+    from revem.validation import references
 
     for el, lo, hi in (("Mo", 2500, 3600), ("Ta", 2200, 3200), ("Nb", 1900, 2500), ("Cu", 1400, 1900),
                        ("Ni", 2000, 2600)):
@@ -144,7 +144,7 @@ def test_w_zhou_110_below_100():
 
 
 def test_references_are_complete():
-    from revem import references
+    from revem.validation import references
 
     refs = references.load("W", "surfaces")
     for src_key in ("Table 2", "maml"):

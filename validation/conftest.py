@@ -1,7 +1,6 @@
-"""Validation harness: `pytest validation -k W --potential my_W.yace` (see revem/pytest_plugin.py)."""
-import os
+"""The validation harness in a checkout: ``pytest validation --element W --potential my_W.yace``.
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads BLAS
-    os.environ.setdefault(_var, "1")
-
-from revem.pytest_plugin import *  # noqa: E402,F401,F403  (hooks, options and the `revem` fixture)
+The harness is the ``revem`` pytest plugin (``revem.validation.plugin``, registered through the
+``pytest11`` entry point when revem is installed); its tests live in ``revem.validation.test_properties``,
+so ``pytest --pyargs revem.validation ...`` runs the same from any folder.
+"""

@@ -335,7 +335,7 @@ def _teacher_label(frames_or_path, out: Path, teacher: str, element: str, worker
     from ase.io import write
 
     from revem.data import read_extxyz_fast
-    from revem.labelling import label, teacher_spec
+    from revem.datasets.labelling import label, teacher_spec
 
     src = frames_or_path
     if not isinstance(src, (str, Path)):  # written each time: a resume with other frames is refused by label()

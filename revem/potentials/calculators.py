@@ -5,7 +5,7 @@ import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
 OVERLAP_DISTANCE = 0.3  # Å: closer pairs are treated as overlapping atoms
-# callables shown every structure check_structure accepts (revem.coverage.recording adds and removes one)
+# callables shown every structure check_structure accepts (revem.validation.coverage.recording adds and removes one)
 STRUCTURE_HOOKS: list = []
 
 

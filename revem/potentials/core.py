@@ -105,7 +105,7 @@ class Potential:
     precision: str = ""  # "float32" or "float64" when the card declares it (else detected where needed)
     # the configurations it was fitted on (card key ``training_data``): dicts with ``name`` (registry name or
     # the card's text), ``registry`` (bool), ``path`` (resolved file inside the card's folder, or None) and
-    # ``every`` (frame stride); :mod:`revem.coverage` labels validation cases against them
+    # ``every`` (frame stride); :mod:`revem.validation.coverage` labels validation cases against them
     training_data: list = field(default_factory=list)
 
     def __eq__(self, other):

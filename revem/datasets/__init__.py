@@ -1,0 +1,1 @@
+"""The dataset side of revem: labelling (DFT or a teacher potential), diversity, the DFT runner."""

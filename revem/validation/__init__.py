@@ -1,0 +1,1 @@
+"""The validation side of revem: protocols, references, scoring, reports and the pytest plugin."""

@@ -1,0 +1,341 @@
+"""Grain-boundary energies E_gb (J/m^2): CSL boundaries of bcc W, and the GBDB bicrystals of every element.
+
+Two sets of cases, both periodic bicrystals holding two equivalent GBs,
+``E_gb = (E_cell − N·e_bulk) / (2A)`` with ``e_bulk`` the potential's relaxed ground-state energy per atom
+(bcc, fcc or hcp: :func:`revem.validation.properties.common.ground_lattice`) and
+``A`` the GB area:
+
+* **Table S1 of seed 000** (Subramanyam & Perez), DFT values of D. Scheiber, R. Pippan, P. Puschnig,
+  L. Romaner, Modelling Simul. Mater. Sci. Eng. 24, 035013 (2016), doi:10.1088/0965-0393/24/3/035013:
+  Σ3[1-10](112) tilt, Σ3[1-10](110) twist, Σ3[1-10](111) tilt, Σ5[100](013) tilt, Σ5[100](001) twist.
+  Built with aimsgb (J. Cheng, J. Luo, K. Yang, Comput. Mater. Sci. 155, 92 (2018),
+  doi:10.1016/j.commatsci.2018.08.029) at the potential's a0. aimsgb names the equivalent planes
+  (11-2), (1-10) [twist: plane normal ∥ axis], (-1-1-1), (013) and (100). The GB energy is the
+  minimum over a grid of rigid in-plane translations of grain B; each translation is relaxed (atoms and
+  the cell length normal to the GB). Atoms of grain B closer than ``min_distance_A`` to another atom are
+  deleted. ``S5_013_broken_symmetry`` reports ``dE_broken`` = E_gb(mirror-symmetric, zero shift) −
+  min E_gb over the translation grid (which includes a/2 along the [100] tilt axis), J/m^2; positive
+  means a broken-symmetry variant is the more stable one (DFT: +0.089 J/m^2, Scheiber et al. as quoted
+  by the seed).
+* **GBDB** (H. Zheng et al., Acta Mater. 186, 40 (2020), doi:10.1016/j.actamat.2019.12.030; registry
+  ``gbdb/<El>.extxyz.gz``, every element it holds): the potential relaxes (atoms and the full cell) starting from each DFT-relaxed
+  bicrystal, first scaled isotropically to the potential's volume per atom. Compared with the stored DFT
+  ``gb_energy``.
+
+Disclaimers: static 0 K relaxations; the translation grid is coarse in the standard tier, so a lower
+minimum between grid points is missed (and the search never adds or removes whole planes of atoms, as a
+full GB structure search would). Bicrystal cells are small (grains about 8–20 Å thick), so the two GBs
+of a cell interact; the GBDB cells keep the DFT cell sizes. Scheiber et al. used other DFT settings than
+GBDB, so the two DFT sets disagree by up to about 0.1–0.4 J/m^2 for the same GB.
+"""
+from __future__ import annotations
+
+import itertools
+import warnings
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.filters import UnitCellFilter
+from ase.optimize import BFGS
+
+from ..coverage import recorded_cache
+from ..plotting import finite as _finite, reference_bars as _reference_bars
+from ..protocol import Measurement, Protocol, merge_settings
+from .common import EV_PER_A2_TO_J_PER_M2, calculator_factory, ground_state, single_threaded
+
+PROPERTY = "grain_boundaries"
+PROTOCOL_VERSION = 1
+UNIT = "J/m^2"
+DATA = "gbdb/W.extxyz.gz"
+
+# name: aimsgb axis, sigma, plane (aimsgb's spelling of the seed's plane), grains' thickness in CSL cells,
+# standard-tier translation grid (points along in-plane cell vectors a, b; the full tier uses 3x as many)
+TABLE_S1 = {
+    "S3_112_tilt": {"axis": (1, -1, 0), "sigma": 3, "plane": (1, 1, -2), "uc": 2, "grid": (2, 2)},
+    "S3_110_twist": {"axis": (1, -1, 0), "sigma": 3, "plane": (1, -1, 0), "uc": 3, "grid": (2, 2)},
+    "S3_111_tilt": {"axis": (1, -1, 0), "sigma": 3, "plane": (-1, -1, -1), "uc": 2, "grid": (2, 2)},
+    "S5_013_tilt": {"axis": (1, 0, 0), "sigma": 5, "plane": (0, 1, 3), "uc": 1, "grid": (2, 4)},  # b = [100] axis
+    "S5_001_twist": {"axis": (1, 0, 0), "sigma": 5, "plane": (1, 0, 0), "uc": 3, "grid": (2, 1)},
+}
+DEFAULTS = {"grid_scale": 1, "uc_scale": 1, "fmax_eV_per_A": 1e-2, "max_steps": 400, "min_distance_A": 1.5,
+            "gbdb_max_atoms": 80}
+TIER_SETTINGS = {
+    # smoke: one Table S1 GB at zero shift and the smallest GBDB cell
+    "smoke": {"table": ("S3_112_tilt",), "grid_scale": 0, "gbdb_max_atoms": 24, "broken_symmetry": False},
+    "standard": {"table": tuple(TABLE_S1), "grid_scale": 1, "gbdb_max_atoms": 80, "broken_symmetry": True},
+    "full": {"table": tuple(TABLE_S1), "grid_scale": 3, "uc_scale": 2, "fmax_eV_per_A": 1e-3,
+             "max_steps": 2000, "gbdb_max_atoms": 100000, "broken_symmetry": True},
+}
+
+
+def settings(tier: str) -> dict:
+    return merge_settings(DEFAULTS, TIER_SETTINGS, tier)
+
+
+def gbdb_cases(element: str, max_atoms: int = 10**9) -> list[str]:
+    """GBDB case names stored in the references (``gbdb_S<sigma>_<type>_<plane>``), smallest cells first."""
+    from ..references import load
+
+    refs = [r for r in load(element, PROPERTY) if r.case.startswith("gbdb_") and r.quantity == "E_gb"]
+    refs = sorted(refs, key=lambda r: (r.extra.get("n_atoms", 0), r.case))
+    return [r.case for r in refs if r.extra.get("n_atoms", 0) <= max_atoms]
+
+
+def cases(element: str, tier: str) -> list[str]:
+    """The Table S1 boundaries (bcc, built with aimsgb) where the element has their reference (W: Scheiber
+    et al.), then the element's GBDB records, smallest cells first (any lattice: the cells come from DFT)."""
+    from ..references import has
+
+    s = settings(tier)
+    out = [c for c in s["table"] if has(element, PROPERTY, c)]
+    if s["broken_symmetry"] and has(element, PROPERTY, "S5_013_broken_symmetry"):
+        out.append("S5_013_broken_symmetry")
+    return out + gbdb_cases(element, s["gbdb_max_atoms"])
+
+
+# ---------------------------------------------------------------------------------------------- pure helpers
+def gb_area(cell) -> float:
+    """Area (Å^2) of the GB plane spanned by cell vectors a and b (the GB normal is along c)."""
+    cell = np.asarray(cell, float)
+    return float(np.linalg.norm(np.cross(cell[0], cell[1])))
+
+
+def gb_energy(e_cell: float, n_atoms: int, e_bulk: float, area: float, n_gb: int = 2) -> float:
+    """E_gb (J/m^2) from the cell energy (eV), atom count, bulk energy (eV/atom) and GB area (Å^2)."""
+    return (e_cell - n_atoms * e_bulk) / (n_gb * area) * EV_PER_A2_TO_J_PER_M2
+
+
+def shift_grid(n1: int, n2: int) -> list[tuple[float, float]]:
+    """Fractional in-plane shifts (i/n1, j/n2) of grain B."""
+    return [(i / n1, j / n2) for i, j in itertools.product(range(n1), range(n2))]
+
+
+def to_ase_oriented(grain, direction: int) -> Atoms:
+    """A pymatgen/aimsgb grain as ASE atoms with the stacking direction moved to c (cyclic, proper rotation)."""
+    order = [(direction + 1) % 3, (direction + 2) % 3, direction]
+    cell = np.asarray(grain.lattice.matrix)[order][:, order]
+    pos = np.asarray(grain.cart_coords)[:, order]
+    return Atoms([str(s.specie) for s in grain], positions=pos, cell=cell, pbc=True)
+
+
+def aimsgb_grains(element: str, a: float, axis, sigma: int, plane, uc: int) -> tuple[Atoms, Atoms]:
+    """Grains A and B of an aimsgb CSL bicrystal (bcc, lattice constant ``a`` Å), GB normal along c."""
+    from aimsgb import Grain, GrainBoundary
+    from pymatgen.core import Lattice, Structure
+
+    bcc = Grain.from_dict(Structure(Lattice.cubic(a), [element] * 2, [[0, 0, 0], [0.5, 0.5, 0.5]]).as_dict())
+    gb = GrainBoundary(list(axis), sigma, list(plane), bcc, uc_a=uc, uc_b=uc)
+    return to_ase_oriented(gb.grain_a, gb.direction), to_ase_oriented(gb.grain_b, gb.direction)
+
+
+def stack(grain_a: Atoms, grain_b: Atoms, shift_frac=(0.0, 0.0), min_distance_A: float = 1.5) -> Atoms:
+    """Periodic bicrystal: B on top of A, B shifted in-plane by ``shift_frac`` of a and b.
+
+    Atoms of B closer than ``min_distance_A`` (Å) to any atom are deleted. Per-atom array ``grain``: 0 (A), 1 (B).
+    """
+    ca, cb = grain_a.cell.array, grain_b.cell.array
+    if not np.allclose(ca[:2], cb[:2], atol=1e-6):
+        raise ValueError("grains A and B have different in-plane cells")
+    t = shift_frac[0] * ca[0] + shift_frac[1] * ca[1]
+    cell = np.array([ca[0], ca[1], ca[2] + cb[2]])
+    pos = np.vstack([grain_a.positions, grain_b.positions + ca[2] + t])
+    at = Atoms(list(grain_a.symbols) + list(grain_b.symbols), positions=pos, cell=cell, pbc=True)
+    at.set_array("grain", np.array([0] * len(grain_a) + [1] * len(grain_b)))
+    at.wrap()
+    d = at.get_all_distances(mic=True)
+    np.fill_diagonal(d, np.inf)
+    drop = []
+    for i in range(len(grain_a), len(at)):  # greedy: drop a B atom if it is too close to a kept atom
+        if i in drop:
+            continue
+        close = [j for j in np.nonzero(d[i] < min_distance_A)[0] if j not in drop]
+        if close:
+            drop.append(i)
+    if drop:
+        del at[drop]
+    return at
+
+
+def axis_shift_fraction(grain_a: Atoms, axis, a: float) -> tuple[float, float]:
+    """The in-plane fractional shift equal to a/2·axis/|axis| · |axis|, i.e. half the tilt-axis period.
+
+    Returns (½, 0) or (0, ½): which in-plane cell vector is the tilt axis (its length is a·|axis|).
+    """
+    period = a * float(np.linalg.norm(axis))
+    lengths = grain_a.cell.lengths()[:2]
+    k = int(np.argmin(np.abs(lengths - period)))
+    if abs(lengths[k] - period) > 1e-3 * period:
+        raise ValueError(f"no in-plane cell vector of length {period:.4f} Å (the tilt axis period)")
+    return (0.5, 0.0) if k == 0 else (0.0, 0.5)
+
+
+# ------------------------------------------------------------------------------------------------ relaxation
+@single_threaded
+def relax_gb(atoms: Atoms, calc, fmax: float, steps: int, cell_mask=(0, 0, 1, 0, 0, 0)) -> bool:
+    """Relax atoms and the cell components in ``cell_mask`` (Voigt: xx yy zz yz xz xy) with BFGS."""
+    atoms.calc = calc
+    filt = UnitCellFilter(atoms, mask=list(cell_mask))
+    opt = BFGS(filt, logfile=None)
+    return bool(opt.run(fmax=fmax, steps=steps))
+
+
+_calc_factory = calculator_factory
+
+
+@recorded_cache(maxsize=64)
+def _table_gb(potential, element: str, name: str, shifts: tuple, uc_scale: int, fmax: float, steps: int,
+              min_distance: float, calc_factory=None) -> dict:
+    gs = ground_state(potential, element)
+    spec = TABLE_S1[name]
+    ga, gb = aimsgb_grains(element, gs["a0"], spec["axis"], spec["sigma"], spec["plane"], spec["uc"] * uc_scale)
+    calc = _calc_factory(potential, calc_factory)()
+    rows, unconverged = [], []
+    for sh in shifts:
+        at = stack(ga, gb, sh, min_distance)
+        ok = relax_gb(at, calc, fmax, steps)
+        if not ok:
+            unconverged.append(sh)
+        rows.append({"shift": list(sh), "E_gb": gb_energy(at.get_potential_energy(), len(at), gs["e0"],
+                                                        gb_area(at.cell)), "n_atoms": len(at),
+                     "converged": ok})
+    if unconverged:
+        warnings.warn(f"{name}: relaxation did not reach fmax={fmax} eV/Å for shifts {unconverged}")
+    best = min(rows, key=lambda r: r["E_gb"])
+    return {"E_gb": best["E_gb"], "best_shift": best["shift"], "scan": rows, "a0_A": gs["a0"]}
+
+
+def tier_shifts(name: str, tier: str) -> tuple:
+    """The translation grid of ``name`` in ``tier`` (smoke: zero shift only)."""
+    k = settings(tier)["grid_scale"]
+    n1, n2 = TABLE_S1[name]["grid"]
+    return tuple(shift_grid(max(1, k * n1), max(1, k * n2)))
+
+
+def table_gb(potential, element: str, name: str, tier: str = "standard", calc_factory=None) -> dict:
+    """E_gb (J/m^2) of a Table S1 GB: the minimum over the tier's translation grid (``scan`` holds all)."""
+    s = settings(tier)
+    return _table_gb(potential, element, name, tier_shifts(name, tier), s["uc_scale"],
+                     s["fmax_eV_per_A"], s["max_steps"], s["min_distance_A"], calc_factory)
+
+
+def broken_symmetry(potential, element: str, tier: str = "standard", calc_factory=None) -> dict:
+    """Σ5(013): dE_broken = E_gb(zero shift: mirror-symmetric) − min over the grid, J/m^2 (positive: broken wins).
+
+    The grid includes a/2 along the [100] tilt axis (``half_axis_shift``); ``E_half_axis`` is reported.
+    """
+    r = table_gb(potential, element, "S5_013_tilt", tier, calc_factory)
+    spec = TABLE_S1["S5_013_tilt"]
+    ga, _ = aimsgb_grains(element, r["a0_A"], spec["axis"], spec["sigma"], spec["plane"], 1)
+    half = axis_shift_fraction(ga, spec["axis"], r["a0_A"])
+    e = {tuple(row["shift"]): row["E_gb"] for row in r["scan"]}
+    return {"dE_broken": e[(0.0, 0.0)] - r["E_gb"], "E_mirror": e[(0.0, 0.0)], "E_min": r["E_gb"],
+            "best_shift": r["best_shift"], "E_half_axis": e.get(half), "half_axis_shift": list(half),
+            "scan": r["scan"]}
+
+
+@recorded_cache(maxsize=64)
+def _gbdb(potential, element: str, source_id: str, fmax: float, steps: int, calc_factory=None) -> dict:
+    from ...data import read_frames
+
+    frames = [f for f in read_frames(f"gbdb/{element}.extxyz.gz")
+              if f.info.get("source_id") == source_id and f.info.get("structure_kind") == "final"]
+    if not frames:
+        raise KeyError(f"GBDB record {source_id} has no final structure")
+    return gbdb_relax(frames[0], _calc_factory(potential, calc_factory), ground_state(potential, element, "ground"),
+                      fmax, steps)
+
+
+def gbdb_relax(dft_final: Atoms, calc_factory, gs: dict, fmax: float = 1e-2, steps: int = 400) -> dict:
+    """Relax a DFT-relaxed GBDB bicrystal with the potential; E_gb (J/m^2) with two GBs per cell.
+
+    The cell is first scaled isotropically to the potential's bulk volume per atom ``gs['volume']``
+    (the slight GB excess volume is then relaxed with the cell).
+    """
+    at = Atoms(dft_final.get_chemical_symbols(), positions=dft_final.positions, cell=dft_final.cell, pbc=True)
+    scale = (gs["volume"] * len(at) / at.get_volume()) ** (1 / 3)
+    at.set_cell(at.cell.array * scale, scale_atoms=True)
+    ok = relax_gb(at, calc_factory(), fmax, steps, cell_mask=(1, 1, 1, 1, 1, 1))
+    if not ok:
+        warnings.warn(f"GBDB {dft_final.info.get('source_id')}: relaxation did not reach fmax={fmax} eV/Å")
+    return {"E_gb": gb_energy(at.get_potential_energy(), len(at), gs["e0"], gb_area(at.cell)), "n_atoms": len(at),
+            "converged": ok, "area_A2": gb_area(at.cell)}
+
+
+def gbdb_gb(potential, element: str, source_id: str, tier: str = "standard", calc_factory=None) -> dict:
+    s = settings(tier)
+    return _gbdb(potential, element, source_id, s["fmax_eV_per_A"], s["max_steps"], calc_factory)
+
+
+def compute(potential, element: str, case: str, tier: str = "standard", calc_factory=None, source_id=None) -> dict:
+    """Numbers of ``case`` in J/m^2 (``E_gb``, or ``dE_broken`` for the Σ5(013) symmetry case)."""
+    if case in TABLE_S1:
+        return table_gb(potential, element, case, tier, calc_factory)
+    if case == "S5_013_broken_symmetry":
+        return broken_symmetry(potential, element, tier, calc_factory)
+    if case.startswith("gbdb_"):
+        if source_id is None:
+            raise ValueError("GBDB cases need the record's source_id (stored with the reference)")
+        return gbdb_gb(potential, element, source_id, tier, calc_factory)
+    raise ValueError(f"unknown grain-boundary case '{case}'")
+
+
+# ---------------------------------------------------------------------------------------------------- plot
+
+
+def plot(records: list[dict], outdir: Path) -> list[Path]:
+    """E_gb of the potential (red) vs the DFT references (black), grey band ± tolerance (bar chart)."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in records
+            if r.get("quantity") == "E_gb" and (_finite(r.get("value")) or _finite(r.get("reference")))]
+    if not rows:
+        return []
+    labels, pot, ref = [], [], []
+    for r in rows:
+        labels.append(r["case"] + ("" if r["case"].startswith("gbdb_") else " (Scheiber)"))
+        pot.append(r.get("value"))
+        # one DFT reference per boundary: the case name says whose (GBDB or Scheiber et al.)
+        ref.append([("DFT", r["reference"], r.get("tolerance"))] if _finite(r.get("reference")) else [])
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(rows) + 2), 4))
+    x = _reference_bars(ax, labels, pot, ref, rows[0].get("potential", "potential"))
+    ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("E_gb (J/m²)")
+    fig.tight_layout()
+    path = Path(outdir) / "grain_boundaries.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
+
+
+class GrainBoundariesProtocol(Protocol):
+    """Grain-boundary energies (Table S1 CSL boundaries, GBDB bicrystals) and the Σ5(013) broken symmetry."""
+
+    name, version, defaults, tier_settings = PROPERTY, PROTOCOL_VERSION, DEFAULTS, TIER_SETTINGS
+
+    def cases(self, element, tier):
+        return cases(element, tier)
+
+    def required_data(self, element, case):
+        return [f"gbdb/{element}.extxyz.gz"] if case.startswith("gbdb_") else []
+
+    def measure(self, target, element, case, tier):
+        from .. import references
+
+        spec, cf = target.compute_args
+        if case.startswith("gbdb_"):
+            ref = references.find(element, PROPERTY, case, "E_gb")[0]
+            res = compute(spec, element, case, tier, calc_factory=cf, source_id=ref.extra["source_id"])
+            return [Measurement("E_gb", res["E_gb"], UNIT,
+                                note="relaxed (atoms + cell) from the DFT-relaxed GBDB bicrystal, two GBs per cell")]
+        res = compute(spec, element, case, tier, calc_factory=cf)
+        if case == "S5_013_broken_symmetry":
+            half = res["E_half_axis"]
+            note = (f"E_mirror {res['E_mirror']:.4f} J/m^2, best {res['E_min']:.4f} J/m^2 at shift {res['best_shift']}; "
+                    f"a/2 along [100]: {half if half is None else round(half, 4)} J/m^2")
+            return [Measurement("dE_broken", res["dE_broken"], UNIT, note=note, data={"scan": res["scan"]})]
+        return [Measurement("E_gb", res["E_gb"], UNIT, data={"scan": res["scan"]},
+                            note=f"aimsgb bicrystal, min over {len(res['scan'])} rigid shifts (best {res['best_shift']})")]
+
+
+PROTOCOL = GrainBoundariesProtocol()

@@ -1,0 +1,497 @@
+"""``report.md``, plots and ``summary.md`` of validation runs.
+
+A report leads with the verdict: the potential's provenance, one scorecard line per property,
+physical red flags (unconverged protocols, crashes, broken identities, prototypes or defects that
+relaxed into something else), regressions against the baseline, and the failures sorted by
+error / tolerance.  The per-property tables follow; dataset errors are one compact table.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import re
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+from . import results as results_io
+
+# one colour convention for every plot: DFT/reference vs the potential
+DFT_COLOUR = "black"
+POTENTIAL_COLOUR = "tab:red"
+TOLERANCE_COLOUR = "0.85"
+
+
+def _fmt(v, digits=4):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _ratio(r) -> float | None:
+    if r.get("error") is None or not r.get("tolerance"):
+        return None
+    return abs(r["error"]) / r["tolerance"]
+
+
+def _is_crash(r) -> bool:
+    return r["quantity"] == "error" and r["value"] is None
+
+
+def _red_flags(records: list[dict]) -> list[str]:
+    flags = []
+    for r in records:
+        where = f"{r['property']} {r['case']}"
+        if _is_crash(r):
+            flags.append(f"{where}: the protocol crashed ({r.get('note', '')[:160]})")
+        elif not r.get("converged", True):
+            flags.append(f"{where} {r['quantity']}: NOT CONVERGED ({r.get('note', '')[:160]})")
+        elif r.get("policy") == "identity" and r.get("passed") is False:
+            flags.append(f"{where}: exact identity broken ({r['quantity']} = {_fmt(r['value'])} {r['unit']}, "
+                         f"tolerance {_fmt(r['tolerance'])})")
+    for r in records:
+        m = re.search(r"FLAG: (.+)$", r.get("note") or "")
+        if m:
+            flags.append(f"{r['property']} {r['case']}: {m.group(1)[:300]}")
+        elif "NOT its zero of energy" in (r.get("note") or "") and r["quantity"] == "E_atom":
+            flags.append(f"{r['property']}: {r['note'][:200]}")
+    seen = set()
+    for r in records:
+        if "FLAG:" in (r.get("note") or ""):
+            continue
+        m = re.search(r"relaxed into ([^;]+)", r.get("note") or "")
+        if m and (r["property"], r["case"]) not in seen and "not scored" in (r.get("note") or ""):
+            seen.add((r["property"], r["case"]))
+            flags.append(f"{r['property']} {r['case']}: relaxed into {m.group(1).strip()} (not scored)")
+    return flags
+
+
+def verdict(records: list[dict]) -> dict:
+    """Counts behind the first line of a report (scored = compared with a reference or an identity)."""
+    scored = [r for r in records if r.get("passed") is not None]
+    failed = [r for r in scored if r["passed"] is False]
+    unconv = [r for r in records if not r.get("converged", True)]
+    crashes = [r for r in records if _is_crash(r)]
+    regress = [r for r in records if (r.get("baseline") or {}).get("regression")]
+    compared = [r for r in records if r.get("baseline")]
+    flagged = [r for r in failed if "FLAG:" in (r.get("note") or "") and r.get("converged", True)]
+    labelled = [r for r in records if r.get("domain")]
+    return {"scored": len(scored), "passed": len(scored) - len(failed), "failed": len(failed),
+            "unconverged": len(unconv), "crashes": len(crashes), "flags": len(flagged), "regressions": len(regress),
+            "compared": len(compared), "reported": len(records) - len(scored),
+            "labelled": len(labelled),
+            "failed_in_domain": sum(r.get("domain") == "in-domain" for r in failed),
+            "failed_extrapolating": sum(r.get("domain") == "extrapolating" for r in failed)}
+
+
+def verdict_line(v: dict, meta: dict | None = None) -> str:
+    bad_ref = v["failed"] - v["unconverged"] - v["crashes"] - v.get("flags", 0)
+    parts = []
+    if v["failed"] == 0:
+        parts.append(f"**PASS**: all {v['scored']} scored numbers within tolerance")
+    else:
+        parts.append(f"**FAIL**: {bad_ref} of {v['scored']} scored numbers outside tolerance"
+                     + (f", {v['unconverged']} unconverged" if v["unconverged"] else "")
+                     + (f", {v['crashes']} crashed" if v["crashes"] else "")
+                     + (f", {v['flags']} physical red flags" if v.get("flags") else ""))
+    if v.get("labelled"):  # the potential names its training data: the failures a user must not accept
+        parts.append(f"{v['failed_in_domain']} failed while interpolating (in-domain)")
+    if meta and meta.get("baseline"):
+        parts.append(f"**REGRESSED**: {v['regressions']} of {v['compared']} numbers moved beyond their noise"
+                     if v["regressions"] else f"no regression against the baseline ({v['compared']} numbers compared)")
+    return "; ".join(parts) + "."
+
+
+def scorecard(records: list[dict]) -> list[str]:
+    lines = ["| property | scored | passed | failed | unconverged / crashed | regressions | worst error/tolerance | worst case |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    by_prop = defaultdict(list)
+    for r in records:
+        by_prop[r["property"]].append(r)
+    for prop, rs in sorted(by_prop.items()):
+        v = verdict(rs)
+        worst = max(((_ratio(r), r) for r in rs if _ratio(r) is not None and r.get("passed") is not None),
+                    key=lambda t: t[0], default=(None, None))
+        wcase = f"{worst[1]['case']} {worst[1]['quantity']}" if worst[1] else "–"
+        status = "FAIL" if v["failed"] else ("ok" if v["scored"] else "reported")
+        lines.append(f"| {prop} ({status}) | {v['scored']} | {v['passed']} | {v['failed']} | "
+                     f"{v['unconverged'] + v['crashes']} | {v['regressions']} | {_fmt(worst[0], 3)} | {wcase} |")
+    return lines
+
+
+def coverage_table(records: list[dict]) -> list[str]:
+    """Per property: scored numbers by pass/fail x in-domain/extrapolating (records without a label apart),
+    then the label and ratio of each case."""
+    if not any(r.get("domain") for r in records):
+        return []
+    lines = ["| property | pass, in-domain | pass, extrapolating | **FAIL, in-domain** | FAIL, extrapolating | "
+             "scored, not labelled |", "|---|---:|---:|---:|---:|---:|"]
+    by_prop = defaultdict(list)
+    for r in records:
+        if r.get("passed") is not None:
+            by_prop[r["property"]].append(r)
+    for prop, rs in sorted(by_prop.items()):
+        n = defaultdict(int)
+        for r in rs:
+            n[(r["passed"], r.get("domain"))] += 1
+        unl = sum(c for (p, d), c in n.items() if d not in ("in-domain", "extrapolating"))
+        lines.append(f"| {prop} | {n[(True, 'in-domain')]} | {n[(True, 'extrapolating')]} | "
+                     f"{n[(False, 'in-domain')]} | {n[(False, 'extrapolating')]} | {unl} |")
+    cases = {}
+    for r in records:
+        k = (r["property"], r["case"])
+        if k not in cases or (r.get("coverage") is not None and cases[k].get("coverage") is None):
+            cases[k] = r
+    lines += ["", "| property | case | label | coverage ratio | structures | failed numbers |", "|---|---|---|---:|---:|---:|"]
+    for (prop, case), r in sorted(cases.items(), key=lambda kv: -(kv[1].get("coverage") or -1.0)):
+        nf = sum(x["passed"] is False for x in records if (x["property"], x["case"]) == (prop, case))
+        lines.append(f"| {prop} | {case} | {r.get('domain') or 'not labelled'} | {_fmt(r.get('coverage'), 3)} | "
+                     f"{_fmt(r.get('coverage_structures'))} | {nf or ''} |")
+    return lines
+
+
+def _coverage_intro(meta: dict) -> list[str]:
+    dom = (meta or {}).get("training_domain") or {}
+    if dom.get("error"):
+        return [f"The potential names its training data, but no domain could be built: {dom['error']}", ""]
+    if not dom:
+        return []
+    return [f"Training domain: {dom.get('n_configs')} of {dom.get('n_configs_total')} configurations "
+            f"({dom.get('n_atoms')} atoms) of {', '.join(dom.get('sources') or [])}; per-atom Mahalanobis distance in "
+            f"the 55 standardised SNAP components (ridge {dom.get('ridge')}); ratio 1 = the largest distance of a "
+            f"training atom ({_fmt(dom.get('threshold'), 4)}; their 99th percentile is ratio "
+            f"{_fmt(dom.get('p99_ratio'), 3)}). A case's ratio is the largest over the atoms of the "
+            "structures it evaluated (first, last and up to 10 more); > 1: extrapolating. A Gaussian model of "
+            "descriptor space, not the potential's own uncertainty: in-domain does not mean accurate. Results "
+            "cached by an earlier case are not re-evaluated (not labelled).", ""]
+
+
+def _provenance(meta: dict) -> list[str]:
+    pot = meta.get("potential", {})
+    how = ("; ".join(pot.get("commands") or []) or pot.get("callable")
+           or (f"{pot.get('kind')}: {', '.join(pot.get('files') or [])}" if pot.get("files") else pot.get("source", "")))
+    lines = [f"- **potential**: `{pot.get('name')}` ({pot.get('kind')}), elements {', '.join(pot.get('elements', []))}, "
+             f"sha256 `{str(pot.get('sha256', ''))[:16]}…`",
+             f"- **definition**: `{how[:300]}`" if how else "",
+             f"- **source**: {pot.get('source', '')}; citation: {pot.get('citation') or '–'}"]
+    if pot.get("trust"):
+        lines.append(f"- **TRUSTED by the user** (not sandboxed): {'; '.join(pot['trust'])}")
+    v = meta.get("versions", {})
+    lines.append(f"- **run**: revem {meta.get('revem')}, tier {meta.get('tier')}, {meta.get('date')} on {meta.get('host')}; "
+                 f"LAMMPS {v.get('lammps')}, pyace {v.get('pyace')}, ASE {v.get('ase')}, numpy {v.get('numpy')}")
+    if meta.get("baseline"):
+        lines.append(f"- **baseline**: {meta['baseline']} (fail on {meta.get('fail_on')})")
+    return [ln for ln in lines if ln]
+
+
+def _dataset_table(recs: list[dict]) -> list[str]:
+    cols = ["rmse_E", "mae_E", "rmse_F", "mae_F", "rmse_E_1eV", "rmse_F_1eV"]
+    by_case = defaultdict(dict)
+    notes = {}
+    for r in recs:
+        by_case[r["case"]][r["quantity"]] = r
+        notes.setdefault(r["case"], r.get("note") or "")
+    units = {q: next((r["unit"] for rs in by_case.values() for qq, r in rs.items() if qq == q), "") for q in cols}
+    lines = ["| group | frames | " + " | ".join(f"{q} ({units[q]})" for q in cols) + " | regressions |",
+             "|---|---:|" + "---:|" * len(cols) + "---:|"]
+    for case, qs in sorted(by_case.items()):
+        m = re.match(r"(\d+) frames", notes[case])
+        nreg = sum(bool((r.get("baseline") or {}).get("regression")) for r in qs.values())
+        lines.append(f"| {case} | {m.group(1) if m else '–'} | "
+                     + " | ".join(_fmt(qs[q]["value"], 3) if q in qs else "–" for q in cols) + f" | {nreg or ''} |")
+    return lines
+
+
+def _domain_cell(r: dict) -> str:
+    if not r.get("domain"):
+        return "–"
+    d = "**in-domain**" if r["domain"] == "in-domain" else r["domain"]
+    return f"{d} ({_fmt(r.get('coverage'), 3)})"
+
+
+def markdown(potential: str, element: str, records: list[dict], meta: dict | None = None) -> str:
+    """The report of one (potential, element): verdict first, details after."""
+    meta = meta or {}
+    v = verdict(records)
+    lines = [f"# Validation of `{potential}` for {element}", "", verdict_line(v, meta), ""]
+    lines += _provenance(meta) + [""]
+    lines += ["## Scorecard", ""] + scorecard(records) + [""]
+    cov = coverage_table(records)
+    if cov or (meta.get("training_domain") or {}).get("error"):
+        lines += ["## Coverage of the training data", ""] + _coverage_intro(meta) + cov + [""]
+    flags = _red_flags(records)
+    if flags:
+        lines += ["## Red flags", ""] + [f"- {f}" for f in flags] + [""]
+    regress = [r for r in records if (r.get("baseline") or {}).get("regression")]
+    if regress or meta.get("baseline_problems"):
+        lines += ["## Regressions against the baseline", ""]
+        if regress:
+            lines += ["| property | case | quantity | baseline | now | Δ | noise | vs reference |", "|---|---|---|---:|---:|---:|---:|---|"]
+            for r in sorted(regress, key=lambda r: -abs((r["baseline"]["delta"] or 0) / (r["baseline"]["noise"] or 1))):
+                b = r["baseline"]
+                lines.append(f"| {r['property']} | {r['case']} | {r['quantity']} | {_fmt(b['old'], 6)} | {_fmt(b['new'], 6)} | "
+                             f"{_fmt(b['delta'], 3)} {r['unit']} | ±{_fmt(b['noise'], 3)} | {b['direction']} |")
+        for p in meta.get("baseline_problems") or []:
+            lines.append(f"- {p}")
+        lines.append("")
+    fails = [r for r in records if r.get("passed") is False]
+    if fails:
+        labelled = any(r.get("domain") for r in records)
+        lines += ["## Failures, worst first (|error| / tolerance)", "",
+                  "| property | case | quantity | reference | potential | unit | error/tol | why |"
+                  + (" domain (ratio) |" if labelled else ""),
+                  "|---|---|---|---:|---:|---|---:|---|" + ("---|" if labelled else "")]
+        for r in sorted(fails, key=lambda r: -(_ratio(r) if _ratio(r) is not None else math.inf)):
+            why = ("not converged" if not r.get("converged", True) else "crashed" if _is_crash(r)
+                   else "red flag" if "FLAG:" in (r.get("note") or "")
+                   else "identity broken" if r.get("policy") == "identity" else "outside tolerance")
+            lines.append(f"| {r['property']} | {r['case']} | {r['quantity']} | {_fmt(r['reference'])} | {_fmt(r['value'])} | "
+                         f"{r['unit']} | {_fmt(_ratio(r), 3)} | {why} |"
+                         + (f" {_domain_cell(r)} |" if labelled else ""))
+        lines.append("")
+    lines += ["## Details", ""]
+    by_prop = defaultdict(list)
+    for r in records:
+        by_prop[r["property"]].append(r)
+    for prop, recs in sorted(by_prop.items()):
+        lines += [f"### {prop}", ""]
+        if prop == "dataset_errors":
+            lines += _dataset_table(recs) + [""]
+            continue
+        lines += ["| case | quantity | reference | potential | ± | unit | error | error % | tolerance | verdict | source |",
+                  "|---|---|---:|---:|---:|---|---:|---:|---:|---|---|"]
+        for r in recs:
+            verdict_s = {True: "pass", False: "**FAIL**", None: "reported"}[r["passed"]]
+            if not r.get("converged", True):
+                verdict_s = "**UNCONVERGED**"
+            lines.append(f"| {r['case']} | {r['quantity']} | {_fmt(r['reference'])} | {_fmt(r['value'])} | "
+                         f"{_fmt(r.get('uncertainty'), 2)} | {r['unit']} | {_fmt(r['error'], 3)} | {_fmt(r.get('error_pct'), 3)} | "
+                         f"{_fmt(r['tolerance'], 3)} | {verdict_s} | {(r.get('reference_source') or '').replace('|', '/')[:80]} |")
+        notes = sorted({r["note"] for r in recs if r.get("note")})
+        if notes:
+            lines += [""] + [f"- {n}" for n in notes[:40]]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def make_plots(records: list[dict], outdir: Path) -> list[Path]:
+    """Each property module may define ``plot(records, outdir) -> list[Path]``; errors never lose the report."""
+    made = []
+    by_prop = defaultdict(list)
+    for r in records:
+        by_prop[r["property"]].append(r)
+    for prop, recs in by_prop.items():
+        try:
+            mod = importlib.import_module(f"revem.validation.properties.{prop}")
+        except ImportError:
+            continue
+        if hasattr(mod, "plot"):
+            try:
+                made += list(mod.plot(recs, outdir) or [])
+            except Exception as exc:  # a plotting bug must not lose the numbers
+                warnings.warn(f"plot for {prop} failed: {exc}")
+    return made
+
+
+def finalize_folder(folder: Path, meta: dict | None, protocol_versions: dict) -> Path | None:
+    """Merge the folder's journal into ``results.json``, then rewrite ``report.md`` and its plots.
+
+    Records of the cases that ran replace the stored ones case by case; the others are kept when the
+    earlier run is comparable (same tier, element, potential content); otherwise the earlier file is
+    kept beside as ``results.previous.json``.  Stale PNGs are removed and the plots redrawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    entries = results_io.read_journal(folder)
+    res_path = folder / "results.json"
+    old_meta, records = None, []
+    if res_path.is_file():
+        try:
+            d = results_io.load(res_path)
+            old_meta, records = d["meta"], d["records"]
+        except results_io.ResultsFileError:
+            res_path.replace(folder / "results.previous.json")
+    if meta is None:
+        if not entries and old_meta is None:
+            return None
+        meta = entries[-1][0] if entries else old_meta
+    cur_meta = old_meta
+    runs: list[tuple[dict, list[dict]]] = []  # one batch per run: a run's cases never replace each other
+    for emeta, erecs in entries:
+        if runs and runs[-1][0].get("run_id") == emeta.get("run_id"):
+            runs[-1][1].extend(erecs)
+        else:
+            runs.append((emeta, list(erecs)))
+    for emeta, erecs in runs:
+        if cur_meta is not None and results_io.incompatible(cur_meta, emeta):
+            if res_path.is_file():
+                res_path.replace(folder / "results.previous.json")
+            records = []
+        records = results_io.merge(records, erecs, protocol_versions)
+        cur_meta = emeta
+    if cur_meta is not None and results_io.incompatible(cur_meta, meta):
+        if res_path.is_file():
+            res_path.replace(folder / "results.previous.json")
+        records = []
+    if not records:
+        return None
+    results_io.dump(res_path, meta, records)
+    (folder / results_io.JOURNAL).unlink(missing_ok=True)
+    for png in folder.glob("*.png"):
+        png.unlink()
+    pngs = make_plots(records, folder)
+    md = markdown(meta["potential"]["name"], meta["element"], records, meta)
+    if pngs:
+        md += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
+    (folder / "report.md").write_text(md)
+    return folder
+
+
+def write_reports(records: list[dict], report_dir: str | Path, metas: dict[tuple[str, str], dict],
+                  protocol_versions: dict | None = None) -> list[Path]:
+    """Write reports for ``records`` (outside pytest): journal them per (potential, element), then finalize."""
+    from .properties import protocol_versions as pv
+
+    protocol_versions = protocol_versions or pv()
+    groups = defaultdict(list)
+    for r in records:
+        groups[(r["potential"], r["element"])].append(r)
+    out = []
+    for (pot, el), rs in sorted(groups.items()):
+        folder = results_io.report_folder(report_dir, pot, el)
+        results_io.append_journal(folder, rs, metas[(pot, el)])
+        f = finalize_folder(folder, metas[(pot, el)], protocol_versions)
+        if f:
+            out.append(f)
+    write_summary(report_dir)
+    return out
+
+
+KEY_NUMBERS = [("eos", "bcc", "a0"), ("eos", "bcc", "B0"), ("eos", "fcc", "V0"), ("eos", "fcc", "B0"),
+               ("eos", "hcp", "V0"), ("eos", "hcp", "B0"), ("eos", "diamond", "V0"), ("eos", "diamond", "B0"),
+               ("elastic", "bcc", "C11"), ("elastic", "bcc", "C12"), ("elastic", "bcc", "C44"),
+               ("elastic", "fcc", "C11"), ("elastic", "fcc", "C12"), ("elastic", "fcc", "C44"),
+               ("defects", "vacancy", "E_f"), ("defects", "sia_111", "E_f"),
+               ("surfaces", "110", "gamma"), ("surfaces", "111", "gamma")]
+
+
+def _all_results(report_dir: Path) -> list[tuple[Path, dict]]:
+    out = []
+    for f in sorted(Path(report_dir).glob("*/*/results.json")):
+        try:
+            out.append((f, results_io.load(f)))
+        except results_io.ResultsFileError:
+            continue
+    return out
+
+
+def write_summary(report_dir: str | Path) -> Path:
+    """``summary.md`` (and ``summary_error_over_tolerance.png``) over every potential folder present."""
+    report_dir = Path(report_dir)
+    runs = _all_results(report_dir)
+    (report_dir / "summary.md").write_text(summary(runs, report_dir))
+    try:
+        summary_plot(runs, report_dir / "summary_error_over_tolerance.png")
+    except Exception as exc:  # noqa: BLE001 - a plotting bug must not lose the summary
+        warnings.warn(f"summary plot failed: {exc}")
+    return report_dir / "summary.md"
+
+
+def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> str:
+    """One table across potentials: the verdict and pass/fail counts per property, then key numbers."""
+    lines = ["# Validation summary", "",
+             "Scored numbers passed/total per property (reported-only numbers not counted); the verdict "
+             "column is the first line of each report.", ""]
+    props = sorted({r["property"] for _, d in runs for r in d["records"]})
+    with_domain = any(r.get("domain") for _, d in runs for r in d["records"])
+    if with_domain:
+        lines[-1:-1] = ["'failed while interpolating': failed numbers of cases labelled in-domain of the "
+                        "potential's training data (the failures a user must not accept); – when the potential "
+                        "names no training data.", ""]
+    lines += ["| potential | element | tier | verdict | " + ("failed while interpolating | " if with_domain else "")
+              + " | ".join(props) + " |", "|---|---|---|---|" + ("---:|" if with_domain else "") + "---|" * len(props)]
+    for f, d in runs:
+        m, rs = d["meta"], d["records"]
+        v = verdict(rs)
+        short = ("PASS" if not v["failed"] else f"FAIL ({v['failed']})") + (f", {v['regressions']} regressions" if v["regressions"] else "")
+        cells = []
+        for prop in props:
+            pr = [r for r in rs if r["property"] == prop and r.get("passed") is not None]
+            ok = sum(r["passed"] is True for r in pr)
+            cells.append(f"{ok}/{len(pr)}" if pr else "–")
+        rel = f.parent.relative_to(report_dir) if report_dir else f.parent
+        interp = ""
+        if with_domain:
+            interp = (f"{v['failed_in_domain']} of {v['failed']} | " if v["labelled"] else "– | ")
+        lines.append(f"| [{m['potential']['name']}]({rel}/report.md) | {m['element']} | {m['tier']} | {short} | "
+                     + interp + " | ".join(cells) + " |")
+    elements = sorted({d["meta"]["element"] for _, d in runs})
+    if len(elements) > 1:  # the element x potential matrix: one verdict per report
+        pots = sorted({d["meta"]["potential"]["name"] for _, d in runs})
+        cell = {}
+        for f, d in runs:
+            v = verdict(d["records"])
+            rel = f.parent.relative_to(report_dir) if report_dir else f.parent
+            cell[(d["meta"]["potential"]["name"], d["meta"]["element"])] = (
+                f"[{'PASS' if not v['failed'] else 'FAIL ' + str(v['failed'])}]({rel}/report.md)")
+        lines += ["", "## Element × potential", "",
+                  "Verdict of each report (FAIL n: n failed numbers); – not validated.", "",
+                  "| potential | " + " | ".join(elements) + " |", "|---|" + "---|" * len(elements)]
+        for p in pots:
+            lines.append(f"| {p} | " + " | ".join(cell.get((p, el), "–") for el in elements) + " |")
+    for el in elements:  # key numbers per element: references of one element only
+        el_runs = [(f, d) for f, d in runs if d["meta"]["element"] == el]
+        recs = [r for _, d in el_runs for r in d["records"]]
+        present = [k for k in KEY_NUMBERS if any((r["property"], r["case"], r["quantity"]) == k for r in recs)]
+        if not present:
+            continue
+        lines += ["", f"## Key numbers: {el}" if len(elements) > 1 else "## Key numbers", ""]
+        head = [f"{q} {c} ({next(r['unit'] for r in recs if (r['property'], r['case'], r['quantity']) == (p, c, q))})"
+                for p, c, q in present]
+        lines += ["| potential | element | " + " | ".join(head) + " |", "|---|---|" + "---:|" * len(present)]
+        refs = {k: next((r["reference"] for r in recs if (r["property"], r["case"], r["quantity"]) == k
+                         and r["reference"] is not None), None) for k in present}
+        lines.append("| reference | | " + " | ".join(_fmt(refs[k]) for k in present) + " |")
+        for _, d in el_runs:
+            vals = [_fmt(next((r["value"] for r in d["records"] if (r["property"], r["case"], r["quantity"]) == k), None))
+                    for k in present]
+            lines.append(f"| {d['meta']['potential']['name']} | {d['meta']['element']} | " + " | ".join(vals) + " |")
+    if runs:
+        lines += ["", "![error over tolerance](summary_error_over_tolerance.png)"]
+    return "\n".join(lines) + "\n"
+
+
+def summary_plot(runs: list[tuple[Path, dict]], path: Path) -> Path | None:
+    """Worst |error| / tolerance per property, one marker per potential; the band below 1 passes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    props = sorted({r["property"] for _, d in runs for r in d["records"] if _ratio(r) is not None})
+    if not props:
+        return None
+    fig, ax = plt.subplots(figsize=(1.1 * len(props) + 3, 4))
+    ax.axhspan(1e-3, 1.0, color=TOLERANCE_COLOUR, label="within tolerance")
+    markers = "osD^v<>ph*"
+    for i, (_, d) in enumerate(runs):
+        ys = []
+        for p in props:
+            rs = [_ratio(r) for r in d["records"] if r["property"] == p and _ratio(r) is not None]
+            ys.append(max(rs) if rs else math.nan)
+        ax.plot(range(len(props)), [max(y, 1e-3) for y in ys], markers[i % len(markers)], linestyle="none",
+                label=f"{d['meta']['potential']['name']} ({d['meta']['element']})")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(props)), props, rotation=30, ha="right")
+    ax.set_ylabel("worst |error| / tolerance")
+    ax.set_title("Validation: worst case per property (below 1 passes)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

