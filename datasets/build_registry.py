@@ -44,6 +44,6 @@ def build(mirror: Path) -> dict:
 
 if __name__ == "__main__":
     mirror = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/datasets")
-    out = Path(__file__).with_name("registry.json")
+    out = Path(__file__).resolve().parent.parent / "revem" / "registry.json"
     out.write_text(json.dumps(build(mirror), indent=1, sort_keys=True) + "\n")
     print(f"wrote {out} ({len(json.loads(out.read_text())['files'])} files)")

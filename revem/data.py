@@ -3,7 +3,7 @@
 Files are looked up, in order, in
 1. the local mirror directory named by ``REVEM_DATA_DIR`` (CI: ``../shared/datasets``);
 2. the pooch cache, downloaded from ``REVEM_DATA_URL`` (a published copy of the mirror) when set.
-The registry (``datasets/registry.json``) records each file's public origin, licence and checksum.
+The registry (``revem/registry.json``, shipped in the package; rebuilt by ``datasets/build_registry.py``) records each file's public origin, licence and checksum.
 A file that is absent raises :class:`DataUnavailable`, whose message names the file; tests turn
 that into a skip.
 """
@@ -15,8 +15,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-REGISTRY = Path(__file__).resolve().parent.parent / "datasets" / "registry.json"
-_PKG_REGISTRY = Path(__file__).resolve().parent / "registry.json"
+REGISTRY = Path(__file__).resolve().parent / "registry.json"
 
 
 class DataUnavailable(FileNotFoundError):
@@ -29,8 +28,7 @@ class DataCorrupt(ValueError):
 
 @lru_cache(maxsize=1)
 def registry() -> dict:
-    path = REGISTRY if REGISTRY.exists() else _PKG_REGISTRY
-    return json.loads(path.read_text())["files"]
+    return json.loads(REGISTRY.read_text())["files"]
 
 
 def data_dir() -> Path | None:

@@ -198,7 +198,7 @@ def _training_data(val, card_dir: Path, where: str) -> list[dict]:
             is_file = text not in registry()
         if not is_file:
             if text not in registry():
-                raise PotentialError(f"{at}: '{text[:200]}' is not in the data registry (datasets/registry.json)")
+                raise PotentialError(f"{at}: '{text[:200]}' is not in the data registry (revem/registry.json)")
             if not text.endswith(TRAINING_SUFFIXES):
                 raise PotentialError(f"{at}: registry file '{text[:200]}' is not extxyz")
             out.append({"name": text, "registry": True, "path": None, "every": every})
