@@ -55,3 +55,23 @@ def write_card(tmp_path):
         return card
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def target():
+    """``target(spec, **kw)`` -> a :class:`revem.validation.target.Target`, one per spec for the whole test
+    session and all in one :class:`~revem.validation.session.Session`, so protocols cache their shared steps
+    (ground states, relaxed cells) across tests as a validation run does across cases."""
+    from revem.validation.session import Session
+    from revem.validation.target import Target
+
+    session, made = Session(), {}
+
+    def get(spec, **kw):
+        key = (spec if not isinstance(spec, (str, Path)) else str(spec), tuple(sorted(kw.items())))
+        if key not in made:
+            made[key] = Target.of(spec, session=session, **kw)
+        return made[key]
+
+    yield get
+    session.close()

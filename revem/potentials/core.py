@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
-from .ase_policy import TRUSTED_ASE_MODULES, check_ase_callable
+from .ase_policy import TRUSTED_ASE_MODULES
 from .errors import MalformedPotentialFile, PotentialError, PotentialFileMissing, UnsafeCommand
 from .file_checks import check_potential_file
-from .lammps_input import allowed_roots, check_commands, parse_lammps_lines, resolve_inside
+from .kinds import KINDS, kind_of
+from .lammps_input import allowed_roots, parse_lammps_lines, resolve_inside
 from .safe_yaml import (
     ACE_MAX_BYTES,
     CARD_MAX_BYTES,
@@ -55,11 +56,9 @@ __all__ = [
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
 PACKAGE_DATA_DIR = Path(__file__).parent / "data"   # files of revem's own catalog cards (the demo ACE)
-KINDS = ("lammps", "pace", "ase")
 CARD_KEYS = {"name", "elements", "kind", "citation", "lammps", "pace", "ase", "published", "notes", "doi", "files_from",
              "precision", "training_data"}
 PRECISIONS = ("float64", "float32")
-LAMMPS_KEYS = ("variables", "pair_style", "pair_coeff", "pair_modify", "mass")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 MAX_NAME = 100
 BARE_FILE_SUFFIX = ".file"   # appended to a bare file's stem that equals a catalog name
@@ -115,26 +114,23 @@ class Potential:
         """Hashable by name and content, so protocol functions cached with lru_cache take a Potential."""
         return hash((self.name, self.file_hash))
 
-    def calculator(self):
-        """A fresh ASE calculator for this potential (commands and callables are checked again here, so a
-        Potential built in code gets the same refusals as a card)."""
-        from . import calculators
+    def calculator(self, observer=None):
+        """A fresh ASE calculator for this potential (built by its :class:`~revem.potentials.kinds.Kind`, which
+        checks commands and callables again, so a Potential built in code gets the same refusals as a card);
+        every structure it accepts is shown to ``observer`` when given."""
+        return kind_of(self.kind).calculator(self, observer)
 
-        if self.kind == "lammps":
-            check_commands(self.lammps_commands, f"potential {self.name}")
-            return calculators.make_lammps_calculator(self)
-        if self.kind == "pace":
-            return calculators.make_pace_calculator(self)
-        if self.kind != "ase":
-            raise PotentialError(f"potential {self.name}: kind '{self.kind}' is not one of {KINDS}")
-        obj, kwargs, _ = check_ase_callable(self.ase_callable, self.ase_kwargs, f"potential {self.name}")
-        return calculators.CheckedCalculator(obj(**kwargs), self)
+    @property
+    def kind_class(self):
+        """The :class:`~revem.potentials.kinds.Kind` of this potential."""
+        return kind_of(self.kind)
 
     @property
     def file_hash(self) -> str:
         """sha256 over the potential's files and commands (cache key, shown in reports)."""
         h = hashlib.sha256()
         h.update(json.dumps([self.kind, self.elements, self.lammps_commands, self.ase_callable, self.ase_kwargs]).encode())
+        # (the same bytes as before kinds became classes: a card's hash, and baselines matched by it, are unchanged)
         for f in sorted(self.files):
             h.update(Path(f).read_bytes())
         if self.training_data:  # only then: the hash of a card without training data is unchanged
@@ -240,37 +236,6 @@ def _opt_str(card: dict, key: str, where: str) -> str:
     return val
 
 
-def _lines_of(val, key: str, where: str) -> list[str]:
-    vals = [val] if isinstance(val, str) else val
-    if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
-        raise PotentialError(f"{where}: 'lammps.{key}' must be a string or a list of strings, got {_describe(val)}")
-    for v in vals:
-        if "\n" in v or v.rstrip().endswith("&"):
-            raise PotentialError(f"{where}: 'lammps.{key}' entries must be single lines")
-    return vals
-
-
-def _lammps_text(spec, where: str) -> str:
-    if isinstance(spec, dict):
-        extra = set(spec) - set(LAMMPS_KEYS)
-        if extra:
-            raise UnsafeCommand(f"{where}: lammps section may only hold pair_style, pair_coeff, pair_modify, mass, "
-                                f"variables; got {sorted(map(str, extra))[:10]}")
-        lines = []
-        for key in LAMMPS_KEYS:
-            if spec.get(key) is None:
-                continue
-            for v in _lines_of(spec[key], key, where):
-                lines.append(v if key == "variables" else f"{key} {v}")
-        return "\n".join(lines)
-    if isinstance(spec, str):
-        return spec
-    if isinstance(spec, list) and all(isinstance(v, str) for v in spec):
-        return "\n".join(spec)
-    raise PotentialError(f"{where}: kind 'lammps' needs a 'lammps' section with pair_style and pair_coeff "
-                         f"(a mapping, a string or a list of lines), got {_describe(spec)}")
-
-
 def _card_roots(card_dir: Path, base: Path) -> list[Path]:
     extra = [base]
     if card_dir.resolve() == CATALOG_DIR.resolve():
@@ -292,9 +257,10 @@ def load_card(path: str | Path) -> Potential:
         if key not in card:
             raise PotentialError(f"{where}: missing required key '{key}'")
     kind = card["kind"]
-    if not isinstance(kind, str) or kind not in KINDS:
-        shown = f"'{kind[:40]}'" if isinstance(kind, str) else _describe(kind)
-        raise PotentialError(f"{where}: kind {shown} is not one of {KINDS}")
+    try:
+        kind_cls = kind_of(kind)
+    except PotentialError as exc:
+        raise PotentialError(f"{where}: {exc}") from None
     published = card.get("published")
     if published is not None and not isinstance(published, dict):
         raise PotentialError(f"{where}: 'published' must be a mapping, got {_describe(published)}")
@@ -325,35 +291,7 @@ def load_card(path: str | Path) -> Potential:
     else:
         base = card_dir
     roots = _card_roots(card_dir, base)
-    if kind == "lammps":
-        parsed = parse_lammps_lines(_lammps_text(card.get("lammps"), where), base, origin=where, roots=roots)
-        pot.lammps_commands, pot.files = parsed.commands, parsed.files
-    elif kind == "pace":
-        f = card.get("pace")
-        if not isinstance(f, str):
-            raise PotentialError(f"{where}: kind 'pace' needs 'pace: <file.yace|file.yaml|file.ace>', got {_describe(f)}")
-        p = resolve_inside(f, base, roots, where, what="ACE file")
-        els = _elements_from_ace(p) if p.name.endswith(".ace") else _elements_from_yace(p)
-        missing = sorted(set(pot.elements) - set(els))
-        if missing:
-            raise PotentialError(f"{where}: ACE file '{f}' has no element(s) {missing}")
-        pot.pace_file, pot.files = p, [p]
-    else:
-        spec = card.get("ase")
-        if isinstance(spec, str):
-            spec = {"callable": spec}
-        if not isinstance(spec, dict) or not isinstance(spec.get("callable"), str) or ":" not in spec["callable"]:
-            raise PotentialError(f"{where}: kind 'ase' needs 'ase: module:callable' (or a mapping with callable and kwargs)")
-        extra = set(spec) - {"callable", "kwargs"}
-        if extra:
-            raise PotentialError(
-                f"{where}: the 'ase' mapping may only hold callable and kwargs; got {sorted(map(str, extra))[:10]}"
-            )
-        kwargs = spec.get("kwargs")
-        if kwargs is not None and not isinstance(kwargs, dict):
-            raise PotentialError(f"{where}: 'ase.kwargs' must be a mapping, got {_describe(kwargs)}")
-        _, pot.ase_kwargs, pot.trust = check_ase_callable(spec["callable"], kwargs or {}, where, base=base, roots=roots)
-        pot.ase_callable = spec["callable"]
+    kind_cls.read(card, pot, base, roots, where)
     return pot
 
 

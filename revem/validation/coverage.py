@@ -39,7 +39,7 @@ flat directions counts as far out; with 1e-3 held-out frames of a training group
 snapshot the demo ACE did not see) stay in-domain (41 of 42, the last at ratio 1.10) while the
 <111> SIA cells it never saw are 7x out (``tests/test_coverage.py``).  The training set is subsampled
 to at most :data:`MAX_TRAINING_CONFIGS` configurations (seeded, :data:`SEED`) so that building a domain
-takes seconds (the demo's 2,347 configurations, 7,690 atoms: about 7 s); a domain is built once per process per (potential content, element) (a dict keyed by the potential's content hash).
+takes seconds (the demo's 2,347 configurations, 7,690 atoms: about 7 s); a domain is built once per run (the session of the target) per (potential content, element).
 
 What it cannot tell: this is a Gaussian model of descriptor space, not the potential's own
 uncertainty. In-domain does not mean accurate (a potential can be wrong where it was trained, and the
@@ -47,21 +47,16 @@ Gaussian covers the space *between* training clusters), and extrapolating does n
 """
 from __future__ import annotations
 
-import functools
-import hashlib
-import random
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .session import MAX_RECORD_ATOMS
 
 RIDGE = 1e-3  # added to the standardised training covariance (unit = one feature's variance)
 PERCENTILE = 99.0  # reported beside the threshold (the threshold is the training atoms' largest distance)
 MAX_TRAINING_CONFIGS = 2500  # training configurations featurised (seeded subsample above it)
 SEED = 0
-RECORD_KEEP = 10  # structures kept per case besides the first and the last (uniform reservoir)
-MAX_RECORD_ATOMS = 20000  # structures larger than this are not recorded (their count is)
 LABELS = ("in-domain", "extrapolating")
 
 
@@ -135,17 +130,18 @@ class SnaFeaturizer:
         return feats
 
 
-_FEATURIZER: SnaFeaturizer | None = None
+def make_featurizer() -> SnaFeaturizer:
+    """A featurizer at the generator's reference density (one LAMMPS instance)."""
+    from ..generator.featurizer import W_REFERENCE_VOLUME, DescriptorSettings
+
+    return SnaFeaturizer(DescriptorSettings.for_reference_volume(W_REFERENCE_VOLUME))
 
 
-def featurizer() -> SnaFeaturizer:
-    """The process's featurizer (one LAMMPS instance, started on first use)."""
-    global _FEATURIZER
-    if _FEATURIZER is None:
-        from ..generator.featurizer import W_REFERENCE_VOLUME, DescriptorSettings
-
-        _FEATURIZER = SnaFeaturizer(DescriptorSettings.for_reference_volume(W_REFERENCE_VOLUME))
-    return _FEATURIZER
+def featurizer(session=None) -> SnaFeaturizer:
+    """The run's featurizer (one LAMMPS instance per session, started on first use; a fresh one without a session)."""
+    if session is None:
+        return make_featurizer()
+    return session.resource("coverage-featurizer", make_featurizer)
 
 
 def _open_boundaries(cell: np.ndarray, pos: np.ndarray, pbc, margin: float):
@@ -167,12 +163,11 @@ def _open_boundaries(cell: np.ndarray, pos: np.ndarray, pbc, margin: float):
     return cell, pos
 
 
-def structure_features(atoms, feat: SnaFeaturizer | None = None) -> np.ndarray:
+def structure_features(atoms, feat: SnaFeaturizer) -> np.ndarray:
     """Raw features (N, 55) of one structure at the reference density (see the module docstring)."""
     from ..generator.featurizer import W_REFERENCE_VOLUME
     from ..generator.select import reference_structure
 
-    feat = feat or featurizer()
     margin = feat.settings.rcutfac + 1.0
     pbc = np.asarray(atoms.get_pbc(), bool)
     a = atoms
@@ -233,7 +228,8 @@ class TrainingDomain:
 
     @classmethod
     def from_frames(cls, frames: list, element: str = "", max_configs: int = MAX_TRAINING_CONFIGS, seed: int = SEED,
-                    ridge: float = RIDGE, percentile: float = PERCENTILE, sources: list | None = None) -> TrainingDomain:
+                    ridge: float = RIDGE, percentile: float = PERCENTILE, sources: list | None = None,
+                    feat: SnaFeaturizer | None = None) -> TrainingDomain:
         """From ASE frames; with ``element``, only the frames made of that element alone are used (the
         validation structures of an element are; the descriptor does not tell species apart)."""
         if element:
@@ -244,9 +240,16 @@ class TrainingDomain:
         if len(frames) > max_configs:
             idx = sorted(np.random.default_rng(seed).choice(len(frames), max_configs, replace=False))
             frames = [frames[i] for i in idx]
-        feat = featurizer()
-        return cls.from_features([structure_features(a, feat) for a in frames], element, ridge, percentile,
-                                 n_configs_total=total, sources=sources)
+        own = feat is None
+        feat = feat or make_featurizer()
+        try:
+            dom = cls.from_features([structure_features(a, feat) for a in frames], element, ridge, percentile,
+                                    n_configs_total=total, sources=sources)
+        finally:
+            if own:
+                feat.close()
+        dom.featurizer = None if own else feat
+        return dom
 
     def distances(self, F: np.ndarray) -> np.ndarray:
         """Mahalanobis distance of each row of raw features ``F`` (N, m)."""
@@ -259,9 +262,16 @@ class TrainingDomain:
     def ratio_of_features(self, F: np.ndarray) -> float:
         return float(self.distances(F).max() / self.threshold)
 
-    def ratio(self, atoms) -> float:
+    def ratio(self, atoms, feat: SnaFeaturizer | None = None) -> float:
         """max over the atoms of ``atoms`` of d / threshold (<= 1: in-domain)."""
-        return self.ratio_of_features(structure_features(atoms))
+        feat = feat or getattr(self, "featurizer", None)
+        if feat is None:
+            feat = make_featurizer()
+            try:
+                return self.ratio_of_features(structure_features(atoms, feat))
+            finally:
+                feat.close()
+        return self.ratio_of_features(structure_features(atoms, feat))
 
     @staticmethod
     def label(ratio: float | None) -> str | None:
@@ -277,205 +287,18 @@ class TrainingDomain:
                 "percentile": self.percentile, "sources": list(self.sources)}
 
 
-def training_frames(potential) -> list:
-    """Frames of ``potential.training_data`` (registry names or files checked by the card loader),
-    each entry's ``every``-th frame."""
-    from ..data import read_extxyz_fast, read_frames
-
-    out = []
-    for entry in getattr(potential, "training_data", None) or []:
-        frames = read_frames(entry["name"]) if entry.get("registry") else read_extxyz_fast(entry["path"])
-        out += list(frames)[::int(entry.get("every", 1))]
-    return out
-
-
-_DOMAINS: dict = {}  # (potential content sha256, element) -> TrainingDomain, per process
-
-
-def domain_for(potential, element: str) -> TrainingDomain | None:
-    """The training domain of ``potential`` for ``element`` (None when its card names no training data);
-    built once per process per (potential content, element): the content hash covers the training data."""
-    if not getattr(potential, "training_data", None):
+def domain_for(target, element: str) -> TrainingDomain | None:
+    """The training domain of ``target`` (a :class:`~revem.validation.target.Target`) for ``element``
+    (None when it names no training data); built once per run (its session) per (content, element): the
+    content hash of a card covers its training data."""
+    if not target.training_data:
         return None
-    key = (potential.file_hash, element)
-    if key not in _DOMAINS:
-        srcs = [e["name"] + (f" (every {e['every']})" if e.get("every", 1) != 1 else "") for e in potential.training_data]
-        _DOMAINS[key] = TrainingDomain.from_frames(training_frames(potential), element, sources=srcs)
-    return _DOMAINS[key]
 
+    def build():
+        return TrainingDomain.from_frames(target.training_frames(), element, sources=target.training_sources(),
+                                          feat=featurizer(target.session))
 
-# -- recording what a calculator evaluates ---------------------------------------------------------
-@dataclass
-class Snapshot:
-    numbers: np.ndarray
-    positions: np.ndarray
-    cell: np.ndarray
-    pbc: np.ndarray
-
-    def atoms(self):
-        from ase import Atoms
-
-        return Atoms(numbers=self.numbers, positions=self.positions, cell=self.cell, pbc=self.pbc)
-
-
-class Recorder:
-    """Keeps the first, the last and a seeded uniform reservoir of ``keep`` of the distinct structures
-    it is shown (consecutive duplicates are counted once)."""
-
-    def __init__(self, keep: int = RECORD_KEEP, seed: int = SEED, max_atoms: int = MAX_RECORD_ATOMS):
-        self.keep, self.max_atoms = keep, max_atoms
-        self._rng = random.Random(seed)
-        self.first: Snapshot | None = None
-        self.last: Snapshot | None = None
-        self.reservoir: list[Snapshot] = []
-        self.n_seen = 0  # distinct structures seen
-        self.n_too_large = 0
-        self._n_middle = 0
-        self._last_key = None
-
-    def __call__(self, atoms) -> None:
-        if len(atoms) > self.max_atoms:
-            self.n_too_large += 1
-            return
-        self.add(Snapshot(np.array(atoms.numbers), np.array(atoms.positions, float),
-                          np.array(atoms.cell.array, float), np.array(atoms.pbc, bool)))
-
-    def add(self, snap: Snapshot) -> bool:
-        """Show one snapshot (as :meth:`__call__` does an Atoms); False when it repeats the previous one."""
-        h = hashlib.blake2b(digest_size=16)
-        for a in (snap.numbers, snap.positions, snap.cell, snap.pbc):
-            h.update(np.ascontiguousarray(a).tobytes())
-        key = h.digest()
-        if key == self._last_key:
-            return False
-        self._last_key = key
-        self.n_seen += 1
-        if self.first is None:
-            self.first = snap
-            return True
-        if self.last is not None:  # the previous last joins the middle: uniform reservoir over the middle
-            self._n_middle += 1
-            if len(self.reservoir) < self.keep:
-                self.reservoir.append(self.last)
-            else:
-                j = self._rng.randrange(self._n_middle)
-                if j < self.keep:
-                    self.reservoir[j] = self.last
-        self.last = snap
-        return True
-
-    def structures(self) -> list[Snapshot]:
-        return [s for s in [self.first, *self.reservoir, self.last] if s is not None]
-
-    def export(self) -> RecordedStructures:
-        """What this recorder kept (snapshots are shared, not copied: they are never modified)."""
-        return RecordedStructures(tuple(self.structures()), self.n_seen, self.n_too_large)
-
-    def replay(self, recorded: RecordedStructures) -> None:
-        """Show the structures another recorder kept, and count those it saw but did not keep."""
-        for s in recorded.structures:
-            self.add(s)
-        self.n_seen += max(0, recorded.n_seen - len(recorded.structures))
-        self.n_too_large += recorded.n_too_large
-
-
-@dataclass(frozen=True)
-class RecordedStructures:
-    """The structures a cached computation evaluated, as its capturing :class:`Recorder` kept them
-    (first, reservoir, last: at most ``RECORD_KEEP`` + 2) and how many it saw in all."""
-
-    structures: tuple = ()
-    n_seen: int = 0
-    n_too_large: int = 0
-
-
-@contextmanager
-def recording(recorder: Recorder | None = None):
-    """While active, every structure a revem calculator evaluates (after ``check_structure`` accepts it)
-    is shown to ``recorder`` (a new :class:`Recorder` by default), which is yielded."""
-    from ..potentials import calculators
-
-    rec = recorder if recorder is not None else Recorder()
-    calculators.STRUCTURE_HOOKS.append(rec)
-    try:
-        yield rec
-    finally:
-        calculators.STRUCTURE_HOOKS.remove(rec)
-
-
-def replay(recorded: RecordedStructures) -> None:
-    """Show ``recorded`` to every active recorder (the whole stack: a capture nested in a cached
-    computation and the case's recorder around it); a plain hook is shown each structure as Atoms."""
-    from ..potentials import calculators
-
-    if not recorded.structures and not recorded.n_seen and not recorded.n_too_large:
-        return
-    for hook in list(calculators.STRUCTURE_HOOKS):
-        if isinstance(hook, Recorder):
-            hook.replay(recorded)
-        else:
-            for s in recorded.structures:
-                hook(s.atoms())
-
-
-def recorded_cache(maxsize: int | None = 128, keep: str = "all"):
-    """``functools.lru_cache(maxsize)`` that also remembers the structures a call evaluated.
-
-    The first call of a key runs under its own :class:`Recorder` (nested inside any active one, which
-    still sees every structure directly: :func:`recording` is a stack of hooks) and caches
-    (result, :class:`RecordedStructures`); a cache hit replays those structures to the active
-    recorders (:func:`replay`), so a case whose result was computed by an earlier case records the
-    same structures.  Without an active recorder the results and the caching are ``lru_cache``'s;
-    ``cache_clear``, ``cache_info`` and ``cache_parameters`` are those of the underlying cache.
-
-    ``keep="last"``: a search whose trial structures are not what its callers use (the ground state's
-    bracketing scan of 0.85-1.30 x a0, far outside any training set) shows the active recorders only
-    the last structure it evaluated (the result), on the first call as on a hit."""
-    if keep not in ("all", "last"):
-        raise ValueError(f"keep must be 'all' or 'last', not {keep!r}")
-
-    def decorate(fn):
-        local = threading.local()
-
-        @functools.lru_cache(maxsize=maxsize)
-        def cached(*args, **kwargs):
-            local.stack[-1][0] = True  # this call computes (a nested call pushes its own flag)
-            if keep == "all":
-                with recording() as rec:
-                    result = fn(*args, **kwargs)
-                return result, rec.export()
-            from ..potentials import calculators
-
-            outer = calculators.STRUCTURE_HOOKS[:]
-            calculators.STRUCTURE_HOOKS[:] = []  # the outer recorders see only the result (replayed below)
-            try:
-                with recording() as rec:
-                    result = fn(*args, **kwargs)
-            finally:
-                calculators.STRUCTURE_HOOKS[:] = outer
-            return result, RecordedStructures((rec.last or rec.first,) if rec.first else (), min(rec.n_seen, 1),
-                                              rec.n_too_large)
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            if not hasattr(local, "stack"):
-                local.stack = []
-            flag = [False]
-            local.stack.append(flag)
-            try:
-                result, recorded = cached(*args, **kwargs)
-            finally:
-                local.stack.pop()
-            if not flag[0] or keep == "last":
-                replay(recorded)
-            return result
-
-        wrapper.cache_clear = cached.cache_clear
-        wrapper.cache_info = cached.cache_info
-        wrapper.cache_parameters = cached.cache_parameters
-        return wrapper
-
-    return decorate
+    return target.memo("training-domain", element, compute=build)
 
 
 @dataclass
@@ -490,7 +313,7 @@ class CaseCoverage:
     note: str = ""
 
 
-def case_coverage(domain: TrainingDomain, recorder: Recorder) -> CaseCoverage:
+def case_coverage(domain: TrainingDomain, recorder) -> CaseCoverage:
     """Largest ratio over the structures ``recorder`` kept; a structure the featurizer refuses is noted."""
     from ..generator.featurizer import FeaturizerError
     from ..generator.select import SelectError

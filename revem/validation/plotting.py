@@ -1,8 +1,13 @@
-"""Shared plotting helpers of the property reports: one colour convention (``revem.validation.report``: DFT black,
-potential red, tolerance grey) and the reference-vs-potential bar chart used by several properties."""
+"""Shared plotting helpers of the property reports: one colour convention (DFT/reference black, the
+potential red, tolerance bands grey) and the reference-vs-potential bar chart used by several properties."""
 from __future__ import annotations
 
 import numpy as np
+
+# one colour convention for every plot: DFT/reference vs the potential
+DFT_COLOUR = "black"
+POTENTIAL_COLOUR = "tab:red"
+TOLERANCE_COLOUR = "0.85"
 
 _HATCHES = ("", "////", "....", "xxx", "\\\\\\\\", "++")
 
@@ -29,7 +34,6 @@ def reference_bars(ax, labels, values, refs, pot_label):
     """
     from matplotlib.patches import Patch, Rectangle
 
-    from .report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     x = np.arange(len(labels), dtype=float)
     w = 0.8 / (1 + max((len(g) for g in refs), default=0))

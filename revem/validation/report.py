@@ -16,10 +16,7 @@ from pathlib import Path
 
 from . import results as results_io
 
-# one colour convention for every plot: DFT/reference vs the potential
-DFT_COLOUR = "black"
-POTENTIAL_COLOUR = "tab:red"
-TOLERANCE_COLOUR = "0.85"
+from .plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR  # noqa: F401
 
 
 def _fmt(v, digits=4):

@@ -327,7 +327,7 @@ def plot(records: list[dict], outdir) -> list:
     import matplotlib.pyplot as plt
     from pathlib import Path
 
-    from ..report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
+    from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     colours = (DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR)
 

@@ -29,7 +29,7 @@ diamond is the base because graphite's interlayer binding is a van der Waals eff
 plain PBE lack, which would make the zero of every other C number ill-defined).  The stored references
 use the same base within each source (:mod:`revem.validation.references_build.eos`).
 
-Cases: W keeps the 18 prototypes of seed 000 (:data:`W_CASES`); every other element gets only the
+Cases: W keeps the 18 prototypes of seed 000 (element data, :mod:`revem.validation.elements`); every other element gets the
 prototypes with at least one stored reference, plus its ground lattice (the zero of E0_rel), see
 :func:`cases`.  ``graphite`` (A9) is run with its cell shape frozen at the c/a of the Delta-benchmark
 cell (``ase.collections.dcdft``, c/a = 3.581): only the volume is relaxed and scanned, which is the
@@ -50,29 +50,45 @@ from pathlib import Path
 
 import numpy as np
 
-from ..coverage import recorded_cache
+from ...atomistic import window_form_sensitivity
+from .. import references
+from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol, merge_settings
+from ..target import Target
 from .common import (  # noqa: F401
     EV_PER_A3_TO_GPA,
-    calculator_factory,
+    build_lattice,
+    element as element_info,
     fit_eos,
     form_sensitivity,
+    ground_state,
+    initial_c_over_a,
+    initial_lattice_constant,
+    lattice_of,
+    relax_symmetric,
     single_threaded,
 )
 
 PROPERTY = "eos"
 #: atoms per conventional cubic cell of the cubic lattices a base case can be
 CUBIC_ATOMS = {"bcc": 2, "fcc": 4, "diamond": 8}
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # v2: uncertainty over fit forms x volume windows (extra volumes sampled to ±10 %)
 
+#: ``volume_range``/``n_volumes``: the fitted window and its points; ``uncertainty_windows``: the windows
+#: (fractions of the relaxed volume) whose fits, with both forms, give the stated uncertainty -- points
+#: beyond ``volume_range`` are sampled at the same spacing for them and never enter the reported fit
 DEFAULTS = {"eos": "birchmurnaghan", "volume_range": 0.06, "n_volumes": 7, "fmax_eV_per_A": 1e-3,
-            "relax_steps": 400, "relax_each_volume": False, "symprec_A": 1e-2}
+            "relax_steps": 400, "relax_each_volume": False, "symprec_A": 1e-2,
+            "uncertainty_windows": (0.04, 0.06, 0.08, 0.10)}
 TIER_SETTINGS = {
-    "smoke": {"n_volumes": 5, "volume_range": 0.04},
+    "smoke": {"n_volumes": 5, "volume_range": 0.04, "uncertainty_windows": (0.04, 0.06, 0.08)},
     "standard": {},
     "full": {"n_volumes": 15, "relax_each_volume": True, "fmax_eV_per_A": 1e-4},
 }
+#: prototypes measured for every element besides its ground lattice and the prototypes it has references
+#: for (an element-data ``eos.cases`` list replaces the whole list, as W's 18 of seed 000 do)
+COMMON_CASES = ("bcc", "fcc", "hcp", "sc", "diamond", "A15")
 
 # case -> (AFLOW prototype label, Strukturbericht) in pymatgen's AFLOW library; all sites -> the element.
 # The 18 structures of seed 000 Fig. 6 are not listed in its text: these are the elemental and
@@ -99,10 +115,7 @@ PROTOTYPES = {
     "bct-In": ("A_tI2_139_a", "A6"),
     "graphite": ("A_hP4_194_bc", "A9"),
 }
-#: W's cases (seed 000 Fig. 6; the W baseline): every prototype except those added for other elements
-W_CASES = [c for c in PROTOTYPES if c != "graphite"]
-SMOKE_CASES = ["bcc", "fcc", "A15"]  # W's smoke tier
-#: at most this many cases besides the ground lattice in the smoke tier of elements other than W
+#: at most this many cases besides the ground lattice in the smoke tier (when element data name no smoke cases)
 SMOKE_EXTRA = 2
 #: cases whose cell shape is frozen (volume relaxed and scanned only): case -> c/a source
 FIXED_SHAPE = {"graphite": "ase.collections.dcdft C (the Delta-benchmark graphite cell of the WIEN2k reference)"}
@@ -115,34 +128,33 @@ def settings(tier: str = "standard") -> dict:
 
 def base_case(element: str) -> str:
     """The prototype E0_rel is measured from: the element's ground lattice (bcc where revem has no
-    lattice for the element, as before)."""
-    from .common import lattice_of
-
+    lattice for the element)."""
     return lattice_of(element) or "bcc"
 
 
 def cases(element: str, tier: str) -> list[str]:
-    """W: the 18 prototypes of seed 000 (smoke: bcc, fcc, A15).  Other elements: the ground lattice
-    (:func:`base_case`, always: the zero of E0_rel) and the prototypes with at least one stored
-    reference for the element; smoke tier: the ground lattice and at most :data:`SMOKE_EXTRA` others,
-    those with the most references first (ties: :data:`PROTOTYPES` order)."""
-    if element == "W":
-        return list(SMOKE_CASES if tier == "smoke" else W_CASES)
-    from .. import references
-
-    try:
-        refs = references.load(element, PROPERTY)
-    except Exception:  # noqa: BLE001 - an element without reference files has no cases with references
-        refs = []
+    """The ground lattice (:func:`base_case`, always first: the zero of E0_rel), then the prototypes of the
+    element's data (``properties.eos.cases`` in :mod:`revem.validation.elements`; W: the 18 of seed 000),
+    else :data:`COMMON_CASES` and every prototype with a stored reference.  Smoke tier: the data's
+    ``smoke_cases``, else the ground lattice and at most :data:`SMOKE_EXTRA` others, those with the most
+    references first (ties: :data:`PROTOTYPES` order)."""
+    data = element_info(element).prop(PROPERTY)
+    base = base_case(element)
+    if tier == "smoke" and data.get("smoke_cases"):
+        listed = [c for c in data["smoke_cases"] if c in PROTOTYPES]
+        return [base] + [c for c in listed if c != base]
     count = {}
-    for r in refs:
+    for r in references.load(element, PROPERTY):
         if r.case in PROTOTYPES:
             count[r.case] = count.get(r.case, 0) + 1
-    base = base_case(element)
-    others = [c for c in PROTOTYPES if c in count and c != base]
+    if data.get("cases"):
+        others = [c for c in data["cases"] if c in PROTOTYPES and c != base]
+    else:
+        wanted = set(COMMON_CASES) | set(count)
+        others = [c for c in PROTOTYPES if c in wanted and c != base]
     if tier == "smoke":
-        others = sorted(others, key=lambda c: (-count[c], list(PROTOTYPES).index(c)))[:SMOKE_EXTRA]
-        others = [c for c in PROTOTYPES if c in others]
+        keep = sorted(others, key=lambda c: (-count.get(c, 0), list(PROTOTYPES).index(c)))[:SMOKE_EXTRA]
+        others = [c for c in others if c in keep]
     return [base] + others
 
 
@@ -208,10 +220,6 @@ def n_primitive(atoms, symprec: float = DEFAULTS["symprec_A"]) -> int:
     return len(prim[2])
 
 
-def expected_spacegroup(case: str, element: str = "W") -> tuple[str, int]:
-    return spacegroup(prototype_atoms(case, element))
-
-
 def shortest_distance(atoms) -> float:
     """Shortest interatomic distance (Å), periodic images included."""
     from ase.neighborlist import neighbor_list
@@ -230,63 +238,19 @@ def initial_scale(atoms, v_bcc: float, d_nn: float, min_bond_fraction: float = 0
     return atoms
 
 
-def relax_symmetric(atoms, fmax: float, steps: int, constant_volume: bool = False,
-                    hydrostatic: bool = False) -> bool:
-    """Relax cell and positions under the current space group (FixSymmetry + FrechetCellFilter, BFGS);
-    ``hydrostatic``: the cell shape is kept, only the volume relaxes."""
-    from ase.constraints import FixSymmetry
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import BFGS
-
-    atoms.set_constraint(FixSymmetry(atoms, symprec=1e-3))
-    filt = FrechetCellFilter(atoms, constant_volume=constant_volume, hydrostatic_strain=hydrostatic)
-    opt = BFGS(filt, logfile=None)
-    ok = bool(opt.run(fmax=fmax, steps=steps))
-    atoms.set_constraint()
-    return ok, opt.nsteps
-
-
-_calc_factory = calculator_factory
-
-
-def _initial_bcc_bond(element: str) -> float:
-    from .common import initial_lattice_constant
-
-    return initial_lattice_constant(element, "bcc") * np.sqrt(3) / 2
-
-
-def _target(potential, calc_factory):
-    """The :class:`revem.validation.protocol.Target` of ``compute``'s (potential, calc_factory) pair."""
-    from ..protocol import Target
-    from .common import target_of
-
-    if calc_factory is not None:
-        return Target.of(calc_factory, name=potential if isinstance(potential, str) else None)
-    return target_of(potential)
-
-
-def initial_volume_and_bond(potential, element: str, calc_factory=None) -> tuple[float, float, str]:
+def initial_volume_and_bond(target: Target, element: str) -> tuple[float, float, str]:
     """(volume in Å^3/atom, nearest-neighbour distance in Å, note) of the element's relaxed ground
-    lattice (:func:`revem.validation.properties.common.ground_state` with ``"ground"``), from which every prototype
-    is scaled.  Falls back to ASE's reference state (with a note) when that relaxation fails."""
-    from .common import (
-        build_lattice,
-        ground_state,
-        initial_c_over_a,
-        initial_lattice_constant,
-    )
-
+    lattice (:func:`revem.validation.properties.common.ground_state` with ``"ground"``), from which every
+    prototype is scaled.  Falls back to the element's starting lattice (with a note) when that relaxation fails."""
     lattice = base_case(element)
     try:
-        gs = ground_state(_target(potential, calc_factory), element, "ground")
+        gs = ground_state(target, element, "ground")
         at = build_lattice(element, gs["structure"], gs["a0"], gs.get("c_over_a"))
         return gs["volume"], shortest_distance(at), ""
     except Exception as exc:  # noqa: BLE001 - the scan below still runs from the reference state
-        if lattice not in ("bcc", "fcc", "hcp", "diamond"):
-            lattice = "bcc"
         at = build_lattice(element, lattice, initial_lattice_constant(element, lattice),
                            initial_c_over_a(element) if lattice == "hcp" else None)
-        note = f"ground state relaxation failed ({exc}); prototypes scaled from ASE's reference {lattice}"
+        note = f"ground state relaxation failed ({exc}); prototypes scaled from the element's starting {lattice}"
         return at.get_volume() / len(at), shortest_distance(at), note
 
 
@@ -308,22 +272,28 @@ def _set_c_over_a(atoms, coa: float):
     return atoms
 
 
-@single_threaded
-@recorded_cache(maxsize=256)
-def compute(potential, element: str, case: str, tier: str = "standard", calc_factory=None) -> dict:
+def compute(target, element: str, case: str, tier: str = "standard") -> dict:
     """EOS of prototype ``case``: relaxed, scanned and fitted.
 
     Returns ``E0`` (eV/atom, absolute, calculator's own zero), ``E0_rel`` (eV/atom vs the base case
     ``E0_rel_base`` of the same calculator, :func:`base_case`), ``V0`` (Å^3/atom), ``B0`` (GPa),
     ``B0_prime``, ``a0`` (Å, the base case when cubic), ``a0_conventional`` (cubic cases), the space group
     expected and found, ``relaxed_into`` (None, or the space group the prototype relaxed into), the
-    sampled ``volumes``/``energies`` per atom, ``converged`` and ``notes``.
+    sampled ``volumes``/``energies`` per atom (the fitted window; ``volumes_all``/``energies_all`` with the
+    points beyond it that only the uncertainty uses), ``uncertainty`` (largest change over the fit forms x
+    volume windows; ``uncertainty_covers`` says which fits), ``converged`` and ``notes``.  Cached in the
+    target's session.
     """
+    t = Target.of(target)
+    return t.memo(PROPERTY, element, case, tier, PROTOCOL_VERSION, compute=lambda: _compute(t, element, case, tier))
+
+
+@single_threaded
+def _compute(target: Target, element: str, case: str, tier: str) -> dict:
     s = settings(tier)
-    make_calc = _calc_factory(potential, calc_factory)
     notes = []
     base = base_case(element)
-    v_gs, d_nn, note0 = initial_volume_and_bond(potential, element, calc_factory)
+    v_gs, d_nn, note0 = initial_volume_and_bond(target, element)
     if note0:
         notes.append(f"{case}: {note0}")
     atoms = prototype_atoms(case, element)
@@ -332,7 +302,7 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
         _set_c_over_a(atoms, delta_c_over_a("C"))
     atoms = initial_scale(atoms, v_gs, d_nn)
     expected = spacegroup(atoms, s["symprec_A"])
-    atoms.calc = make_calc()
+    atoms.calc = target.calculator()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         converged, nsteps = relax_symmetric(atoms, s["fmax_eV_per_A"], s["relax_steps"], hydrostatic=fixed_shape)
@@ -346,8 +316,17 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
     cell0, n = atoms.cell.array.copy(), len(atoms)
     v_rel = atoms.get_volume() / n
     x = np.linspace(-s["volume_range"], s["volume_range"], s["n_volumes"])
-    vols, ens = [], []
-    for xi in x:
+    step = float(x[1] - x[0]) if len(x) > 1 else s["volume_range"]
+    wide = max([s["volume_range"], *s["uncertainty_windows"]])
+    extra = []
+    k = 1
+    while s["volume_range"] + k * step <= wide + 1e-9:  # the uncertainty windows' points beyond the fit window
+        extra += [-(s["volume_range"] + k * step), s["volume_range"] + k * step]
+        k += 1
+    x_all = np.sort(np.concatenate([x, extra])) if extra else x
+    in_fit = np.abs(x_all) <= s["volume_range"] + 1e-9
+    vols_all, ens_all = [], []
+    for xi in x_all:
         at = atoms.copy()
         at.set_cell(cell0 * (1 + xi) ** (1 / 3), scale_atoms=True)
         at.calc = atoms.calc
@@ -355,8 +334,11 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 _ = relax_symmetric(at, s["fmax_eV_per_A"], s["relax_steps"], constant_volume=True)
-        vols.append(at.get_volume() / n)
-        ens.append(at.get_potential_energy() / n)
+        vols_all.append(at.get_volume() / n)
+        ens_all.append(at.get_potential_energy() / n)
+    vols = [v for v, f in zip(vols_all, in_fit) if f]
+    ens = [e for e, f in zip(ens_all, in_fit) if f]
+    covers = []
     try:
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
@@ -364,13 +346,19 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
         for wi in w:
             notes.append(f"{case}: {wi.message}")
             warnings.warn(str(wi.message), RuntimeWarning)
+        spread = window_form_sensitivity(vols_all, ens_all, fit, s["eos"], s["uncertainty_windows"], v_rel)
+        covers = spread.pop("covers")
+        fit["uncertainty"] = {q: _larger(fit["uncertainty"].get(q), spread.get(q)) for q in fit["uncertainty"]}
     except Exception as exc:  # noqa: BLE001 - a failed fit is reported, not raised
         fit = {"E0": None, "V0": None, "B0": None, "B0_prime": None, "in_range": False,
                "uncertainty": {"E0": None, "V0": None, "B0": None, "B0_prime": None}}
         notes.append(f"{case}: EOS fit failed ({exc})")
     out = {"case": case, "n_atoms": n, "V_relaxed": v_rel, "spacegroup_expected": f"{expected[0]} ({expected[1]})",
            "spacegroup_found": f"{found[0]} ({found[1]})", "relaxed_into": relaxed_into, "converged": converged, "relax_steps": nsteps,
-           "volumes": vols, "energies": ens, "eos": s["eos"], "volume_range": s["volume_range"],
+           "volumes": vols, "energies": ens, "volumes_all": vols_all, "energies_all": ens_all,
+           "eos": s["eos"], "volume_range": s["volume_range"],
+           "uncertainty_covers": ("largest change over the fits " + ", ".join(covers)) if covers
+           else "change with the fit form (birchmurnaghan vs vinet) only",
            "E0_rel_base": base, "fixed_shape": fixed_shape, **fit}
     if case == base and case in CUBIC_ATOMS and fit["V0"] is not None:
         out["a0"] = (CUBIC_ATOMS[case] * fit["V0"]) ** (1 / 3)
@@ -383,13 +371,18 @@ def compute(potential, element: str, case: str, tier: str = "standard", calc_fac
         if "a0" in out and unc["V0"] is not None:
             unc["a0"] = out["a0"] * unc["V0"] / (3 * fit["V0"])
     else:
-        ref = compute(potential, element, base, tier, calc_factory)
+        ref = compute(target, element, base, tier)
         out["E0_rel"] = None if (fit["E0"] is None or ref["E0"] is None) else fit["E0"] - ref["E0"]
         u1, u2 = unc["E0"], ref["uncertainty"]["E0"]
         unc["E0_rel"] = None if (u1 is None or u2 is None) else float(np.hypot(u1, u2))
     out["uncertainty"] = unc
     out["notes"] = notes
     return out
+
+
+def _larger(a, b):
+    vals = [x for x in (a, b) if x is not None]
+    return max(vals) if vals else None
 
 
 def curve_data(res: dict, dft: dict | None = None) -> dict:
@@ -402,24 +395,22 @@ def curve_data(res: dict, dft: dict | None = None) -> dict:
 
 
 # -- DFT E–V sets -------------------------------------------------------------------------------------
-EOS_DATA = "fitsnap-WBe/W/EOS_Data.extxyz.gz"
-EOS_DATA_GROUPS = {"BCCEOS": "bcc", "FCCEOS": "fcc", "15EOS": "A15"}
-#: DFT E–V groups of the data mirror per element (besides W's EOS_Data): case -> registry name.
-#: FitSNAP Ta (A. P. Thompson et al., J. Comput. Phys. 285, 316 (2015), doi:10.1016/j.jcp.2014.12.018) and
-#: the Be groups of FitSNAP WBe (M. A. Wood et al., PRB 99, 184305 (2019)); Be EOS_BCC scatters by
-#: 0.1-0.2 eV/atom (datasets README, section 2) and is plotted, never fitted into a reference.
-DFT_EOS_FILES = {
-    "Ta": {"bcc": "fitsnap-Ta/Ta/Volume_BCC.extxyz.gz", "fcc": "fitsnap-Ta/Ta/Volume_FCC.extxyz.gz",
-           "A15": "fitsnap-Ta/Ta/Volume_A15.extxyz.gz"},
-    "Be": {"hcp": "fitsnap-WBe/Be/EOS_HCP.extxyz.gz", "fcc": "fitsnap-WBe/Be/EOS_FCC.extxyz.gz",
-           "bcc": "fitsnap-WBe/Be/EOS_BCC.extxyz.gz"},
-}
-#: fit window of those groups, |V/V_min − 1| ≤ w around the lowest-energy frame: they span 2-7x in volume
-#: (to ~40 eV/atom), far beyond the ±6 % of the protocol; ±25 % keeps 6-9 points of the 0.1 Å-spaced Ta
-#: groups (V0 and B0 change < 0.1 % and 0.5 % between ±20 % and ±30 %) and 33-35 of the Be groups
+#: fit window of the per-case DFT E–V groups, |V/V_min − 1| ≤ w around the lowest-energy frame: they span
+#: 2-7x in volume (to ~40 eV/atom), far beyond the ±6 % of the protocol; ±25 % keeps 6-9 points of the
+#: 0.1 Å-spaced Ta groups (V0 and B0 change < 0.1 % and 0.5 % between ±20 % and ±30 %) and 33-35 of the Be groups
 DFT_FIT_WINDOW = 0.25
-#: groups stored for plotting but not fitted (see DFT_EOS_FILES)
-DFT_NOT_FITTED = {("Be", "bcc")}
+
+
+def dft_curve_files(element: str) -> dict:
+    """The element's DFT E–V sets in the data mirror (element data ``properties.eos.dft_curves``):
+    ``{"file": registry name, "groups": {source_id prefix: case}}`` (one file, grouped), or
+    ``{"files": {case: registry name}, "not_fitted": [...]}`` (one file per case), or {}."""
+    return element_info(element).prop(PROPERTY).get("dft_curves") or {}
+
+
+def dft_cases(element: str) -> set[str]:
+    spec = dft_curve_files(element)
+    return set((spec.get("groups") or {}).values()) | set(spec.get("files") or {})
 
 
 def curve_points(frames) -> dict:
@@ -445,15 +436,15 @@ def element_dft_curves(element: str) -> dict[str, dict]:
     with ``E0_base``: the fitted E0 of the element's base case in the same source (the plot's zero)."""
     from ...data import read_frames
 
-    if element == "W":
-        out = dft_curves(read_frames(EOS_DATA))
+    spec = dft_curve_files(element)
+    base = base_case(element)
+    if spec.get("file"):
+        out = dft_curves(read_frames(spec["file"]), spec.get("groups") or {}, base)
         for c in out.values():
             if "E0_bcc" in c:
                 c["E0_base"] = c["E0_bcc"]
         return out
-    files = DFT_EOS_FILES.get(element, {})
-    out = {case: curve_points(read_frames(name)) for case, name in files.items()}
-    base = base_case(element)
+    out = {case: curve_points(read_frames(name)) for case, name in (spec.get("files") or {}).items()}
     if base in out:
         e0 = fit_eos(**fit_window(out[base]))["E0"]
         for c in out.values():
@@ -461,12 +452,19 @@ def element_dft_curves(element: str) -> dict[str, dict]:
     return out
 
 
-def dft_curves(frames) -> dict[str, dict]:
-    """Per-atom (V, E) points of the FitSNAP WBe ``EOS_Data`` frames, grouped by ``source_id`` prefix."""
+#: the W set of the mirror, grouped by source_id prefix (FitSNAP WBe ``EOS_Data``)
+EOS_DATA = "fitsnap-WBe/W/EOS_Data.extxyz.gz"
+EOS_DATA_GROUPS = {"BCCEOS": "bcc", "FCCEOS": "fcc", "15EOS": "A15"}
+
+
+def dft_curves(frames, groups: dict | None = None, base: str = "bcc") -> dict[str, dict]:
+    """Per-atom (V, E) points of frames grouped by ``source_id`` prefix (``groups``: prefix -> case; default
+    the FitSNAP WBe ``EOS_Data`` groups), each with ``E0_bcc``: the fitted E0 of the ``base`` group."""
+    groups = EOS_DATA_GROUPS if not groups else groups
     out = {}
     for at in frames:
         prefix = str(at.info.get("source_id", "")).split("_")[0]
-        case = EOS_DATA_GROUPS.get(prefix)
+        case = groups.get(prefix)
         if case is None:
             continue
         c = out.setdefault(case, {"volumes": [], "energies": []})
@@ -476,8 +474,8 @@ def dft_curves(frames) -> dict[str, dict]:
         order = np.argsort(c["volumes"])
         c["volumes"] = [float(c["volumes"][i]) for i in order]
         c["energies"] = [float(c["energies"][i]) for i in order]
-    if len(out.get("bcc", {}).get("volumes", [])) >= 5:  # the energy zero of this source: its own bcc E0
-        e_bcc = fit_eos(out["bcc"]["volumes"], out["bcc"]["energies"])["E0"]
+    if len(out.get(base, {}).get("volumes", [])) >= 5:  # the energy zero of this source: its own base E0
+        e_bcc = fit_eos(out[base]["volumes"], out[base]["energies"])["E0"]
         for c in out.values():
             c["E0_bcc"] = e_bcc
     return out
@@ -518,8 +516,6 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
-
-    from ..report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     outdir = Path(outdir)
     made = []
@@ -654,10 +650,9 @@ class EOSProtocol(Protocol):
     def measure(self, target, element, case, tier):
         from ...data import DataUnavailable
 
-        spec, cf = target.compute_args
-        res = compute(spec, element, case, tier, cf)
+        res = compute(target, element, case, tier)
         dft = {}
-        if (element == "W" and case in EOS_DATA_GROUPS.values()) or case in DFT_EOS_FILES.get(element, {}):
+        if case in dft_cases(element):
             try:  # DFT points decorate the E-V plot only; the stored references need no data file
                 dft = {case: element_dft_curves(element)[case]}
             except (DataUnavailable, KeyError, OSError):
@@ -665,19 +660,18 @@ class EOSProtocol(Protocol):
         note = "; ".join(res["notes"])
         # a prototype that relaxed into another structure is reported, never scored
         policy = "reported" if res["relaxed_into"] else "reference"
-        unc, ok = res["uncertainty"], res["converged"]
-        out = [Measurement("V0", res["V0"], UNITS["V0"], note=note, data=curve_data(res, dft), uncertainty=unc["V0"],
-                           converged=ok, policy=policy),
-               Measurement("B0", res["B0"], UNITS["B0"], note=note, uncertainty=unc["B0"], converged=ok, policy=policy),
-               Measurement("B0_prime", res["B0_prime"], UNITS["B0_prime"], note=note, uncertainty=unc["B0_prime"],
-                           converged=ok, policy=policy)]
+        unc, ok, cov = res["uncertainty"], res["converged"], res["uncertainty_covers"]
+
+        def m(q, **kw):
+            return Measurement(q, res[q], UNITS[q], note=note, uncertainty=unc.get(q), converged=ok, policy=policy,
+                               uncertainty_covers=cov, **kw)
+
+        out = [m("V0", data=curve_data(res, dft)), m("B0"), m("B0_prime")]
         if case == res["E0_rel_base"]:
             if "a0" in res:
-                out.append(Measurement("a0", res["a0"], UNITS["a0"], note=note, uncertainty=unc.get("a0"),
-                                       converged=ok, policy=policy))
+                out.append(m("a0"))
         else:
-            out.append(Measurement("E0_rel", res["E0_rel"], UNITS["E0_rel"], note=note, uncertainty=unc["E0_rel"],
-                                   converged=ok, policy=policy))
+            out.append(m("E0_rel"))
         return out
 
 

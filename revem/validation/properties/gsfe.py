@@ -704,7 +704,7 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from ..report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
+    from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     curves = {r.get("case"): r["data"] for r in records if r.get("data")}
     if not any(str(k).endswith(("_unrelaxed", "_relaxed", "_gamma_us", "_relaxed_slab")) for k in curves):
@@ -791,7 +791,7 @@ def _plot_own_lines(records: list[dict], curves: dict, outdir: Path) -> list[Pat
     """fcc/hcp own-cell γ lines (potential, red) with the scored γ_us / γ_isf against their references."""
     import matplotlib.pyplot as plt
 
-    from ..report import DFT_COLOUR, POTENTIAL_COLOUR
+    from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR
 
     own = [(c, d) for c, d in curves.items() if c in OWN_LINES and d.get("f") and d.get("gamma")]
     if not own:

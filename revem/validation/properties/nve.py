@@ -425,7 +425,7 @@ def plot(records: list[dict], outdir) -> list:
     from pathlib import Path
     from matplotlib.ticker import NullFormatter
 
-    from ..report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
+    from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     made = []
     for r in records:

@@ -329,7 +329,7 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from ..report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
+    from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     curves = {r.get("case"): r["data"] for r in records if (r.get("data") or {}).get("E_meV") and r["data"].get("p")}
     names = [c for c in PATHS if c in curves] + sorted(c for c in curves if c not in PATHS)

@@ -154,7 +154,7 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     """Dispersion along Γ–H–N–Γ–P–H|P–N and the DOS (the potential in one colour)."""
     import matplotlib.pyplot as plt
 
-    from ..report import POTENTIAL_COLOUR
+    from ..plotting import POTENTIAL_COLOUR
 
     rec = next((r for r in records if r["quantity"] == "min_frequency" and r.get("data", {}).get("band")), None)
     if rec is None:

@@ -739,7 +739,7 @@ def plot(records: list[dict], outdir) -> list[Path]:
     and the relaxation end points relative to bcc with the margin band."""
     import matplotlib.pyplot as plt
 
-    from ..report import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
+    from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     outdir = Path(outdir)
     write_structures(records, outdir / STRUCTURES_FILE)

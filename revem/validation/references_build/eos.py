@@ -120,7 +120,8 @@ def derive_fitsnap_ta(element: str = "Ta") -> list[dict]:
 
 
 def _windowed(element: str, cite: str) -> list[dict]:
-    files = {c: f for c, f in prop.DFT_EOS_FILES[element].items() if (element, c) not in prop.DFT_NOT_FITTED}
+    spec = prop.dft_curve_files(element)
+    files = {c: f for c, f in (spec.get("files") or {}).items() if c not in (spec.get("not_fitted") or [])}
     curves = {c: prop.curve_points(read_frames(f)) for c, f in files.items()}
     w = prop.DFT_FIT_WINDOW
     rows = []
