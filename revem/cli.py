@@ -40,38 +40,26 @@ def _catalog_potentials() -> dict:
     return out
 
 
-def _cmd_validate(args) -> int:
-    import pytest
+#: exit codes of ``revem validate`` (pytest's): one table, in the README and in ``revem validate --help``
+EXIT_CODES = """exit codes (pytest's):
+  0  every selected case passed (with --report-only: the run completed, whatever the numbers)
+  1  a case failed (disagreement with a reference under --fail-on, a regression, a crash, an unconverged
+     protocol, a broken identity), or the baseline does not cover the run
+  2  interrupted
+  3  internal error (the reports could not be written; finished cases stay in journal.jsonl)
+  4  usage error (bad option, potential, element or baseline; a report folder locked by another run)
+  5  nothing was selected"""
 
-    from ase.data import atomic_numbers
 
-    from .validation import results as results_io
-    from .potentials import PotentialError, load_potential
-
-    el = args.element
-    if el == "all":
-        return _validate_all(args)
-    if el not in atomic_numbers or not el[:1].isupper():
-        print(f"revem validate: --element {el!r} is not a chemical symbol", file=sys.stderr)
-        return 2
-    try:
-        pots = {s: load_potential(s) for s in (args.potential or [])}
-    except (PotentialError, OSError, ValueError) as exc:
-        print(f"revem validate: {exc}", file=sys.stderr)
-        return 2
-    if not args.potential:
-        pots.update({name: p for name, p in _catalog_potentials().items() if el in p.elements})
-    if not pots:
-        print(f"revem validate: no catalog potential covers {el}; pass --potential", file=sys.stderr)
-        return 2
-    if not any(el in p.elements for p in pots.values()):
-        covered = ", ".join(f"{p.name} ({' '.join(p.elements)})" for p in pots.values())
-        print(f"revem validate: no requested potential covers {el}: {covered}", file=sys.stderr)
-        return 2
-    cmd = ["--pyargs", "revem.validation", "--element", el, "--tier", args.tier, "--report-dir", args.report_dir,
+def _validate_cmd(args, element: str) -> list[str]:
+    cmd = ["--pyargs", "revem.validation", "--element", element, "--tier", args.tier, "--report-dir", args.report_dir,
            "-p", "no:cacheprovider", "-q"]
-    for s in pots:
+    for s in args.potential or []:
         cmd += ["--potential", s]
+    for p in args.property or []:
+        cmd += ["--property", p]
+    if args.keyword:
+        cmd += ["-k", args.keyword]
     if args.baseline:
         cmd += ["--baseline", args.baseline]
     if args.allow_partial_baseline:
@@ -80,27 +68,31 @@ def _cmd_validate(args) -> int:
         cmd += ["--fail-on", args.fail_on]
     if args.workers and args.workers != "1":
         cmd += ["-n", args.workers]
-    print(f"revem validate: {el} with {', '.join(p.name for p in pots.values())} (tier {args.tier})", flush=True)
-    rc = int(pytest.main(cmd))
+    return cmd
+
+
+def _cmd_validate(args) -> int:
+    """``revem validate``: the pytest front door of the validation engine (``pytest --pyargs revem.validation``),
+    with pytest's exit codes (:data:`EXIT_CODES`); ``--report-only`` turns 1 into 0."""
+    import pytest
+
+    from ase.data import atomic_numbers
+
+    el = args.element
+    if el == "all":
+        return _validate_all(args)
+    if el not in atomic_numbers or not el[:1].isupper():
+        print(f"revem validate: --element {el!r} is not a chemical symbol", file=sys.stderr)
+        return 4
+    pots = ", ".join(args.potential) if args.potential else f"the catalog potentials covering {el}"
+    print(f"revem validate: {el} with {pots} (tier {args.tier})", flush=True)
+    rc = int(pytest.main(_validate_cmd(args, el)))
     if rc == 5:
         print(f"revem validate: no case was selected for {el}", file=sys.stderr)
-        return 5
-    if rc not in (0, 1):
-        return rc
-    print("\nrevem validate: reports")
-    for p in pots.values():
-        f = Path(args.report_dir) / p.name / el / "results.json"
-        try:
-            recs = results_io.load(f)["records"]
-        except results_io.ResultsFileError as exc:
-            print(f"  {p.name}: no report ({exc})")
-            continue
-        n_fail = sum(x["passed"] is False for x in recs)
-        n_pass = sum(x["passed"] is True for x in recs)
-        print(f"  {(f.parent / 'report.md').resolve()}  ({n_pass} passed, {n_fail} failed, {len(recs)} numbers)")
-    if rc == 1 and (args.strict or args.baseline):
-        return 1  # --strict, or a regression check: failures are the answer
-    return 0  # the job ran: disagreements with DFT are results, shown in the reports
+    if rc == 1 and args.report_only:
+        print("revem validate: cases failed; --report-only: exit 0 (the reports above say which)")
+        return 0
+    return rc
 
 
 def _validate_all(args) -> int:
@@ -117,7 +109,7 @@ def _validate_all(args) -> int:
             pots[s] = load_potential(s)
         except (PotentialError, OSError, ValueError) as exc:
             print(f"revem validate: {exc}", file=sys.stderr)
-            return 2
+            return 4
     if not args.potential:
         pots = _catalog_potentials()
     elements = sorted({el for p in pots.values() for el in p.elements})
@@ -128,15 +120,17 @@ def _validate_all(args) -> int:
         for s, p in pots.items():
             if el in p.elements:
                 sub += ["--potential", s]
+        for p in args.property or []:
+            sub += ["--property", p]
         if args.baseline:
             sub += ["--baseline", args.baseline, "--allow-partial-baseline"]
         if args.fail_on:
             sub += ["--fail-on", args.fail_on]
-        if args.strict:
-            sub += ["--strict"]
+        if args.report_only:
+            sub += ["--report-only"]
         rc = subprocess.call(sub)
         if rc == 5:
-            print(f"revem validate: nothing to validate for {el} (no reference for any of its cases)", flush=True)
+            print(f"revem validate: nothing to validate for {el}", flush=True)
             continue
         worst = max(worst, rc)
     summary = write_summary(args.report_dir)
@@ -205,19 +199,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print a JSON list of {name, elements, kind, citation}")
     sp.set_defaults(func=_cmd_potentials)
 
-    sv = sub.add_parser("validate", help="run the validation harness for one element and write reports")
+    sv = sub.add_parser("validate", help="run the validation harness for one element and write reports",
+                        description="Validate potentials against the stored DFT references (the pytest front door "
+                                    "of the validation engine: pytest --pyargs revem.validation).",
+                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sv.add_argument("--element", default="W", help="chemical symbol (default: W), or 'all': every element of the "
                     "potentials, one summary.md element x potential")
-    sv.add_argument("--potential", action="append", help="catalog name, card or file (repeatable; default: every catalog potential covering the element)")
+    sv.add_argument("--potential", action="append", help="catalog name, card or file (repeatable; default: every "
+                    "catalog potential covering the element)")
+    sv.add_argument("--property", action="append", help="only this property (exact name, repeatable: eos, elastic, ...)")
+    sv.add_argument("-k", dest="keyword", default=None, help="pytest -k expression over the test ids "
+                    "(test_<property>[<potential>-<element>-<case>]; a chemical symbol means that element exactly)")
     sv.add_argument("--tier", default="standard", choices=["smoke", "standard", "full"])
     sv.add_argument("--report-dir", default="reports")
     sv.add_argument("--baseline", default=None, help="earlier results.json or report dir to regression-check against")
     sv.add_argument("--allow-partial-baseline", action="store_true",
                     help="accept a baseline that lacks some of the numbers computed now")
     sv.add_argument("--fail-on", default=None, choices=["auto", "all", "reference", "regression", "worse"],
-                    help="what fails a case (see pytest validation --help)")
+                    help="what fails a case (default auto: reference without --baseline, regression with it)")
     sv.add_argument("-n", "--workers", default="1", help="pytest-xdist workers ('auto' for all cores)")
-    sv.add_argument("--strict", action="store_true", help="exit 1 when any case fails (default: 0 once the reports are written)")
+    sv.add_argument("--report-only", action="store_true",
+                    help="exit 0 when cases fail (the job is the reports, e.g. `make validate` or making a baseline); "
+                         "usage errors, interruptions and internal errors still exit non-zero")
     sv.set_defaults(func=_cmd_validate)
 
     sr = sub.add_parser("references", help="print the element x property table of the packaged references (markdown)")

@@ -1,9 +1,12 @@
 """``report.md``, plots and ``summary.md`` of validation runs.
 
-A report leads with the verdict: the potential's provenance, one scorecard line per property,
-physical red flags (unconverged protocols, crashes, broken identities, prototypes or defects that
-relaxed into something else), regressions against the baseline, and the failures sorted by
-error / tolerance.  The per-property tables follow; dataset errors are one compact table.
+A report leads with the verdict, which covers every case the tier collects for the element:
+``INCOMPLETE`` (listing the cases without a result: a run still going, killed, or narrowed with
+``-k``/``--property``), else ``FAIL`` (how many cases failed, and the numbers behind them) or ``PASS``.
+The case counts are pytest's: one case is one test.  Then the potential's provenance, one scorecard
+line per property, physical red flags (unconverged protocols, crashes, broken identities, prototypes
+or defects that relaxed into something else), regressions against the baseline, and the failures
+sorted by error / tolerance.  The per-property tables follow; dataset errors are one compact table.
 """
 from __future__ import annotations
 
@@ -85,22 +88,66 @@ def verdict(records: list[dict]) -> dict:
             "failed_extrapolating": sum(r.get("domain") == "extrapolating" for r in failed)}
 
 
-def verdict_line(v: dict, meta: dict | None = None) -> str:
+def case_verdict(cases: list[dict], planned: list[tuple[str, str]] | None) -> dict:
+    """Case counts of a report: ``planned`` (every case the tier collects for the element), ``missing`` (no
+    result yet), ``failed``, ``skipped`` (with why) and ``passed``; the word: INCOMPLETE, FAIL or PASS."""
+    have = {(c["property"], str(c["case"])): c for c in cases}
+    planned = list(planned) if planned is not None else list(have)
+    missing = [k for k in planned if k not in have]
+    extra = [k for k in have if k not in set(planned)]  # cases of an earlier, wider run (kept, counted)
+    keys = [k for k in planned if k in have] + extra
+    failed = [k for k in keys if have[k]["status"] == "failed"]
+    skipped = [k for k in keys if have[k]["status"] == "skipped"]
+    word = "INCOMPLETE" if missing else ("FAIL" if failed else "PASS")
+    return {"word": word, "planned": len(planned), "missing": missing, "failed": failed, "skipped": skipped,
+            "passed": len(keys) - len(failed) - len(skipped), "ran": len(keys),
+            "skip_reasons": {k: have[k].get("reason", "") for k in skipped}}
+
+
+def _keys(ks, n=8) -> str:
+    shown = ", ".join(f"{p}/{c}" for p, c in ks[:n])
+    return shown + (f" and {len(ks) - n} more" if len(ks) > n else "")
+
+
+def verdict_line(v: dict, meta: dict | None = None, cv: dict | None = None, running: dict | None = None) -> str:
+    """The first line of a report: the run's word (INCOMPLETE/FAIL/PASS) with case counts, then the numbers."""
     bad_ref = v["failed"] - v["unconverged"] - v["crashes"] - v.get("flags", 0)
+    tier = (meta or {}).get("tier", "")
+    fail_on = (meta or {}).get("fail_on")
+    gate = f" (fail on {fail_on})" if fail_on and fail_on != "reference" else ""
     parts = []
-    if v["failed"] == 0:
-        parts.append(f"**PASS**: all {v['scored']} scored numbers within tolerance")
+    numbers = (f"{bad_ref} of {v['scored']} scored numbers outside tolerance"
+               + (f", {v['unconverged']} unconverged" if v["unconverged"] else "")
+               + (f", {v['crashes']} crashed" if v["crashes"] else "")
+               + (f", {v['flags']} physical red flags" if v.get("flags") else ""))
+    if cv is None:
+        parts.append(f"**PASS**: all {v['scored']} scored numbers within tolerance" if v["failed"] == 0
+                     else f"**FAIL**: {numbers}")
+    elif cv["word"] == "INCOMPLETE":
+        state = (f"run {running.get('run', '')} in progress (or killed), {running['done']} of the "
+                 f"{running['selected']} cases it selected done" if running else "not run")
+        parts.append(f"**INCOMPLETE**: {len(cv['missing'])} of {cv['planned']} cases of the {tier} tier have no "
+                     f"result ({state}: {_keys(cv['missing'])}); of the {cv['ran']} with a result, "
+                     f"{len(cv['failed'])} failed ({numbers})")
+    elif cv["word"] == "FAIL":
+        parts.append(f"**FAIL**: {len(cv['failed'])} of {cv['ran']} cases failed{gate} ({_keys(cv['failed'], 5)}); "
+                     f"{numbers}")
     else:
-        parts.append(f"**FAIL**: {bad_ref} of {v['scored']} scored numbers outside tolerance"
-                     + (f", {v['unconverged']} unconverged" if v["unconverged"] else "")
-                     + (f", {v['crashes']} crashed" if v["crashes"] else "")
-                     + (f", {v['flags']} physical red flags" if v.get("flags") else ""))
+        parts.append(f"**PASS**: all {cv['passed']} cases passed{gate}; "
+                     + (f"{v['scored']} scored numbers within tolerance" if v["failed"] == 0 else numbers))
+    if cv is not None and cv["skipped"]:
+        parts.append(f"{len(cv['skipped'])} cases skipped ({_keys(cv['skipped'], 3)})")
     if v.get("labelled"):  # the potential names its training data: the failures a user must not accept
         parts.append(f"{v['failed_in_domain']} failed while interpolating (in-domain)")
     if meta and meta.get("baseline"):
         parts.append(f"**REGRESSED**: {v['regressions']} of {v['compared']} numbers moved beyond their noise"
                      if v["regressions"] else f"no regression against the baseline ({v['compared']} numbers compared)")
     return "; ".join(parts) + "."
+
+
+def plain(line: str) -> str:
+    """A markdown verdict line as terminal text."""
+    return line.replace("**", "")
 
 
 def scorecard(records: list[dict]) -> list[str]:
@@ -210,11 +257,27 @@ def _domain_cell(r: dict) -> str:
     return f"{d} ({_fmt(r.get('coverage'), 3)})"
 
 
-def markdown(potential: str, element: str, records: list[dict], meta: dict | None = None) -> str:
-    """The report of one (potential, element): verdict first, details after."""
+def markdown(potential: str, element: str, records: list[dict], meta: dict | None = None, *,
+             cases: list[dict] | None = None, planned: list | None = None, running: dict | None = None,
+             moved: str = "") -> str:
+    """The report of one (potential, element, tier): verdict first, details after.  ``cases``: the case
+    entries of the results (status); ``planned``: every (property, case) the tier collects; ``running``:
+    ``{"done", "selected"}`` while the run goes on."""
     meta = meta or {}
     v = verdict(records)
-    lines = [f"# Validation of `{potential}` for {element}", "", verdict_line(v, meta), ""]
+    cv = case_verdict(cases if cases is not None else results_io.cases_of_records(records), planned)
+    lines = [verdict_line(v, meta, cv, running), "", f"# Validation of `{potential}` for {element} "
+             f"({meta.get('tier', '')} tier)", ""]
+    if cv["missing"]:
+        lines += ["## Cases without a result", "",
+                  "The verdict covers every case the tier collects for the element; these have no result"
+                  + (" yet (the run is going on)" if running else
+                     " (the run was killed, or it selected fewer cases: -k / --property)") + ":", "",
+                  ", ".join(f"`{p}/{c}`" for p, c in cv["missing"]), ""]
+    if cv["skipped"]:
+        lines += ["## Skipped cases", ""] + [f"- `{p}/{c}`: {cv['skip_reasons'][(p, c)][:300]}" for p, c in cv["skipped"]] + [""]
+    if moved:
+        lines += [f"Note: {moved}.", ""]
     lines += _provenance(meta) + [""]
     lines += ["## Scorecard", ""] + scorecard(records) + [""]
     cov = coverage_table(records)
@@ -294,81 +357,6 @@ def make_plots(records: list[dict], outdir: Path) -> list[Path]:
     return made
 
 
-def finalize_folder(folder: Path, meta: dict | None, protocol_versions: dict) -> Path | None:
-    """Merge the folder's journal into ``results.json``, then rewrite ``report.md`` and its plots.
-
-    Records of the cases that ran replace the stored ones case by case; the others are kept when the
-    earlier run is comparable (same tier, element, potential content); otherwise the earlier file is
-    kept beside as ``results.previous.json``.  Stale PNGs are removed and the plots redrawn.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    entries = results_io.read_journal(folder)
-    res_path = folder / "results.json"
-    old_meta, records = None, []
-    if res_path.is_file():
-        try:
-            d = results_io.load(res_path)
-            old_meta, records = d["meta"], d["records"]
-        except results_io.ResultsFileError:
-            res_path.replace(folder / "results.previous.json")
-    if meta is None:
-        if not entries and old_meta is None:
-            return None
-        meta = entries[-1][0] if entries else old_meta
-    cur_meta = old_meta
-    runs: list[tuple[dict, list[dict]]] = []  # one batch per run: a run's cases never replace each other
-    for emeta, erecs in entries:
-        if runs and runs[-1][0].get("run_id") == emeta.get("run_id"):
-            runs[-1][1].extend(erecs)
-        else:
-            runs.append((emeta, list(erecs)))
-    for emeta, erecs in runs:
-        if cur_meta is not None and results_io.incompatible(cur_meta, emeta):
-            if res_path.is_file():
-                res_path.replace(folder / "results.previous.json")
-            records = []
-        records = results_io.merge(records, erecs, protocol_versions)
-        cur_meta = emeta
-    if cur_meta is not None and results_io.incompatible(cur_meta, meta):
-        if res_path.is_file():
-            res_path.replace(folder / "results.previous.json")
-        records = []
-    if not records:
-        return None
-    results_io.dump(res_path, meta, records)
-    (folder / results_io.JOURNAL).unlink(missing_ok=True)
-    for png in folder.glob("*.png"):
-        png.unlink()
-    pngs = make_plots(records, folder)
-    md = markdown(meta["potential"]["name"], meta["element"], records, meta)
-    if pngs:
-        md += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
-    (folder / "report.md").write_text(md)
-    return folder
-
-
-def write_reports(records: list[dict], report_dir: str | Path, metas: dict[tuple[str, str], dict],
-                  protocol_versions: dict | None = None) -> list[Path]:
-    """Write reports for ``records`` (outside pytest): journal them per (potential, element), then finalize."""
-    from .properties import protocol_versions as pv
-
-    protocol_versions = protocol_versions or pv()
-    groups = defaultdict(list)
-    for r in records:
-        groups[(r["potential"], r["element"])].append(r)
-    out = []
-    for (pot, el), rs in sorted(groups.items()):
-        folder = results_io.report_folder(report_dir, pot, el)
-        results_io.append_journal(folder, rs, metas[(pot, el)])
-        f = finalize_folder(folder, metas[(pot, el)], protocol_versions)
-        if f:
-            out.append(f)
-    write_summary(report_dir)
-    return out
-
-
 KEY_NUMBERS = [("eos", "bcc", "a0"), ("eos", "bcc", "B0"), ("eos", "fcc", "V0"), ("eos", "fcc", "B0"),
                ("eos", "hcp", "V0"), ("eos", "hcp", "B0"), ("eos", "diamond", "V0"), ("eos", "diamond", "B0"),
                ("elastic", "bcc", "C11"), ("elastic", "bcc", "C12"), ("elastic", "bcc", "C44"),
@@ -379,7 +367,7 @@ KEY_NUMBERS = [("eos", "bcc", "a0"), ("eos", "bcc", "B0"), ("eos", "fcc", "V0"),
 
 def _all_results(report_dir: Path) -> list[tuple[Path, dict]]:
     out = []
-    for f in sorted(Path(report_dir).glob("*/*/results.json")):
+    for f in sorted(Path(report_dir).glob("*/*/*/results.json")):
         try:
             out.append((f, results_io.load(f)))
         except results_io.ResultsFileError:
@@ -391,12 +379,22 @@ def write_summary(report_dir: str | Path) -> Path:
     """``summary.md`` (and ``summary_error_over_tolerance.png``) over every potential folder present."""
     report_dir = Path(report_dir)
     runs = _all_results(report_dir)
-    (report_dir / "summary.md").write_text(summary(runs, report_dir))
+    results_io.write_text_atomic(report_dir / "summary.md", summary(runs, report_dir))
     try:
         summary_plot(runs, report_dir / "summary_error_over_tolerance.png")
     except Exception as exc:  # noqa: BLE001 - a plotting bug must not lose the summary
         warnings.warn(f"summary plot failed: {exc}")
     return report_dir / "summary.md"
+
+
+def _planned(d: dict) -> list | None:
+    return [tuple(k) for k in d["planned"]] if d.get("planned") else None
+
+
+def _short(cv: dict) -> str:
+    if cv["word"] == "FAIL":
+        return f"FAIL {len(cv['failed'])}/{cv['ran']}"
+    return cv["word"]
 
 
 def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> str:
@@ -415,7 +413,8 @@ def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> st
     for f, d in runs:
         m, rs = d["meta"], d["records"]
         v = verdict(rs)
-        short = ("PASS" if not v["failed"] else f"FAIL ({v['failed']})") + (f", {v['regressions']} regressions" if v["regressions"] else "")
+        cv = case_verdict(d["cases"], _planned(d))
+        short = _short(cv) + (f", {v['regressions']} regressions" if v["regressions"] else "")
         cells = []
         for prop in props:
             pr = [r for r in rs if r["property"] == prop and r.get("passed") is not None]
@@ -432,12 +431,11 @@ def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> st
         pots = sorted({d["meta"]["potential"]["name"] for _, d in runs})
         cell = {}
         for f, d in runs:
-            v = verdict(d["records"])
             rel = f.parent.relative_to(report_dir) if report_dir else f.parent
             cell[(d["meta"]["potential"]["name"], d["meta"]["element"])] = (
-                f"[{'PASS' if not v['failed'] else 'FAIL ' + str(v['failed'])}]({rel}/report.md)")
+                f"[{_short(case_verdict(d['cases'], _planned(d)))}]({rel}/report.md)")
         lines += ["", "## Element × potential", "",
-                  "Verdict of each report (FAIL n: n failed numbers); – not validated.", "",
+                  "Verdict of each report (FAIL n/N: n of N cases failed); – not validated.", "",
                   "| potential | " + " | ".join(elements) + " |", "|---|" + "---|" * len(elements)]
         for p in pots:
             lines.append(f"| {p} | " + " | ".join(cell.get((p, el), "–") for el in elements) + " |")

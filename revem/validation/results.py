@@ -1,22 +1,28 @@
 """``results.json``: the file format of a validation run, baselines and merging.
 
-A results file is one JSON object::
+A results file is one JSON object (one per potential, element and tier:
+``<report-dir>/<potential>/<element>/<tier>/results.json``)::
 
-    {"format": "revem-results", "format_version": 2,
+    {"format": "revem-results", "format_version": 3,
      "meta": {"revem": "0.1.0", "tier": "smoke", "element": "W",
               "potential": {"name", "kind", "source", "sha256", "elements", "citation", "trust"},
               "protocol_versions": {"eos": 1, ...}, "versions": {"lammps", "pyace", "ase", "numpy", "python"},
               "command": "...", "date": "...", "host": "..."},
+     "planned": [[property, case], ...],   # every case the tier collects for the element
+     "cases": [{"property", "case", "status": "passed"|"failed"|"skipped", "failures", "reason", "seconds",
+                "run_id"}, ...],
      "records": [{"element", "property", "case", "quantity", "value", "unit", "uncertainty", "noise",
                   "converged", "policy", "reference", "tolerance", "passed", ...}, ...]}
+
+Format 2 (no ``cases``, one folder per potential and element) is still read: baselines made with it work.
 
 Records are identified by physics -- (element, property, case, quantity) -- never by the potential's
 name, so a renamed potential is compared with its predecessor record by record.
 
-While pytest runs, each finished case is appended to ``journal.jsonl`` beside ``results.json``; at the
-end of the session (or of the next session, after a kill) the journal is merged into ``results.json``
-case by case, so a killed run loses nothing it had computed and a narrower run (``-k vacancy``)
-updates its cases without dropping the others.
+While a run goes on, each finished case is appended to ``journal.jsonl`` beside ``results.json``; at the
+end of the run (or of the next run, after a kill) the journal is merged into ``results.json`` case by
+case, so a killed run loses nothing it had computed and a narrower run (``-k vacancy``) updates its
+cases without dropping the others (:mod:`revem.validation.writer`).
 """
 from __future__ import annotations
 
@@ -25,7 +31,8 @@ import os
 from pathlib import Path
 
 FORMAT = "revem-results"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 KEY_FIELDS = ("element", "property", "case", "quantity")
 REQUIRED_FIELDS = KEY_FIELDS + ("value", "unit")
 JOURNAL = "journal.jsonl"
@@ -50,12 +57,13 @@ def check_name(name: str, what: str = "potential name") -> str:
     return name
 
 
-def report_folder(report_dir: str | Path, potential: str, element: str) -> Path:
-    """``<report_dir>/<potential>/<element>``, refusing any name that would leave ``report_dir``."""
+def report_folder(report_dir: str | Path, potential: str, element: str, tier: str) -> Path:
+    """``<report_dir>/<potential>/<element>/<tier>``, refusing any name that would leave ``report_dir``."""
     check_name(potential)
     check_name(element, "element")
+    check_name(tier, "tier")
     root = Path(report_dir).resolve()
-    out = (root / potential / element).resolve()
+    out = (root / potential / element / tier).resolve()
     if root not in out.parents:
         raise ResultsFileError(f"report folder {out} would lie outside --report-dir {root}")
     return out
@@ -87,9 +95,9 @@ def validate(data: object, path: Path | str) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ResultsFileError(f"results file {path}: not a revem results file (expected a JSON object with "
                                f"\"format\": \"{FORMAT}\", \"meta\" and \"records\")")
-    if data.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in READABLE_VERSIONS:
         raise ResultsFileError(f"results file {path}: format_version {data.get('format_version')!r}, this revem "
-                               f"reads {FORMAT_VERSION}")
+                               f"reads {', '.join(map(str, READABLE_VERSIONS))}")
     meta, recs = data.get("meta"), data.get("records")
     if not isinstance(meta, dict) or not isinstance(recs, list):
         raise ResultsFileError(f"results file {path}: 'meta' must be an object and 'records' a list")
@@ -104,7 +112,26 @@ def validate(data: object, path: Path | str) -> dict:
             raise ResultsFileError(f"results file {path}: record {i} lacks {', '.join(repr(m) for m in missing)}")
         if r["value"] is not None and not isinstance(r["value"], (int, float)):
             raise ResultsFileError(f"results file {path}: record {i} ({record_key(r)}) has a non-numeric value")
+    cases = data.get("cases")
+    if cases is None:
+        data["cases"] = cases_of_records(recs)
+    elif not isinstance(cases, list) or not all(isinstance(c, dict) and {"property", "case", "status"} <= set(c)
+                                                for c in cases):
+        raise ResultsFileError(f"results file {path}: 'cases' must be a list of objects with property, case, status")
     return data
+
+
+def cases_of_records(records: list[dict]) -> list[dict]:
+    """The case list of a format-2 file (no ``cases``): one per (property, case) of its records, failed when
+    a record failed."""
+    out: dict = {}
+    for r in records:
+        k = (str(r["property"]), str(r["case"]))
+        c = out.setdefault(k, {"property": k[0], "case": k[1], "status": "passed", "failures": [], "reason": "",
+                               "seconds": None})
+        if r.get("passed") is False or (r.get("baseline") or {}).get("regression"):
+            c["status"] = "failed"
+    return list(out.values())
 
 
 def load(path: str | Path) -> dict:
@@ -125,39 +152,68 @@ def find_files(path: str | Path) -> list[Path]:
     return files
 
 
-def dump(path: Path, meta: dict, records: list[dict]) -> None:
-    """Write a results file atomically (a crash never leaves half a file)."""
+def dump(path: Path, meta: dict, records: list[dict], cases: list[dict] | None = None,
+         planned: list | None = None) -> None:
+    """Write a results file atomically (a crash never leaves half a file).  ``planned``: every (property,
+    case) the tier collects for the element (the report is complete when each has a case entry)."""
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta,
+            "planned": [list(k) for k in planned] if planned is not None else None,
+            "cases": sorted(cases if cases is not None else cases_of_records(records),
+                            key=lambda c: (c["property"], c["case"])),
             "records": sorted(records, key=lambda r: (r["property"], r["case"], r["quantity"], r.get("reference_source") or ""))}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (readers never see half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 # -- journal ---------------------------------------------------------------------------------------
-def append_journal(folder: Path, records: list[dict], meta: dict) -> None:
-    """Append one finished case (its records) to the folder's journal, flushed to disk."""
+def append_journal(folder: Path, outcome: dict, meta: dict) -> None:
+    """Append one finished case (its outcome with its records) to the folder's journal, flushed to disk."""
     folder.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"meta": meta, "records": records})
+    line = json.dumps({"meta": meta, "outcome": outcome})
     with open(folder / JOURNAL, "a", encoding="utf-8") as fh:
         fh.write(line + "\n")
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def read_journal(folder: Path) -> list[tuple[dict, list[dict]]]:
-    """Entries of the folder's journal; a torn last line (a kill during a write) is skipped."""
+def read_journal(folder: Path) -> list[tuple[dict, dict]]:
+    """(meta, outcome) entries of the folder's journal; a torn or damaged line is skipped, later lines kept.
+    An entry of the previous journal format (meta + records) becomes an outcome whose status its records say."""
     p = folder / JOURNAL
     if not p.is_file():
         return []
     out = []
-    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            e = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(e, dict) and isinstance(e.get("records"), list) and isinstance(e.get("meta"), dict):
-            out.append((e["meta"], e["records"]))
+    with open(p, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(e, dict) or not isinstance(e.get("meta"), dict):
+                continue
+            o = e.get("outcome")
+            if isinstance(o, dict) and isinstance(o.get("records"), list) and isinstance(o.get("case"), dict):
+                out.append((e["meta"], o))
+            elif isinstance(e.get("records"), list) and e["records"]:
+                r0 = e["records"][0]
+                c = cases_of_records(e["records"])[0]
+                out.append((e["meta"], {"case": {"potential": r0.get("potential"), "element": r0.get("element"),
+                                                 "property": c["property"], "case": c["case"]},
+                                        "status": c["status"], "records": e["records"], "failures": [], "reason": "",
+                                        "seconds": None}))
     return out
 
 
@@ -171,10 +227,11 @@ def incompatible(old_meta: dict, new_meta: dict) -> str | None:
     return None
 
 
-def merge(old: list[dict], new: list[dict], protocol_versions: dict) -> list[dict]:
-    """Records of ``new`` replace every old record of the same (property, case); old records of other
-    cases are kept when their property's protocol version is unchanged."""
-    ran = {(r["property"], r["case"]) for r in new}
+def merge(old: list[dict], new: list[dict], protocol_versions: dict, ran: set | None = None) -> list[dict]:
+    """Records of ``new`` replace every old record of the same (property, case) (and of the cases in ``ran``,
+    which may have produced no record: a skip); old records of other cases are kept when their property's
+    protocol version is unchanged."""
+    ran = set(ran or ()) | {(r["property"], r["case"]) for r in new}
     kept = [r for r in old if (r["property"], r["case"]) not in ran
             and r.get("protocol_version") == protocol_versions.get(r["property"], r.get("protocol_version"))]
     return kept + list(new)
@@ -189,12 +246,19 @@ class Baseline:
     so a renamed or re-fitted potential is compared with its predecessor.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, tier: str | None = None):
         self.path = Path(path)
         self._records: dict = {}
         self.files = []
         for f in find_files(self.path):
             self.files.append((f, load(f)))
+        if tier is not None and len(self.files) > 1:  # a report dir holds every tier side by side: take this tier's
+            same = [(f, d) for f, d in self.files if d["meta"].get("tier") == tier]
+            if not same:
+                tiers = sorted({str(d["meta"].get("tier")) for _, d in self.files})
+                raise ResultsFileError(f"baseline {self.path} holds results of tier {', '.join(tiers)}, none of tier "
+                                       f"'{tier}': numbers of different protocols are not comparable")
+            self.files = same
         empty = [str(f) for f, d in self.files if not d["records"]]
         if empty:
             raise ResultsFileError(f"baseline {', '.join(empty)}: holds no records; nothing could be compared")

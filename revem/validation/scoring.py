@@ -53,6 +53,7 @@ class Record:
     passed: bool | None = None
     noise: float | None = None
     uncertainty: float | None = None
+    uncertainty_covers: str = ""  # what the uncertainty is the spread of (fit forms and windows, strain amplitudes, ...)
     converged: bool = True
     policy: str = "reported"
     protocol_version: int | None = None
@@ -127,7 +128,7 @@ def noise_for(value: float | None, unit: str, ref_noise: float | None = None, un
 def score(value: float | None, ref: Reference | None, *, test_id: str, potential: str, element: str,
           prop: str, case: str, quantity: str, unit: str, note: str = "", data: dict | None = None,
           uncertainty: float | None = None, converged: bool = True, policy: str | None = None,
-          protocol_version: int | None = None) -> Record:
+          protocol_version: int | None = None, uncertainty_covers: str = "") -> Record:
     """A :class:`Record` for ``value`` against ``ref`` (``ref`` None: reported only, passed None).
 
     An unconverged number (``converged=False``) is never scored: ``passed`` is False and the
@@ -140,6 +141,7 @@ def score(value: float | None, ref: Reference | None, *, test_id: str, potential
     rec = Record(test_id=test_id, potential=potential, element=element, property=prop, case=case,
                  quantity=quantity, value=float(value) if _finite(value) else None, unit=unit, note=note,
                  data=data or {}, uncertainty=float(uncertainty) if _finite(uncertainty) else None,
+                 uncertainty_covers=uncertainty_covers if _finite(uncertainty) else "",
                  converged=bool(converged), policy=policy, protocol_version=protocol_version)
     if ref is not None:
         if ref.unit != unit:
@@ -176,13 +178,23 @@ def target_of(reference: float | None, quantity: str) -> float | None:
     return None
 
 
+#: a number whose own stated uncertainty grew by more than this factor since the baseline has regressed,
+#: whatever its value: a protocol (or a potential) that became noisy must not hide its own moves
+UNCERTAINTY_GROWTH = 3.0
+
+
 def compare_baseline(rec: Record, old: dict | None) -> dict | None:
     """Compare ``rec`` with the baseline record ``old`` of the same key.
 
+    The move is judged against the **baseline's** noise (the noise it was made with; the new record's
+    own noise only when the baseline states none), so a version whose number got noisier cannot widen
+    the gate that judges it; and a number whose stated uncertainty grew more than
+    :data:`UNCERTAINTY_GROWTH` times (above its unit's noise floor) has moved in itself.
+
     Returns None when there is nothing to compare, else a dict with ``old``, ``new``, ``delta``,
-    ``noise``, ``moved`` (|delta| > noise), ``direction`` (``towards``/``away`` from the reference,
-    ``unknown`` without one) and ``message``.  ``moved`` is a regression for ``--fail-on
-    regression``; for ``--fail-on worse`` only a move ``away`` is.
+    ``noise``, ``moved``, ``direction`` (``towards``/``away`` from the reference, ``unknown`` without
+    one) and ``message``.  ``moved`` is a regression for ``--fail-on regression``; for ``--fail-on
+    worse`` only a move ``away`` is (a grown uncertainty counts as ``away``).
     """
     if old is None:
         return None
@@ -190,7 +202,8 @@ def compare_baseline(rec: Record, old: dict | None) -> dict | None:
     if ov is None and nv is None:
         return None
     unit = rec.unit
-    noise = max(rec.noise or 0.0, float(old.get("noise") or 0.0))
+    old_noise = old.get("noise")
+    noise = float(old_noise) if _finite(old_noise) and float(old_noise) > 0 else float(rec.noise or 0.0)
     if ov is None or nv is None:
         msg = (f"REGRESSION {rec.property} {rec.case} {rec.quantity}: baseline "
                f"{'no value' if ov is None else f'{ov:.6g} {unit}'} -> now {'no value' if nv is None else f'{nv:.6g} {unit}'}")
@@ -206,5 +219,12 @@ def compare_baseline(rec: Record, old: dict | None) -> dict | None:
     msg = (f"REGRESSION {rec.property} {rec.case} {rec.quantity}: {float(ov):.6g} -> {nv:.6g} {unit} "
            f"(Δ {delta:+.4g} {unit}, noise ±{noise:.3g} {unit}, {direction}"
            f"{'' if target is None else (' from DFT' if rec.reference is not None else ' from 0')})")
+    ou, nu = old.get("uncertainty"), rec.uncertainty
+    floor = DEFAULT_NOISE.get(unit, DEFAULT_NOISE[""]) / 2.0  # an uncertainty below half the noise floor is no signal
+    grown = _finite(nu) and _finite(ou) and float(nu) > floor and float(nu) > UNCERTAINTY_GROWTH * max(float(ou), floor)
+    if grown and not moved:
+        moved, direction = True, "away"
+        msg = (f"REGRESSION {rec.property} {rec.case} {rec.quantity}: its uncertainty grew from ±{float(ou):.3g} to "
+               f"±{float(nu):.3g} {unit} (more than {UNCERTAINTY_GROWTH:g}x; value {float(ov):.6g} -> {nv:.6g} {unit})")
     return {"old": float(ov), "new": nv, "delta": delta, "noise": noise, "moved": moved, "direction": direction,
-            "message": msg}
+            "message": msg, "uncertainty_old": ou, "uncertainty_new": nu}
