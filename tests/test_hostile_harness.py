@@ -34,7 +34,7 @@ def zhou_results(tmp_path_factory):
     d = tmp_path_factory.mktemp("zhou")
     p = run(d, "--potential", "W_zhou", "--tier", "smoke")
     assert p.returncode == 0, out(p)
-    return d / "r" / "W_zhou" / "W" / "results.json"
+    return d / "r" / "W_zhou" / "W" / "smoke" / "results.json"
 
 
 # --- baselines that are not usable: a usage error naming the file, before anything runs ------------
@@ -101,7 +101,7 @@ def test_baseline_whose_cases_all_skip_does_not_pass(tmp_path):
         pytest.skip("needs REVEM_DATA_DIR for the baseline run")
     first = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", "-k", "BCC_ForceLib_W110", props=files, report="a")
     assert first.returncode == 0, out(first)
-    base = tmp_path / "a" / "W_zhou" / "W" / "results.json"
+    base = tmp_path / "a" / "W_zhou" / "W" / "smoke" / "results.json"
     p = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", "-k", "BCC_ForceLib_W110", "--baseline", str(base),
             props=files, env={"REVEM_DATA_DIR": str(tmp_path / "empty")})
     assert p.returncode == 1, out(p)
@@ -149,7 +149,7 @@ def test_cli_refuses_unknown_or_uncovered_element(tmp_path):
     for el, msg in (("Xx", "not a chemical symbol"), ("Mo", "no requested potential covers Mo")):
         p = subprocess.run([sys.executable, "-m", "revem.cli", "validate", "--element", el, "--potential", "W_zhou",
                             "--report-dir", str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT, timeout=300)
-        assert p.returncode == 2 and msg in p.stderr, out(p)
+        assert p.returncode == 4 and msg in out(p), out(p)  # pytest's usage-error code (revem validate --help)
     assert not (tmp_path / "r").exists()
 
 
@@ -186,11 +186,15 @@ def test_unwritable_report_dir_is_found_before_anything_runs(tmp_path):
 def test_killed_run_keeps_finished_cases_and_next_run_merges(tmp_path):
     p = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", env={"REVEM_TEST_KILL_AFTER_CASES": "2"})
     assert p.returncode == -9, out(p)
-    folder = tmp_path / "r" / "W_zhou" / "W"
+    folder = tmp_path / "r" / "W_zhou" / "W" / "smoke"
     journal = folder / results_io.JOURNAL
     assert journal.is_file() and not (folder / "results.json").exists()
-    kept = {r["case"] for _, recs in results_io.read_journal(folder) for r in recs}
+    kept = {o["case"]["case"] for _, o in results_io.read_journal(folder)}
     assert len(kept) == 2
+    # the killed run's report says so on its first line, naming the cases without a result
+    first = (folder / "report.md").read_text().splitlines()[0]
+    assert first.startswith("**INCOMPLETE**") and "in progress (or killed)" in first
+    assert "verification/" in first
     # the next run (only one other case) finds the journal and merges both into results.json
     again = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", "-k", "permutation")
     assert again.returncode == 0, out(again)
@@ -202,12 +206,12 @@ def test_killed_run_keeps_finished_cases_and_next_run_merges(tmp_path):
 def test_narrower_run_merges_and_removes_stale_plots(tmp_path):
     full = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke")
     assert full.returncode == 0
-    folder = tmp_path / "r" / "W_zhou" / "W"
+    folder = tmp_path / "r" / "W_zhou" / "W" / "smoke"
     n_full = len(results_io.load(folder / "results.json")["records"])
     (folder / "stale_plot.png").write_bytes(b"old")
     narrow = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", "-k", "translation")
     assert narrow.returncode == 0
-    assert len(results_io.load(folder / "results.json")["records"]) == n_full == 5
+    assert len(results_io.load(folder / "results.json")["records"]) == n_full
     assert not (folder / "stale_plot.png").exists()
 
 
@@ -218,13 +222,16 @@ def test_summary_covers_every_potential_folder(tmp_path):
     assert "W_zhou" in summary and "W_quadratic" in summary
 
 
-def test_a_different_tier_does_not_mix_into_results(tmp_path):
+def test_tiers_live_side_by_side(tmp_path):
+    """A run at another tier never displaces a report: each tier has its own folder."""
     assert run(tmp_path, "--potential", "W_zhou", "--tier", "smoke").returncode == 0
+    smoke = tmp_path / "r" / "W_zhou" / "W" / "smoke"
+    before = {p.name: p.read_bytes() for p in smoke.iterdir() if p.is_file()}
     assert run(tmp_path, "--potential", "W_zhou", "--tier", "standard", "-k", "rotation").returncode == 0
-    folder = tmp_path / "r" / "W_zhou" / "W"
-    d = results_io.load(folder / "results.json")
+    after = {p.name: p.read_bytes() for p in smoke.iterdir() if p.is_file()}
+    assert after == before  # byte-identical
+    d = results_io.load(tmp_path / "r" / "W_zhou" / "W" / "standard" / "results.json")
     assert d["meta"]["tier"] == "standard" and {r["case"] for r in d["records"]} == {"rotation"}
-    assert results_io.load(folder / "results.previous.json")["meta"]["tier"] == "smoke"  # kept, not lost
 
 
 # --- the gate: physics keys, direction ---------------------------------------------------------------
@@ -248,26 +255,26 @@ def test_renamed_copy_is_compared_and_a_one_percent_change_fails(tmp_path, lammp
     base = run(tmp_path, "--potential", "W_zhou", "--tier", "smoke", "-k", "C11 or C44 or vacancy", props=files,
                report="base")
     assert base.returncode == 0, out(base)
-    bfile = tmp_path / "base" / "W_zhou" / "W" / "results.json"
+    bfile = tmp_path / "base" / "W_zhou" / "W" / "smoke" / "results.json"
     n_base = len(results_io.load(bfile)["records"])
     same = run(tmp_path, "--potential", str(_perturbed_zhou(tmp_path, lammps_potentials, None, "my_W_v2")),
                "--tier", "smoke", "-k", "C11 or C44 or vacancy", "--baseline", str(bfile), props=files, report="same")
     assert same.returncode == 0, out(same)
-    recs = results_io.load(tmp_path / "same" / "my_W_v2" / "W" / "results.json")["records"]
+    recs = results_io.load(tmp_path / "same" / "my_W_v2" / "W" / "smoke" / "results.json")["records"]
     assert len(recs) == n_base and all(r["baseline"] is not None for r in recs)  # every record compared
     moved = run(tmp_path, "--potential", str(_perturbed_zhou(tmp_path, lammps_potentials, 1.01, "my_W_v3")),
                 "--tier", "smoke", "-k", "C11 or C44 or vacancy", "--baseline", str(bfile), props=files, report="moved")
     assert moved.returncode == 1, out(moved)
     assert "REGRESSION" in moved.stdout
-    md = (tmp_path / "moved" / "my_W_v3" / "W" / "report.md").read_text()
-    assert "**REGRESSED**" in md.splitlines()[2] and "## Regressions against the baseline" in md
+    md = (tmp_path / "moved" / "my_W_v3" / "W" / "smoke" / "report.md").read_text()
+    assert "**REGRESSED**" in md.splitlines()[0] and "## Regressions against the baseline" in md
     assert "| elastic | bcc | C11 |" in md
 
 
 def test_fail_on_worse_accepts_moves_towards_the_reference(tmp_path):
     args = ("--potential", "W_zhou", "--tier", "smoke", "-k", "C11")
     first = run(tmp_path, *args, props=("elastic",), report="base")
-    d = results_io.load(tmp_path / "base" / "W_zhou" / "W" / "results.json")
+    d = results_io.load(tmp_path / "base" / "W_zhou" / "W" / "smoke" / "results.json")
     rec = next(r for r in d["records"] if r["quantity"] == "C11" and r["reference"] is not None)
     assert first.returncode in (0, 1) and abs(rec["value"] - rec["reference"]) > rec["noise"], out(first)
 
@@ -301,7 +308,7 @@ def test_vanished_baseline_numbers_are_reported_not_failed(tmp_path, zhou_result
     p = run(tmp_path, "--potential", "W_zhou", "--baseline", str(f), "--tier", "smoke")
     assert p.returncode == 0, out(p)
     assert "no longer produced" in p.stdout and "verification/rotation/retired_quantity" in p.stdout
-    assert "no longer produced" in (tmp_path / "r" / "W_zhou" / "W" / "report.md").read_text()
+    assert "no longer produced" in (tmp_path / "r" / "W_zhou" / "W" / "smoke" / "report.md").read_text()
 
 
 def test_a_potential_that_does_not_cover_the_element_is_refused(tmp_path):
