@@ -10,9 +10,18 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from revem.validation import coverage
-from revem.validation.coverage import Recorder, TrainingDomain, recording
 from revem.potentials import calculators, load_potential
+from revem.validation import coverage
+from revem.validation.coverage import TrainingDomain
+from revem.validation.session import Recorder, Session
+from revem.validation.target import Target
+
+
+@pytest.fixture(scope="module")
+def feat():
+    f = coverage.make_featurizer()
+    yield f
+    f.close()
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,30 +70,31 @@ def test_domain_refuses_degenerate_training_sets():
         TrainingDomain.from_frames([bulk("W", "bcc", a=3.17)], element="Mo")
 
 
-def test_sna_featurizer_matches_the_generator_featurizer():
+def test_sna_featurizer_matches_the_generator_featurizer(feat):
     from revem.generator.select import pool_features
 
     frames = [bulk("W", "bcc", a=3.17, cubic=True) * (2, 2, 2), bulk("W", "fcc", a=4.0), bulk("W", "hcp", a=2.8)]
     frames[0].rattle(0.05, seed=3)
     ref = pool_features(frames)
-    ours = [coverage.structure_features(a) for a in frames]
+    ours = [coverage.structure_features(a, feat) for a in frames]
     for r, o in zip(ref, ours):
         assert o.shape == r.shape == (len(r), 55)
         np.testing.assert_allclose(o, r, rtol=1e-10, atol=1e-10)
 
 
-def test_open_boundaries_do_not_depend_on_the_box():
+def test_open_boundaries_do_not_depend_on_the_box(feat):
     dimer = lambda box: Atoms("W2", positions=[[1, 1, 1], [3.3, 1, 1]], cell=[box] * 3, pbc=False)
-    f1, f2 = coverage.structure_features(dimer(6.0)), coverage.structure_features(dimer(40.0))
+    f1, f2 = coverage.structure_features(dimer(6.0), feat), coverage.structure_features(dimer(40.0), feat)
     np.testing.assert_allclose(f1, f2, atol=1e-9)
     assert f1[0, 0] > 0
     periodic = Atoms("W2", positions=[[1, 1, 1], [3.3, 1, 1]], cell=[6.0] * 3, pbc=True)  # sees its images
-    assert not np.allclose(coverage.structure_features(periodic), f1)
+    assert not np.allclose(coverage.structure_features(periodic, feat), f1)
     slab = bulk("W", "bcc", a=3.17, cubic=True) * (1, 1, 3)
     slab.pbc = (True, True, False)
     wide = slab.copy()
     wide.center(vacuum=15.0, axis=2)
-    np.testing.assert_allclose(coverage.structure_features(slab), coverage.structure_features(wide), atol=1e-9)
+    np.testing.assert_allclose(coverage.structure_features(slab, feat), coverage.structure_features(wide, feat),
+                               atol=1e-9)
 
 
 def test_recorder_keeps_first_last_and_a_bounded_reservoir():
@@ -103,22 +113,20 @@ def test_recorder_keeps_first_last_and_a_bounded_reservoir():
     assert len(set(middle)) == 5 and all(1 <= m <= 98 for m in middle)
 
 
-def test_recording_captures_what_a_revem_calculator_evaluates():
-    pot = load_potential("W_zhou")
-    calc = pot.calculator()
+def test_recording_captures_what_a_targets_calculator_evaluates():
+    t = Target.of("W_zhou", session=Session())
+    calc = t.calculator()
     seen = []
     outside = bulk("W", "bcc", a=3.17, cubic=True)
     outside.calc = calc
     outside.get_potential_energy()  # not recorded: no recording active
-    with recording() as rec:
+    with t.session.recording() as rec:
         for a0 in (3.10, 3.17, 3.25):
             at = bulk("W", "bcc", a=a0, cubic=True) * (2, 2, 2)
             at.calc = calc
             at.get_potential_energy()
             at.get_forces()  # same structure: the calculator does not evaluate again
             seen.append(at.positions.copy())
-        assert calculators.STRUCTURE_HOOKS == [rec]
-    assert calculators.STRUCTURE_HOOKS == []
     assert rec.n_seen == 3
     kept = rec.structures()
     assert len(kept) == 3
@@ -126,12 +134,19 @@ def test_recording_captures_what_a_revem_calculator_evaluates():
         np.testing.assert_array_equal(s.positions, p)
         assert s.atoms().get_chemical_symbols() == ["W"] * 16
     # a structure the potential refuses (overlapping atoms) is not recorded
-    with recording() as rec2:
+    with t.session.recording() as rec2:
         bad = Atoms("W2", positions=[[0, 0, 0], [0.1, 0, 0]], cell=[10] * 3, pbc=True)
-        bad.calc = pot.calculator()
+        bad.calc = t.calculator()
         with pytest.raises(calculators.BadStructure):
             bad.get_potential_energy()
     assert rec2.n_seen == 0
+    # another run's session sees nothing of this one (no global hook list)
+    other = Target.of("W_zhou", session=Session())
+    with other.session.recording() as rec3:
+        at = bulk("W", "bcc", a=3.3, cubic=True)
+        at.calc = t.calculator()
+        at.get_potential_energy()
+    assert rec3.n_seen == 0
 
 
 def _rattled_bcc_w(lattice_constants, n_seeds: int, amplitude_A: float) -> list:
@@ -180,7 +195,7 @@ def test_card_training_data_file_and_hash(tmp_path):
     assert [(e["name"], e["registry"], e["every"]) for e in pot.training_data] == [
         ("train.extxyz", False, 1), ("train.extxyz", False, 2)]
     assert pot.training_data[0]["path"] == (tmp_path / "train.extxyz").resolve()
-    assert len(coverage.training_frames(pot)) == 3 + 2
+    assert len(Target.of(pot).training_frames()) == 3 + 2
     # the content hash covers the training data, and is unchanged for a card without it
     assert pot.file_hash != load_potential("W_zhou").file_hash
     plain = load_potential("W_zhou")
@@ -203,7 +218,7 @@ def test_harness_labels_records_and_reports_the_2x2_table(tmp_path):
            "no:cacheprovider", "--potential", str(card), "--element", "W", "--report-dir", str(out), "-q"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
-    res = json.loads((out / "W_zhou_cov" / "W" / "results.json").read_text())
+    res = json.loads((out / "W_zhou_cov" / "W" / "standard" / "results.json").read_text())
     recs = res["records"]
     assert recs and all("coverage" in r and "domain" in r for r in recs)
     labelled = [r for r in recs if r["domain"] is not None]
@@ -214,8 +229,8 @@ def test_harness_labels_records_and_reports_the_2x2_table(tmp_path):
     dom = res["meta"]["training_domain"]
     assert dom["n_configs"] == 15 and dom["threshold"] > 0 and dom["sources"] == ["train.extxyz"]
     assert res["meta"]["potential"]["training_data"] == [{"name": "train.extxyz", "every": 1, "registry": False}]
-    md = (out / "W_zhou_cov" / "W" / "report.md").read_text()
-    first = md.splitlines()[2]
+    md = (out / "W_zhou_cov" / "W" / "standard" / "report.md").read_text()
+    first = md.splitlines()[0]
     assert "failed while interpolating (in-domain)" in first
     assert "## Coverage of the training data" in md
     assert "| property | pass, in-domain | pass, extrapolating | **FAIL, in-domain** | FAIL, extrapolating |" in md
@@ -234,10 +249,10 @@ def test_harness_without_training_data_has_no_labels(tmp_path):
            "no:cacheprovider", "--potential", "W_zhou", "--report-dir", str(out), "-q", "-k", "rotation"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]
-    res = json.loads((out / "W_zhou" / "W" / "results.json").read_text())
+    res = json.loads((out / "W_zhou" / "W" / "standard" / "results.json").read_text())
     assert all(r["domain"] is None and r["coverage"] is None for r in res["records"])
-    md = (out / "W_zhou" / "W" / "report.md").read_text()
-    assert "Coverage of the training data" not in md and "interpolating" not in md.splitlines()[2]
+    md = (out / "W_zhou" / "W" / "standard" / "report.md").read_text()
+    assert "Coverage of the training data" not in md and "interpolating" not in md.splitlines()[0]
 
 
 @pytest.mark.needs_data
@@ -252,7 +267,7 @@ def test_demo_ace_domain_separates_held_out_frames_from_unseen_defects():
         sia = read_frames("fitsnap-WBe/W/BCC_ForceLib_W111.extxyz.gz")
     except DataUnavailable as exc:
         pytest.skip(str(exc))
-    dom = coverage.domain_for(load_potential("W_ace_linear_demo"), "W")  # its 4 training groups (~8 s)
+    dom = coverage.domain_for(Target.of("W_ace_linear_demo"), "W")  # its 4 training groups (~8 s)
     assert dom.n_configs == dom.n_configs_total == 2347
     held_out = np.array([dom.ratio(a) for i, a in enumerate(vac) if i % 10 == 5])  # snapshots it was not fitted on
     assert np.mean(held_out <= 1.0) > 0.9 and held_out.max() < 1.3, held_out
@@ -272,108 +287,99 @@ def _positions(rec):
     return [s.positions.tobytes() for s in rec.structures()]
 
 
-def test_recorded_cache_replays_a_hit_to_the_active_recorder():
-    pot = load_potential("W_zhou")
+def test_session_memo_replays_a_hit_to_the_active_recorder():
+    t = Target.of("W_zhou", session=Session())
     calls = []
 
-    @coverage.recorded_cache(maxsize=8)
     def energies(a0s):
         calls.append(a0s)
         out = []
         for a0 in a0s:
             at = bulk("W", "bcc", a=a0, cubic=True) * (2, 2, 2)
-            at.calc = pot.calculator()
+            at.calc = t.calculator()
             out.append(at.get_potential_energy())
         return out
 
     a0s = tuple(3.0 + 0.01 * i for i in range(20))
-    with recording() as case_a:
-        first = energies(a0s)
+    with t.session.recording() as case_a:
+        first = t.memo("energies", a0s, compute=lambda: energies(a0s))
     assert case_a.n_seen == 20 and len(calls) == 1
-    with recording() as case_b:  # a later case: the cache answers, nothing is evaluated ...
-        assert energies(a0s) == first
+    with t.session.recording() as case_b:  # a later case: the cache answers, nothing is evaluated ...
+        assert t.memo("energies", a0s, compute=lambda: energies(a0s)) == first
     assert len(calls) == 1
     # ... and the case records the same structures (the first, the last and the reservoir case A kept)
     assert case_b.n_seen == case_a.n_seen
     assert _positions(case_b) == _positions(case_a)
-    assert calculators.STRUCTURE_HOOKS == []
-    # without a recorder: the same results, caching and cache interface as lru_cache
-    assert energies(a0s) == first and len(calls) == 1
-    assert energies.cache_info().hits == 2 and energies.cache_info().misses == 1
-    energies.cache_clear()
-    assert energies(a0s) == first and len(calls) == 2
+    # without a recorder: the same result, cached
+    assert t.memo("energies", a0s, compute=lambda: energies(a0s)) == first and len(calls) == 1
 
 
-def test_recorded_cache_nests_and_forwards_to_the_outer_recorder():
-    pot = load_potential("W_zhou")
+def test_session_memo_nests_and_forwards_to_the_outer_recorder():
+    t = Target.of("W_zhou", session=Session())
 
-    @coverage.recorded_cache(maxsize=8)
     def inner(a0):
-        at = bulk("W", "bcc", a=a0, cubic=True)
-        at.calc = pot.calculator()
-        return at.get_potential_energy()
+        def e():
+            at = bulk("W", "bcc", a=a0, cubic=True)
+            at.calc = t.calculator()
+            return at.get_potential_energy()
+        return t.memo("inner", a0, compute=e)
 
-    @coverage.recorded_cache(maxsize=8)
     def outer(a0s):
-        return [inner(a0) for a0 in a0s]
+        return t.memo("outer", a0s, compute=lambda: [inner(a0) for a0 in a0s])
 
-    with recording() as warm:
+    rec = t.session.recording
+    with rec() as warm:
         inner(3.10)  # cached before the outer call: a hit inside outer's first call
     assert warm.n_seen == 1
-    with recording() as case_a:
+    with rec() as case_a:
         outer((3.10, 3.20))
     assert case_a.n_seen == 2  # the hit on inner(3.10) replayed through outer's capture to the case
-    with recording() as case_b:
+    with rec() as case_b:
         outer((3.10, 3.20))  # a hit on outer: both structures, including the one inner replayed
     assert _positions(case_b) == _positions(case_a)
-    with recording() as case_c:
+    with rec() as case_c:
         inner(3.20)  # computed inside outer's first call: cached with its own structures too
     assert case_c.n_seen == 1
     np.testing.assert_array_equal(case_c.structures()[0].positions, case_a.structures()[-1].positions)
-    with recording() as outer_rec, recording() as inner_rec:  # the active recorders form a stack
+    with rec() as outer_rec, rec() as inner_rec:  # the active recorders form a stack
         inner(3.10)
     assert outer_rec.n_seen == inner_rec.n_seen == 1
-    assert calculators.STRUCTURE_HOOKS == []
 
 
 def test_protocol_run_cache_replays_the_structures_of_its_first_run():
     from revem.validation.protocol import Measurement, Protocol
-
-    pot = load_potential("W_zhou")
 
     class P(Protocol):
         name = "toy"
 
         def measure(self, target, element, case, tier):
             at = bulk("W", "bcc", a=3.17, cubic=True)
-            at.calc = pot.calculator()
+            at.calc = target.calculator()
             return [Measurement("e", at.get_potential_energy(), "eV", case=case)]
 
-    p = P()
-    with recording() as case_a:
-        first = p.run("W_zhou", "W", "c", "smoke")
-    with recording() as case_b:
-        assert p.run("W_zhou", "W", "c", "smoke") == first
+    p, t = P(), Target.of("W_zhou", session=Session())
+    with t.session.recording() as case_a:
+        first = p.run(t, "W", "c", "smoke")
+    with t.session.recording() as case_b:
+        assert p.run(t, "W", "c", "smoke") == first
     assert case_a.n_seen == case_b.n_seen == 1
     assert _positions(case_b) == _positions(case_a)
 
 
-def test_recorded_cache_keep_last_shows_only_the_result():
-    pot = load_potential("W_zhou")
+def test_session_memo_keep_last_shows_only_the_result():
+    t = Target.of("W_zhou", session=Session())
 
-    @coverage.recorded_cache(maxsize=4, keep="last")
     def scan(n):
         for a0 in np.linspace(2.8, 4.0, n):  # a search: its trial cells are not what callers use
             at = bulk("W", "bcc", a=a0, cubic=True)
-            at.calc = pot.calculator()
+            at.calc = t.calculator()
             at.get_potential_energy()
         return a0
 
-    with recording() as first:
-        scan(5)
-    with recording() as hit:
-        scan(5)
+    with t.session.recording() as first:
+        t.memo("scan", 5, compute=lambda: scan(5), keep="last")
+    with t.session.recording() as hit:
+        t.memo("scan", 5, compute=lambda: scan(5), keep="last")
     for rec in (first, hit):
         assert rec.n_seen == 1 and len(rec.structures()) == 1
         assert rec.structures()[0].cell[0, 0] == pytest.approx(4.0)
-    assert calculators.STRUCTURE_HOOKS == []

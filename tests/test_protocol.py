@@ -26,11 +26,27 @@ def test_target_is_hashable_by_content():
     assert Target.of(load_potential("W_zhou")) == a  # a Potential object is the same target
 
 
-def test_target_wraps_any_ase_calculator_factory():
+def test_target_wraps_any_ase_calculator_factory_or_object():
     t = Target.of(EMT, name="emt")
     assert t.name == "emt" and t.calculator() is not t.calculator()  # fresh calculators
+    obj = EMT()
+    o = Target.of(obj, elements=["Cu"])  # an object: every calculator() evaluates with that object
+    assert o.name == "EMT" and o.elements == ["Cu"] and o.shared_instance
+    assert o.calculator().inner is obj
+    assert Target.of(obj).key == Target.of(obj).key and Target.of(obj).key != Target.of(EMT()).key
     with pytest.raises(TypeError, match="zero-argument factory"):
-        Target.of(EMT())  # an instance is not a factory
+        Target.of(3.14)
+
+
+def test_targets_share_the_session_they_are_bound_to():
+    from revem.validation.session import Session
+
+    s = Session()
+    a = Target.of("W_zhou", session=s)
+    b = Target.of(a, session=Session())
+    assert b.session is not s and b.key == a.key and a.session is s
+    assert a.memo("x", compute=lambda: 1) == 1 and a.memo("x", compute=lambda: 2) == 1  # cached in its session
+    assert b.memo("x", compute=lambda: 2) == 2  # another session (another run) computes again
 
 
 def test_measurement_checks_policy_and_value():
