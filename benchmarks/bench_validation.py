@@ -31,7 +31,7 @@ class ValidationProtocol:
 
     def setup(self, pair, name):
         from revem.validation.properties import protocols
-        from revem.validation.protocol import Target
+        from revem.validation.target import Target
 
         if not os.environ.get("REVEM_DATA_DIR"):
             os.environ["REVEM_DATA_DIR"] = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..",

@@ -166,9 +166,9 @@ def gpaw_calculator(settings: DFTSettings | None = None, **overrides):
 
 # --------------------------------------------------------------------------- setup check
 def eos_fit(volumes, energies, eos: str = "birchmurnaghan") -> dict:
-    """V0 (Å^3/atom), E0 (eV/atom), B0 (GPa) of per-atom E(V) (:func:`revem.validation.properties.common.fit_eos`);
+    """V0 (Å^3/atom), E0 (eV/atom), B0 (GPa) of per-atom E(V) (:func:`revem.atomistic.fit_eos`);
     warns if V0 lies outside the sample."""
-    from ..validation.properties.common import fit_eos
+    from ..atomistic import fit_eos
 
     fit = fit_eos(volumes, energies, eos)
     return {"V0": fit["V0"], "E0": fit["E0"], "B0": fit["B0"]}

@@ -2,8 +2,10 @@
 
 Produces a missing reference the way the potential is tested: looks up ``revem.validation.properties.<PROPERTY>``,
 calls its ``reference_entries(element, calc_factory, tier)`` with a DFT calculator factory
-(:func:`revem.datasets.dft.gpaw_calculator`) and writes ``revem/validation/reference_data/<El>/<PROPERTY>_gpaw.json`` with
-the DFT settings as provenance. A property module without ``reference_entries`` is an error.
+(:func:`revem.datasets.dft.gpaw_calculator`) and writes the reference file with the DFT settings as
+provenance -- to ``--out``, or to ``$REVEM_REFERENCE_DIR/<El>/<PROPERTY>_<calculator>.json`` (the folder of
+user references the harness reads).  It never writes into the installed package, and never replaces an
+existing file.  A property module without ``reference_entries`` is an error.
 
 ``register(subparsers)`` adds the ``reference`` command to the ``revem`` CLI (``revem/cli.py``).
 """
@@ -49,10 +51,41 @@ def compute(args) -> int:
     except DFTUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    out = Path(args.out) if args.out else REFERENCE_DIR / args.element / f"{args.property}_{args.calculator}.json"
+    from .references import USER_DIR_VAR, ReferenceFileError, user_dir
+
+    try:
+        udir = user_dir()
+    except ReferenceFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        out = Path(args.out)
+    elif udir is not None:
+        out = udir / args.element / f"{args.property}_{args.calculator}.json"
+    else:
+        print(f"error: say where the reference goes: --out FILE, or {USER_DIR_VAR}=DIR (the folder of user references "
+              "the harness reads; it writes DIR/<El>/<property>_<calculator>.json). revem never writes into the "
+              "installed package", file=sys.stderr)
+        return 2
+    if out.resolve().is_relative_to(REFERENCE_DIR.resolve()):
+        print(f"error: --out {out} lies inside revem's packaged references ({REFERENCE_DIR}); write to another folder "
+              f"and point {USER_DIR_VAR} at it", file=sys.stderr)
+        return 2
+    if out.exists() or out.is_symlink():
+        print(f"error: {out} exists; revem does not replace it (remove it or give another --out)", file=sys.stderr)
+        return 2
+    if not out.name.endswith(".json"):
+        print(f"error: --out {out} must be a .json file", file=sys.stderr)
+        return 2
     cmd = " ".join(["revem reference compute", args.property, "--element", args.element, "--calculator",
                     args.calculator, "--tier", args.tier] + [f"--{k} {v}" for k, v in settings.items()])
+    print(f"revem reference compute: {args.property} for {args.element} with {args.calculator} (tier {args.tier}); "
+          f"DFT runs can take hours: progress follows", flush=True)
     write_reference(module, args.element, factory, out, tier=args.tier, generated_by=cmd)
+    if not args.out:
+        print(f"the harness uses it while {USER_DIR_VAR}={udir} is set")
+    else:
+        print(f"to use it: copy it to $REVEM_REFERENCE_DIR/{args.element}/ and set {USER_DIR_VAR}")
     return 0
 
 
@@ -89,7 +122,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--element", required=True)
     c.add_argument("--calculator", default="gpaw", choices=CALCULATORS)
     c.add_argument("--tier", default="standard", choices=("smoke", "standard", "full"))
-    c.add_argument("--out", default=None, help="output JSON (default revem/validation/reference_data/<El>/<PROPERTY>_<calculator>.json)")
+    c.add_argument("--out", default=None, help="output JSON (default: $REVEM_REFERENCE_DIR/<El>/<PROPERTY>_<calculator>.json; "
+                   "never inside the installed package, never an existing file)")
     c.add_argument("--ecut", type=float, default=None, help="plane-wave cutoff, eV (default 400)")
     c.add_argument("--kpts-density", dest="kpts_density", type=float, default=None,
                    help="k-points per Å^-1 of reciprocal length (default 4.0)")
