@@ -462,30 +462,46 @@ def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> st
 
 
 def summary_plot(runs: list[tuple[Path, dict]], path: Path) -> Path | None:
-    """Worst |error| / tolerance per property, one marker per potential; the band below 1 passes."""
+    """A heat map, one row per report (potential, element, tier) and one column per property: the worst
+    |error| / tolerance of the property's scored numbers (log colour scale, white at 1: below passes), the
+    value written in each cell.  Readable with dozens of potentials (the figure grows with the rows)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import LogNorm
 
     props = sorted({r["property"] for _, d in runs for r in d["records"] if _ratio(r) is not None})
     if not props:
         return None
-    fig, ax = plt.subplots(figsize=(1.1 * len(props) + 3, 4))
-    ax.axhspan(1e-3, 1.0, color=TOLERANCE_COLOUR, label="within tolerance")
-    markers = "osD^v<>ph*"
-    for i, (_, d) in enumerate(runs):
-        ys = []
+    rows, labels = [], []
+    for _, d in runs:
+        row = []
         for p in props:
             rs = [_ratio(r) for r in d["records"] if r["property"] == p and _ratio(r) is not None]
-            ys.append(max(rs) if rs else math.nan)
-        ax.plot(range(len(props)), [max(y, 1e-3) for y in ys], markers[i % len(markers)], linestyle="none",
-                label=f"{d['meta']['potential']['name']} ({d['meta']['element']})")
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(props)), props, rotation=30, ha="right")
-    ax.set_ylabel("worst |error| / tolerance")
-    ax.set_title("Validation: worst case per property (below 1 passes)")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+            row.append(max(rs) if rs else np.nan)
+        rows.append(row)
+        m = d["meta"]
+        labels.append(f"{m['potential']['name']} · {m['element']} · {m['tier']}")
+    z = np.array(rows, float)
+    fig_h = 1.2 + 0.32 * len(rows)
+    fig, ax = plt.subplots(figsize=(1.0 * len(props) + 4.5, fig_h))
+    cmap = matplotlib.colormaps["RdBu_r"].copy()
+    cmap.set_bad("0.92")
+    finite = z[np.isfinite(z)]
+    span = max(10.0, float(np.nanmax(finite)) if finite.size else 10.0)
+    im = ax.imshow(np.clip(z, 1 / span, span), cmap=cmap, norm=LogNorm(vmin=1 / span, vmax=span), aspect="auto")
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            if np.isfinite(z[i, j]):
+                ax.text(j, i, f"{z[i, j]:.2g}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(np.log10(max(z[i, j], 1e-9))) > 0.6 * np.log10(span) else "black")
+    ax.set_xticks(range(len(props)), props, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_title("worst |error| / tolerance per property (blue < 1: passes; red > 1: fails; grey: nothing scored)",
+                 fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label="|error| / tolerance")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
