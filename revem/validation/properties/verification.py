@@ -120,7 +120,8 @@ def precision_and_scale(target, element: str) -> dict:
     else detected from the dtype of its forces -- and the energy and volume scale of the sample
     (|E| in eV, V in Å^3)."""
     t = Target.of(target)
-    return t.memo(PROPERTY, "precision_and_scale", element, PROTOCOL_VERSION,
+    # the declared precision is part of the key: the same model file declared float32 or float64 has one content hash
+    return t.memo(PROPERTY, "precision_and_scale", element, t.precision, PROTOCOL_VERSION,
                   compute=lambda: _precision_and_scale(t, element))
 
 
