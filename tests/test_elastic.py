@@ -140,8 +140,8 @@ def test_strain_stress_from_cells_is_rotation_free():
 
 @pytest.mark.needs_data
 def test_builder_reproduces_stored_references():
-    from revem.validation import references
     from revem.data import data_dir
+    from revem.validation import references
     from revem.validation.references_build import elastic as build
 
     if data_dir() is None:

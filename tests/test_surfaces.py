@@ -135,8 +135,8 @@ def test_emt_cu_facet_ordering(emt):
 def test_builder_reproduces_stored(element, name, derive):
     import json
 
-    from revem.validation import references
     from revem.data import DataUnavailable
+    from revem.validation import references
     from revem.validation.references_build import surfaces as build
 
     try:

@@ -68,7 +68,13 @@ from ..plotting import finite as _finite
 from ..plotting import reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol, merge_settings
 from ..target import Target
-from .common import build_lattice, ground_state, lattice_of, relax_positions, residual_energy
+from .common import (
+    build_lattice,
+    ground_state,
+    lattice_of,
+    relax_positions,
+    residual_energy,
+)
 
 PROPERTY = "defects"
 PROTOCOL_VERSION = 1  # fcc, hcp, diamond cases added; bcc computed as before (baselines stay valid)

@@ -38,6 +38,7 @@ contributions.
 """
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,7 @@ def _path_qpoints(lattice: str, n: int) -> tuple[list, list]:
     bands, labels = [], []
     pts = POINTS[lattice]
     for seg in PATHS[lattice]:
-        for a, b in zip(seg[:-1], seg[1:]):
+        for a, b in pairwise(seg):
             qa, qb = np.array(pts[a]), np.array(pts[b])
             bands.append([qa + (qb - qa) * t for t in np.linspace(0, 1, n)])
             labels.append((a, b))

@@ -68,7 +68,14 @@ from ..plotting import reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol, Skip, merge_settings
 from ..references import Reference
 from ..target import Target
-from .common import EV_PER_A2_TO_MJ_PER_M2, build_lattice, ground_state, lattice_of, relax_positions, residual_energy
+from .common import (
+    EV_PER_A2_TO_MJ_PER_M2,
+    build_lattice,
+    ground_state,
+    lattice_of,
+    relax_positions,
+    residual_energy,
+)
 
 PROPERTY = "surfaces"
 PROTOCOL_VERSION = 1  # hcp and diamond facets added; bcc and fcc slabs built as before (baselines stay valid)
