@@ -25,8 +25,13 @@ def test_cubic_average_and_bulk_modulus():
     assert elastic.bulk_modulus(500.0, 200.0) == pytest.approx(300.0)
 
 
-def test_stress_strain_emt_copper_is_cubic_and_matches_eos():
-    fit = eos.compute(None, "Cu", "fcc", "smoke", EMT)
+@pytest.fixture(scope="module")
+def emt(target):
+    return target(EMT)
+
+
+def test_stress_strain_emt_copper_is_cubic_and_matches_eos(emt):
+    fit = eos.compute(emt, "Cu", "fcc", "smoke")
     a = (4 * fit["V_relaxed"]) ** (1 / 3)
     at = bulk("Cu", "fcc", a=a, cubic=True)
     at.calc = EMT()
@@ -48,8 +53,8 @@ def test_strained_cells_start_from_the_unstrained_cell():
     assert np.allclose(at.cell.array, bulk("W", "bcc", a=3.16485, cubic=True).cell.array)
 
 
-def test_zhou_elastic_constants_clamped_equals_relaxed_and_cubic():
-    res = elastic.compute("W_zhou", "W", "smoke")
+def test_zhou_elastic_constants_clamped_equals_relaxed_and_cubic(target):
+    res = elastic.compute(target("W_zhou"), "W", "smoke")
     # Zhou W (independently reproduced with plain ASE and matcalc): C11 522.0, C12 204.24, C44 160.8 GPa
     assert res["C11"] == pytest.approx(522.03, abs=0.1)
     assert res["C12"] == pytest.approx(204.24, abs=0.05)
@@ -135,8 +140,8 @@ def test_strain_stress_from_cells_is_rotation_free():
 
 @pytest.mark.needs_data
 def test_builder_reproduces_stored_references():
-    from revem.validation import references
     from revem.data import data_dir
+    from revem.validation import references
     from revem.validation.references_build import elastic as build
 
     if data_dir() is None:
@@ -155,19 +160,19 @@ def test_builder_reproduces_stored_references():
     assert maml["C11"] == pytest.approx(526.0, rel=0.05) and maml["C12"] == pytest.approx(197.0, rel=0.05)
 
 
-def test_fcc_protocol_emt_copper_bulk_modulus_matches_eos():
-    res = elastic.compute("emt", "Cu", "smoke", calc_factory=EMT)
+def test_fcc_protocol_emt_copper_bulk_modulus_matches_eos(emt):
+    res = elastic.compute(emt, "Cu", "smoke")
     assert res["lattice"] == "fcc" and res["born"]["stable"]
     assert res["cubic_deviation_GPa"] < 0.5
     for q in ("C11", "C12", "C44"):  # fcc ions sit at inversion centres: clamped = relaxed
         assert res["clamped"][q] == pytest.approx(res[q], abs=1e-6)
-    fit = eos.compute("emt", "Cu", "fcc", "smoke", EMT)
+    fit = eos.compute(emt, "Cu", "fcc", "smoke")
     assert elastic.bulk_modulus(res["C11"], res["C12"]) == pytest.approx(fit["B0"], rel=0.02)
     assert res["calculator_calls"] <= 26
 
 
-def test_hcp_protocol_emt_copper_c66_identity_and_born():
-    res = elastic.compute("emt", "Cu", "smoke", calc_factory=EMT, lattice="hcp")
+def test_hcp_protocol_emt_copper_c66_identity_and_born(emt):
+    res = elastic.compute(emt, "Cu", "smoke", lattice="hcp")
     assert res["lattice"] == "hcp" and 1.5 < res["c_over_a"] < 1.75
     assert abs(res["C66_deviation"]) <= max(elastic.C66_IDENTITY_FLOOR_GPA, 2 * res["uncertainty"]["C66_deviation"])
     assert res["hexagonal_deviation_GPa"] < 1.0
@@ -179,9 +184,24 @@ def test_hcp_protocol_emt_copper_c66_identity_and_born():
     assert "C11-|C12|" in elastic.born_stability(bad, "hcp")["violated"]
 
 
-def test_cases_follow_references():
+def test_every_element_runs_every_case_of_its_lattice():
     assert elastic.cases("W", "smoke") == elastic.CASES  # unchanged
-    assert elastic.cases("Nb", "smoke") == ["C11", "C12", "B_consistency", "clamped_ion", "born_stability"]
-    assert elastic.cases("Be", "smoke") == ["C11", "C33", "C44", "B_consistency", "C66_identity", "clamped_ion",
-                                            "born_stability"]
-    assert elastic.cases("Al", "smoke") == ["B_consistency", "born_stability"]  # no reference: verdicts only
+    for el in ("Mo", "Ta", "Nb", "Al", "Cu", "Ni", "C"):
+        assert elastic.cases(el, "standard") == elastic.CASES
+    for el in ("Be", "Re", "Os"):
+        assert elastic.cases(el, "smoke") == elastic.HCP_CASES
+    assert elastic.cases("Ga", "standard") == []  # no lattice revem builds
+
+
+def test_constants_without_a_reference_are_reported_with_what_the_uncertainty_covers(emt, target):
+    # EMT Cu: no Al reference is stored -> every constant reported; Cu has mlearn references -> scored
+    al = {m.quantity: m for m in elastic.PROTOCOL.run(emt, "Al", "C11", "smoke")}
+    assert al["C11"].policy == "reported" and "no stored reference" in al["C11"].note
+    assert not elastic.has_reference("Al", "fcc", "C11") and elastic.has_reference("Cu", "fcc", "C11")
+    cu = elastic.PROTOCOL.run(emt, "Cu", "C44", "smoke")[0]
+    assert cu.policy == "reference" and cu.case == "fcc"
+    for m in cu, al["C11"], elastic.PROTOCOL.run(emt, "Cu", "B_consistency", "smoke")[0]:
+        assert m.uncertainty is not None and m.uncertainty >= 0
+        assert "δ = 0.5 %" in m.uncertainty_covers and "2δ = 1 %" in m.uncertainty_covers
+    w = elastic.PROTOCOL.run(target("W_zhou"), "W", "C11", "smoke")[0]
+    assert w.policy == "reference" and w.case == "bcc" and w.value == pytest.approx(522.03, abs=0.1)

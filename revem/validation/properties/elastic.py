@@ -22,9 +22,12 @@ volume (``full`` tier) the Reuss bulk modulus 1/Σ_{i,j≤3} S_ij is compared in
 Mechanical stability: Born criteria for cubic and hexagonal crystals (F. Mouhat and F.-X. Coudert,
 Phys. Rev. B 90, 224104 (2014), doi:10.1103/PhysRevB.90.224104).
 
-Cases: C_ij cases are collected only where a stored reference exists for the element (record case = the
-lattice name, ``bcc`` for W as before); ``clamped_ion`` with them; ``B_consistency``, ``born_stability``
-and (hcp) ``C66_identity`` for every element with a known lattice.
+Cases (every element with a known lattice; one calculation serves them all): each C_ij of the lattice
+(record case = the lattice name, ``bcc`` for W as before) -- scored where a reference of that constant
+is stored, else ``reported`` --, ``clamped_ion`` (reported), ``B_consistency``, ``born_stability`` and
+(hcp) ``C66_identity``.  Uncertainty (``uncertainty_covers``): the O(δ²) finite-difference error
+estimated from the second amplitude 2δ; it says how well the protocol determined the potential's own
+constant, not how far that is from DFT.
 
 Literature: finite-strain stress–strain elastic constants as in iprPy ``elastic_constants_static``
 and matcalc ``ElasticityCalc``; W reference values seed 000 Table 2 (DFT: C11 526, C12 197, C44 145 GPa);
@@ -35,14 +38,28 @@ enters at O(δ²)); the ground lattice is assumed (ASE's reference state of the 
 """
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
+from ase.build import bulk
 
-from ..coverage import recorded_cache
-from . import eos as _eos
-from ..plotting import finite as _finite, reference_bars as _reference_bars
+from .. import references
+from ..plotting import finite as _finite
+from ..plotting import reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol
-from .common import EV_PER_A3_TO_GPA, lattice_of, single_threaded
+from ..references import Reference
+from ..target import Target
+from . import eos as _eos
+from .common import (
+    EV_PER_A3_TO_GPA,
+    build_lattice,
+    count_calls,
+    ground_lattice,
+    ground_state,
+    lattice_of,
+    relax_positions,
+    single_threaded,
+)
 
 PROPERTY = "elastic"
 PROTOCOL_VERSION = 2  # 2: strained cells from the unstrained cell; clamped-ion; Born stability; uncertainty
@@ -58,19 +75,19 @@ C66_IDENTITY_FLOOR_GPA = 0.5  # tolerance floor of C66 - (C11 - C12)/2: the run-
 
 
 def cases(element: str, tier: str) -> list[str]:
-    """The cases run for ``element``: C_ij (and ``clamped_ion``) only with a stored reference of that constant
-    for the element's lattice; the B(C_ij) vs EOS B0 consistency, Born stability and (hcp) the C66 identity
-    always (they need no reference).  None for an element whose lattice revem does not know."""
-    from .. import references
-
+    """Every case of the element's lattice (one calculation serves them all): the constants (scored where a
+    reference of that constant is stored for the lattice, else reported), ``B_consistency``, (hcp)
+    ``C66_identity``, ``clamped_ion`` and ``born_stability``.  None for an element whose lattice revem
+    does not know."""
     lattice = lattice_of(element)
     if lattice is None:
         return []
-    refs = {r.quantity for r in references.load(element, PROPERTY) if r.case == lattice}
-    base = HCP_CASES if lattice == "hcp" else CASES
-    have = [c for c in CONSTANTS[lattice] if c in refs]
-    return [c for c in base if c in have or c in ("B_consistency", "born_stability", "C66_identity")
-            or (c == "clamped_ion" and have)]
+    return list(HCP_CASES if lattice == "hcp" else CASES)
+
+
+def has_reference(element: str, lattice: str, quantity: str) -> bool:
+    """Whether a reference of constant ``quantity`` of ``lattice`` is stored for ``element``."""
+    return bool(references.find(element, PROPERTY, lattice, quantity))
 
 
 def strain_matrix(j: int, delta: float) -> np.ndarray:
@@ -190,45 +207,24 @@ def bulk_modulus(c11: float, c12: float) -> float:
     return (c11 + 2 * c12) / 3
 
 
-def _ground_cell(potential, element: str, lattice: str, tier: str, calc_factory):
-    """(atoms without calculator, EOS result of the lattice): bcc exactly as protocol version 2 (the cubic cell
-    at the relaxed volume of the eos bcc prototype); other lattices the relaxed cell of
+def _ground_cell(target: Target, element: str, lattice: str, tier: str):
+    """(atoms without calculator, EOS result of the lattice, geometry): bcc exactly as protocol version 2 (the
+    cubic cell at the relaxed volume of the eos bcc prototype); other lattices the relaxed cell of
     :func:`~revem.validation.properties.common.ground_state` (hcp: a and c/a relaxed)."""
-    from ase.build import bulk
-
-    from .common import build_lattice, ground_state, target_of
-
-    gs = _eos.compute(potential, element, lattice, tier, calc_factory)
+    gs = _eos.compute(target, element, lattice, tier)
     if lattice == "bcc":
         a = (2 * gs["V_relaxed"]) ** (1 / 3)  # relaxed (not fitted) volume: zero stress of this calculator
         return bulk(element, "bcc", a=a, cubic=True), gs, {"a0": a}
-    from ..protocol import Target
-
-    target = Target.of(calc_factory, name=str(potential)) if calc_factory is not None else target_of(potential)
     g = ground_state(target, element, lattice)
     atoms = build_lattice(element, lattice, g["a0"], g.get("c_over_a"))
     return atoms, gs, {"a0": g["a0"], **({"c_over_a": g["c_over_a"]} if lattice == "hcp" else {})}
 
 
 @single_threaded
-@recorded_cache(maxsize=64)
-def compute(potential, element: str, tier: str = "standard", calc_factory=None, lattice: str | None = None) -> dict:
-    """Relaxed-ion constants of the element's ground lattice (cubic: C11, C12, C44; hcp also C13, C33 and C66)
-    and B (GPa) with their uncertainties, the clamped-ion constants, ``B0_eos`` (GPa) from
-    :mod:`~revem.validation.properties.eos` with ``B_compared`` (Voigt or Reuss, see the module docstring), both 6×6
-    matrices (GPa), Born stability, ``lattice``, ``strain_amplitude``, ``a0`` (Å; hcp also ``c_over_a``),
-    ``residual_pressure_GPa`` and ``calculator_calls``.
-
-    ``lattice`` overrides the element's ground lattice (e.g. hcp Cu with EMT, to test the hcp path).
-
-    Uncertainty: the central difference at δ has an O(δ²) error; the same matrix at 2δ estimates it
-    as |C(2δ) − C(δ)| / 3 (Richardson), which is what ``--baseline`` tolerates (twice that)."""
-    from .common import count_calls, ground_lattice, relax_positions
-
+def _compute(target: Target, element: str, tier: str, lattice: str) -> dict:
     d = DEFAULTS
-    lattice = lattice or ground_lattice(element)
-    atoms, gs, geo = _ground_cell(potential, element, lattice, tier, calc_factory)
-    calc = count_calls(_eos._calc_factory(potential, calc_factory)())
+    atoms, gs, geo = _ground_cell(target, element, lattice, tier)
+    calc = count_calls(target.calculator())
     atoms.calc = calc
 
     def relax(at):
@@ -241,8 +237,10 @@ def compute(potential, element: str, tier: str = "standard", calc_factory=None, 
     out = symmetry_average(c_rel, lattice)
     wide = symmetry_average(c_rel2, lattice)
     clamped = symmetry_average(c_cl, lattice)
+    clamped_wide = symmetry_average(c_cl2, lattice)
     names = CONSTANTS[lattice] + (("C66",) if lattice == "hcp" else ())
     out["uncertainty"] = {k: abs(wide[k] - out[k]) / 3 for k in names}
+    out["uncertainty_clamped"] = {k: abs(clamped_wide[k] - clamped[k]) / 3 for k in names}
     relax_shape = bool(_eos.settings(tier).get("relax_each_volume")) and lattice == "hcp"
     if lattice == "hcp":
         bulk_of = reuss_bulk_modulus if relax_shape else voigt_bulk_modulus
@@ -263,10 +261,25 @@ def compute(potential, element: str, tier: str = "standard", calc_factory=None, 
     return out
 
 
+def compute(target, element: str, tier: str = "standard", lattice: str | None = None) -> dict:
+    """Relaxed-ion constants of the element's ground lattice (cubic: C11, C12, C44; hcp also C13, C33 and C66)
+    and B (GPa) with their uncertainties, the clamped-ion constants (``clamped``, ``uncertainty_clamped``),
+    ``B0_eos`` (GPa) from :mod:`~revem.validation.properties.eos` with ``B_compared`` (Voigt or Reuss, see the
+    module docstring), both 6×6 matrices (GPa), Born stability, ``lattice``, ``strain_amplitude``, ``a0`` (Å;
+    hcp also ``c_over_a``), ``residual_pressure_GPa`` and ``calculator_calls``.
+
+    ``lattice`` overrides the element's ground lattice (e.g. hcp Cu with EMT, to test the hcp path).
+    Cached in the target's session.
+
+    Uncertainty: the central difference at δ has an O(δ²) error; the same matrix at 2δ estimates it
+    as |C(2δ) − C(δ)| / 3 (Richardson), which is what ``--baseline`` tolerates (twice that)."""
+    lattice = lattice or ground_lattice(element)
+    t = Target.of(target)
+    return t.memo(PROPERTY, element, tier, lattice, PROTOCOL_VERSION, compute=lambda: _compute(t, element, tier, lattice))
+
+
 def b_consistency_reference(element: str, b0_eos: float, lattice: str = "bcc", kind: str = "Voigt"):
     """The EOS B0 of the same potential as the reference of the bulk modulus from C_ij."""
-    from ..references import Reference
-
     if lattice == "hcp":
         proto = (f"{kind} B from C_ij ({'(2 C11 + C33 + 2 C12 + 4 C13)/9' if kind == 'Voigt' else '1/sum S_ij'}) "
                  "at the relaxed cell vs Birch-Murnaghan B0 of the hcp EOS (±6 % volume)")
@@ -279,8 +292,6 @@ def b_consistency_reference(element: str, b0_eos: float, lattice: str = "bcc", k
 
 def c66_identity_reference(element: str, uncertainty: float):
     """Hexagonal symmetry: C66 − (C11 − C12)/2 = 0, to within the protocol's own uncertainty."""
-    from ..references import Reference
-
     tol = max(C66_IDENTITY_FLOOR_GPA, 2 * float(uncertainty))
     return Reference(element=element, property=PROPERTY, case="C66_identity", quantity="C66_deviation", value=0.0,
                      unit="GPa", source="identity of hexagonal symmetry: C66 = (C11 - C12)/2",
@@ -291,8 +302,6 @@ def c66_identity_reference(element: str, uncertainty: float):
 
 def plot(records: list[dict], outdir):
     """Bar chart of C11, C12, C44 (and B): potential (red) vs reference (black), grey band ± tolerance."""
-    from pathlib import Path
-
     import matplotlib.pyplot as plt
 
     pts = [r for r in records if r.get("quantity") in ("C11", "C12", "C44", "B")
@@ -335,25 +344,27 @@ class ElasticProtocol(Protocol):
         return cases(element, tier)
 
     def measure(self, target, element, case, tier):
-        spec, cf = target.compute_args
-        res = compute(spec, element, tier, calc_factory=cf)
+        res = compute(target, element, tier)
         lat = res["lattice"]
         names = CONSTANTS[lat]
         geo = f"a0 = {res['a0']:.5f} Å" + (f", c/a = {res['c_over_a']:.5f}" if lat == "hcp" else "")
-        note = (f"relaxed-ion, symmetric strains ±{100 * res['strain_amplitude']:g} % (uncertainty from ±"
-                f"{200 * res['strain_amplitude']:g} %), {geo}, {res['calculator_calls']} calculator calls")
+        delta = res["strain_amplitude"]
+        note = (f"relaxed-ion, symmetric strains ±{100 * delta:g} % (uncertainty from ±{200 * delta:g} %), {geo}, "
+                f"{res['calculator_calls']} calculator calls")
+        covers = uncertainty_covers(delta)
         if case == "B_consistency":
             return [Measurement("B", res["B"], "GPa", note=note if lat != "hcp" else f"{res['B_compared']} B; {note}",
-                                uncertainty=res["uncertainty"]["B"],
+                                uncertainty=res["uncertainty"]["B"], uncertainty_covers=covers,
                                 refs=[b_consistency_reference(element, res["B0_eos"], lat, res["B_compared"])])]
         if case == "C66_identity":
             return [Measurement("C66_deviation", res["C66_deviation"], "GPa", policy="identity",
-                                uncertainty=res["uncertainty"]["C66_deviation"],
+                                uncertainty=res["uncertainty"]["C66_deviation"], uncertainty_covers=covers,
                                 note=f"C66 = {res['C66']:.2f} GPa, (C11 - C12)/2 = {(res['C11'] - res['C12']) / 2:.2f} GPa; {note}",
                                 refs=[c66_identity_reference(element, res["uncertainty"]["C66_deviation"])])]
         if case == "clamped_ion":
             return [Measurement(q, res["clamped"][q], "GPa", case=f"{lat}_clamped_ion", policy="reported",
-                                uncertainty=res["uncertainty"][q], note="clamped-ion (ions moved affinely with the cell)",
+                                uncertainty=res["uncertainty_clamped"][q], uncertainty_covers=covers,
+                                note="clamped-ion (ions moved affinely with the cell)",
                                 data={"Cij_GPa": res["Cij_clamped"]} if q == "C11" else None)
                     for q in names]
         if case == "born_stability":
@@ -365,8 +376,17 @@ class ElasticProtocol(Protocol):
                                 failure=None if b["stable"] else
                                 f"{lat} {element} is mechanically unstable (Born criteria violated: "
                                 f"{', '.join(b['violated']) or 'C not positive definite'}; {crit})")]
-        return [Measurement(case, res[case], "GPa", case=lat, note=note, uncertainty=res["uncertainty"][case],
+        scored = has_reference(element, lat, case)
+        return [Measurement(case, res[case], "GPa", case=lat, uncertainty=res["uncertainty"][case],
+                            uncertainty_covers=covers, policy="reference" if scored else "reported",
+                            note=note if scored else f"{note}; no stored reference: reported",
                             data={"Cij_GPa": res["Cij"]} if case == "C11" else None)]
+
+
+def uncertainty_covers(delta: float) -> str:
+    """What the elastic uncertainty is: the O(δ²) finite-difference error of the central differences."""
+    return (f"O(δ²) error of the central stress differences: |C(2δ) − C(δ)|/3 (Richardson) between strain "
+            f"amplitudes δ = {100 * delta:g} % and 2δ = {200 * delta:g} %; not the error of the potential")
 
 
 PROTOCOL = ElasticProtocol()

@@ -1,10 +1,15 @@
 """Verification checks every potential must pass, whatever its accuracy.
 
-* forces equal −∇E (central finite differences, step ``h`` Å) on a rattled bcc supercell;
+* forces equal −∇E (central finite differences, step ``fd_step_A`` Å) on a rattled supercell of the
+  element's ground lattice;
 * stress equals the derivative of the energy with respect to a homogeneous strain (central differences);
 * the energy is invariant under translation, rotation and permutation of the atoms.
 
-Reported quantities are the maximum absolute deviations (eV/Å, eV/Å^3, eV).
+Every element with a ground lattice (:func:`revem.validation.elements.ground_lattice`: bcc, fcc, hcp,
+diamond) runs every check.  Reported quantities are the maximum absolute deviations (eV/Å, eV/Å^3, eV),
+scored as exact identities (policy ``identity``) within a tolerance scaled to the model's arithmetic:
+the target's declared precision (:attr:`Target.precision`, e.g. ``precision: float32`` on a card), else
+the precision detected from the dtype of its forces.
 
 Disclaimers: finite differences probe smoothness only near the sampled structure; a potential
 can pass here and still have discontinuities elsewhere (e.g. at its cutoff).
@@ -13,39 +18,37 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..coverage import recorded_cache
-from ...potentials import load_potential
 from ..protocol import Measurement, Protocol
-from .common import ground_state_atoms
+from ..references import Reference
+from ..target import Target
+from .common import ground_state_atoms, lattice_of
 
 PROPERTY = "verification"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 1  # every element added without changing the numbers of existing cases (bcc as before)
 DEFAULTS = {"supercell": (2, 2, 2), "rattle_A": 0.05, "fd_step_A": 1e-3, "strain_step": 1e-4, "seed": 7}
 TOLERANCES = {"forces_fd": 1e-3, "stress_fd": 1e-5, "translation": 1e-6, "rotation": 1e-6, "permutation": 1e-6}
 UNITS = {"forces_fd": "eV/Å", "stress_fd": "eV/Å^3", "translation": "eV", "rotation": "eV", "permutation": "eV"}
 CASES = list(TOLERANCES)
+#: unit round-off of the arithmetic a model evaluates in
+EPSILON = {"float64": float(np.finfo(np.float64).eps), "float32": float(np.finfo(np.float32).eps)}
 
 
 def cases(element: str, tier: str) -> list[str]:
-    return CASES
+    """Every check, for every element whose ground lattice revem knows (none otherwise)."""
+    return list(CASES) if lattice_of(element) else []
 
 
-def _sample(potential, element):
+def _sample(target: Target, element: str):
+    """The rattled supercell of the relaxed ground lattice, with a fresh calculator of ``target``."""
     d = DEFAULTS
-    atoms = ground_state_atoms(potential, element, "ground", repeat=d["supercell"])
+    atoms = ground_state_atoms(target, element, "ground", repeat=d["supercell"])
     atoms.rattle(d["rattle_A"], seed=d["seed"])
-    atoms.calc = load_potential(potential).calculator()
+    atoms.calc = target.calculator()
     return atoms
 
 
-def _energy(atoms):
-    return atoms.get_potential_energy()
-
-
-@recorded_cache(maxsize=64)
-def compute(potential: str, element: str, case: str) -> float:
-    """Maximum deviation for ``case`` (unit in :data:`UNITS`)."""
-    atoms = _sample(potential, element)
+def _deviation(target: Target, element: str, case: str) -> float:
+    atoms = _sample(target, element)
     h = DEFAULTS["fd_step_A"]
     if case == "forces_fd":
         f = atoms.get_forces()
@@ -56,12 +59,12 @@ def compute(potential: str, element: str, case: str) -> float:
             for k in range(3):
                 p = atoms.positions.copy()
                 atoms.positions[i, k] = p[i, k] + h
-                ep = _energy(atoms)
+                ep = atoms.get_potential_energy()
                 atoms.positions[i, k] = p[i, k] - h
-                em = _energy(atoms)
+                em = atoms.get_potential_energy()
                 atoms.positions = p
                 dev = max(dev, abs(-(ep - em) / (2 * h) - f[i, k]))
-        return dev
+        return float(dev)
     if case == "stress_fd":
         s = atoms.get_stress(voigt=False)
         cell0, v = atoms.cell.array.copy(), atoms.get_volume()
@@ -74,45 +77,52 @@ def compute(potential: str, element: str, case: str) -> float:
                 e[a, b] += sgn * eps / (1 if a == b else 2)
                 e[b, a] += 0 if a == b else sgn * eps / 2
                 atoms.set_cell(cell0 @ (np.eye(3) + e), scale_atoms=True)
-                es.append(_energy(atoms))
+                es.append(atoms.get_potential_energy())
             atoms.set_cell(cell0, scale_atoms=True)
             dev = max(dev, abs((es[0] - es[1]) / (2 * eps) / v - s[a, b]))
-        return dev
-    e0 = _energy(atoms)
+        return float(dev)
+    e0 = atoms.get_potential_energy()
     other = atoms.copy()
-    other.calc = load_potential(potential).calculator()
     if case == "translation":
         other.translate([0.37, -1.21, 2.05])
         other.wrap()
     elif case == "rotation":
         other.rotate(33.0, (1, 2, 3), rotate_cell=True)
     elif case == "permutation":
-        perm = np.random.default_rng(DEFAULTS["seed"]).permutation(len(other))
-        other = other[perm]
-        other.calc = load_potential(potential).calculator()
+        other = other[np.random.default_rng(DEFAULTS["seed"]).permutation(len(other))]
     else:
-        raise ValueError(f"unknown verification case '{case}'")
-    return abs(_energy(other) - e0)
+        raise ValueError(f"unknown verification case '{case}' (known: {', '.join(CASES)})")
+    other.calc = target.calculator()
+    return float(abs(other.get_potential_energy() - e0))
 
 
-#: unit round-off of the arithmetic a model evaluates in
-EPSILON = {"float64": float(np.finfo(np.float64).eps), "float32": float(np.finfo(np.float32).eps)}
+def compute(target, element: str, case: str) -> float:
+    """Maximum deviation of check ``case`` (unit in :data:`UNITS`); cached in the target's session."""
+    t = Target.of(target)
+    return t.memo(PROPERTY, element, case, PROTOCOL_VERSION, compute=lambda: _deviation(t, element, case))
 
 
-@recorded_cache(maxsize=64)
-def precision_and_scale(potential: str, element: str) -> dict:
-    """The model's numeric precision -- declared on the card (``precision: float32``) or detected from
-    the dtype of its forces -- and the energy and volume scale of the sample (|E| in eV, V in Å^3)."""
-    atoms = _sample(potential, element)
+def _precision_and_scale(target: Target, element: str) -> dict:
+    atoms = _sample(target, element)
     e = abs(float(atoms.get_potential_energy()))
     forces = atoms.calc.results.get("forces")
     inner = getattr(atoms.calc, "inner", None)
     if inner is not None and getattr(inner, "results", None):
         forces = inner.results.get("forces", forces)
-    declared = getattr(load_potential(potential), "precision", None)
     detected = "float32" if getattr(forces, "dtype", None) == np.float32 else "float64"
+    declared = target.precision
     return {"precision": declared or detected, "declared": bool(declared), "energy_eV": e,
             "volume_A3": float(atoms.get_volume())}
+
+
+def precision_and_scale(target, element: str) -> dict:
+    """The model's numeric precision -- :attr:`Target.precision` when declared (a card's ``precision:``),
+    else detected from the dtype of its forces -- and the energy and volume scale of the sample
+    (|E| in eV, V in Å^3)."""
+    t = Target.of(target)
+    # the declared precision is part of the key: the same model file declared float32 or float64 has one content hash
+    return t.memo(PROPERTY, "precision_and_scale", element, t.precision, PROTOCOL_VERSION,
+                  compute=lambda: _precision_and_scale(t, element))
 
 
 def tolerance(case: str, precision: str = "float64", energy_eV: float = 0.0, volume_A3: float = 1.0) -> float:
@@ -126,14 +136,15 @@ def tolerance(case: str, precision: str = "float64", energy_eV: float = 0.0, vol
     return max(TOLERANCES[case], floor)
 
 
-def reference(element: str, case: str, precision: str = "float64", energy_eV: float = 0.0, volume_A3: float = 1.0):
+def reference(element: str, case: str, precision: str = "float64", energy_eV: float = 0.0,
+              volume_A3: float = 1.0) -> Reference:
     """The exact identity each check tests: deviation 0 within :func:`tolerance`."""
-    from ..references import Reference
-
     tol = tolerance(case, precision, energy_eV, volume_A3)
     return Reference(element=element, property=PROPERTY, case=case, quantity="max_deviation", value=0.0,
                      unit=UNITS[case], source=f"exact identity (finite differences / symmetry), {precision} model",
-                     tolerance={"abs": tol}, noise={"abs": tol / 10}, extra={"strict": True})
+                     tolerance={"abs": tol}, noise={"abs": tol / 10}, extra={"strict": True},
+                     protocol=f"max |deviation| on a rattled {DEFAULTS['supercell']} supercell of the ground lattice; "
+                              "tolerance max(fixed floor, round-off of the model's arithmetic)")
 
 
 class VerificationProtocol(Protocol):
@@ -145,11 +156,10 @@ class VerificationProtocol(Protocol):
         return cases(element, tier)
 
     def measure(self, target, element, case, tier):
-        spec, _ = target.compute_args
-        dev = compute(spec, element, case)
-        scale = precision_and_scale(spec, element)
+        dev = compute(target, element, case)
+        scale = precision_and_scale(target, element)
         ref = reference(element, case, scale["precision"], scale["energy_eV"], scale["volume_A3"])
-        note = (f"{scale['precision']} model ({'declared on the card' if scale['declared'] else 'detected'}); "
+        note = (f"{scale['precision']} model ({'declared' if scale['declared'] else 'detected'}); "
                 f"tolerance {ref.bound():.3g} {UNITS[case]}")
         return [Measurement("max_deviation", dev, UNITS[case], policy="identity", refs=[ref], note=note)]
 
