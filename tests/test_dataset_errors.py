@@ -39,8 +39,36 @@ def test_cases_and_families_for_W():
     assert not any(c.startswith("gbdb") for c in files)
     cs = de.cases("W", "standard")
     assert "fitsnap-WBe:all" in cs and "maml-MoNbTaW:all" in cs and "mp-elements:all" not in cs
-    assert de.family("fitsnap-WBe:BCC_ForceLib_W110") == "fitsnap-WBe:BCC_ForceLib"
-    assert de.family("fitsnap-WBe:md_bulk") == de.family("fitsnap-WBe:EOS_Data") == "fitsnap-WBe"
+    assert de.family("W", "fitsnap-WBe:BCC_ForceLib_W110") == "fitsnap-WBe:BCC_ForceLib"  # from the element data
+    assert de.family("W", "fitsnap-WBe:md_bulk") == de.family("W", "fitsnap-WBe:EOS_Data") == "fitsnap-WBe"
+
+
+def test_cases_for_every_element_with_dft_groups():
+    cu = de.cases("Cu", "smoke")
+    assert {"mlearn:AIMD-NVT", "mlearn:Vacancy", "mlearn:all", "mp-elements:Cu"} <= set(cu)
+    assert de.cases("Al", "standard") == ["mp-elements:Al"]  # the MP polymorph energies alone
+    assert "fitsnap-WBe:StackFaults" in de.cases("Be", "standard") and "fitsnap-WBe:all" in de.cases("Be", "standard")
+    assert de.family("Be", "fitsnap-WBe:EOS_BCC") == "fitsnap-WBe"  # no exception for Be
+    assert de.cases("Xe", "standard") == []  # nothing stored: nothing to evaluate
+
+
+@pytest.mark.skipif(not available("mlearn/Cu/Vacancy.extxyz.gz"), reason="REVEM_DATA_DIR not set")
+def test_emt_on_mlearn_cu(target):
+    """ASE's EMT (an ASE calculator object) on 3 frames of each mlearn Cu group: every number reported, the
+    pooled case's errors consistent with its groups', RMSE ≥ MAE."""
+    from ase.calculators.emt import EMT
+
+    emt = target(EMT)
+    ms = {m.quantity: m for m in de.PROTOCOL.run(emt, "Cu", "mlearn:Vacancy", "smoke")}
+    assert all(m.policy == "reported" for m in ms.values())
+    assert ms["rmse_E"].value >= ms["mae_E"].value > 0 and ms["rmse_F"].value >= ms["mae_F"].value > 0
+    assert "3 frames" in ms["rmse_E"].note
+    pooled = {m.quantity: m.value for m in de.PROTOCOL.run(emt, "Cu", "mlearn:all", "smoke")}
+    groups = [c for c in de.cases("Cu", "smoke") if c.startswith("mlearn:") and c != "mlearn:all"]
+    per = [de.compute(emt, "Cu", c, "smoke") for c in groups]
+    # the groups share one energy zero (one family): the pooled MAE is the frame-weighted mean of theirs
+    n = np.array([p["n_frames"] for p in per])
+    assert pooled["mae_E"] == pytest.approx(np.sum(n * [p["mae_E"] for p in per]) / n.sum(), rel=1e-9)
 
 
 @pytest.mark.skipif(not available("fitsnap-WBe/W/EOS_Data.extxyz.gz"), reason="REVEM_DATA_DIR not set")

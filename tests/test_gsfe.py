@@ -1,11 +1,11 @@
-"""Unit tests of the pure helpers of revem.validation.properties.gsfe (no data, no LAMMPS)."""
-import os
+"""The γ-line protocol (revem.validation.properties.gsfe): pure geometry helpers, cases per element, the own-cell
+lines on real calculators (ASE's EMT, W_zhou), the DFT-slab derivation and the reference builders."""
 
 import numpy as np
 import pytest
 from ase.build import bulk
+from ase.calculators.emt import EMT
 
-from revem.potentials import load_potential
 from revem.validation.properties import gsfe
 
 
@@ -62,58 +62,82 @@ def test_cases_by_tier():
     assert {"110_unrelaxed", "112_unrelaxed", "110_symmetry", "112_asymmetry", "112_relaxed"} <= set(gsfe.cases("W", "standard"))
 
 
-def test_gamma_us_is_the_dense_maximum_at_the_potentials_own_a0():
+def test_gamma_us_is_the_dense_maximum_at_the_potentials_own_a0(target):
     from revem.validation.properties.common import ground_state
 
-    res = gsfe.compute("W_zhou", "W", "110_gamma_us", "smoke")
+    zhou = target("W_zhou")
+    res = gsfe.compute(zhou, "W", "110_gamma_us", "smoke")
     d = res["data"]
-    a0 = ground_state("W_zhou", "W")["a0"]
+    a0 = ground_state(zhou, "W")["a0"]
     assert d["a0_A"] == pytest.approx(a0, abs=1e-9)  # the potential's own lattice constant, not 3.1805 Å
     # an independent 201-point line on the same cells: its maximum agrees to 0.01 %
-    fine = gsfe.dense_gamma_us(lambda: load_potential("W_zhou").calculator(), "W", "110", a0, points=201)
+    fine = gsfe.dense_gamma_us(zhou, "W", "110", a0, points=201)
     assert res["gamma_us"] == pytest.approx(max(fine["gamma"]), rel=1e-4)
     assert res["gamma_us"] >= max(fine["gamma"]) - 1e-6  # the refinement never undershoots the samples
     assert d["f_max"] == pytest.approx(0.5, abs=1e-3)  # (110)[111] is symmetric: the maximum is at b/2
-    # the DFT-sampled maximum (f = 0.4 on the (110) series) keeps its own name and lies below it
-    if os.environ.get("REVEM_DATA_DIR"):
-        sampled = gsfe.compute("W_zhou", "W", "110_unrelaxed", "smoke")
-        assert "gamma_us_sampled" in sampled and "gamma_us" not in sampled
+    ms = gsfe.PROTOCOL.run(zhou, "W", "110_gamma_us", "smoke")
+    assert [(m.quantity, m.policy) for m in ms] == [("gamma_us", "reported")]  # no reference is stored
 
 
-# --------------------------------------------------------------------- element-aware cases (issue 11)
-def test_cases_per_element_only_with_references():
-    # W keeps exactly its cases (CI baseline); Ta gets its DFT-slab cases; Mo/Cu/Be have no reference: none
+@pytest.mark.needs_data
+def test_w_dft_cells_are_scored_and_sampled_below_the_dense_maximum(target):
+    from revem.data import DataUnavailable
+
+    zhou = target("W_zhou")
+    try:
+        ms = {m.quantity: m for m in gsfe.PROTOCOL.run(zhou, "W", "110_unrelaxed", "smoke") if m.case is None}
+    except DataUnavailable as exc:
+        pytest.skip(str(exc))
+    assert ms["gamma_us_sampled"].policy == ms["rmse"].policy == "reference"  # GAP-W references are stored
+    assert ms["gamma_max_dft_cell"].policy == "reported"
+    assert "a = 3.1805 Å" in ms["rmse"].note  # the lattice constant of the DFT cells, from the element data
+    # the DFT series samples f = 0.2, 0.4, ...: its largest point lies below the line's maximum on the same cell
+    assert ms["gamma_us_sampled"].value <= ms["gamma_max_dft_cell"].value + 1e-9
+
+
+# --------------------------------------------------------------------- every element: cases from the lattice
+def test_cases_per_element_from_lattice_and_element_data():
+    # W keeps exactly its cases (CI baseline); every element gets the cases of its lattice
     assert gsfe.cases("W", "smoke") == ["110_gamma_us", "112_gamma_us", "110_unrelaxed", "112_unrelaxed",
                                         "110_symmetry", "112_asymmetry"]
     assert gsfe.cases("W", "standard")[-2:] == ["110_relaxed", "112_relaxed"]
-    assert gsfe.cases("Ta", "smoke") == ["110_unrelaxed", "112_unrelaxed", "110_symmetry", "112_asymmetry",
-                                         "110_relaxed_slab", "112_relaxed_slab"]
-    assert gsfe.cases("Ta", "standard") == gsfe.cases("Ta", "smoke")  # own-cell relaxed: no reference for Ta
-    for el in ("Mo", "Nb", "Cu", "Al", "Be", "Re", "C"):
-        assert gsfe.cases(el, "standard") == [], el
-    assert gsfe.candidate_cases("Cu", "smoke") == ["111_partial", "111_full"]
-    assert gsfe.candidate_cases("Be", "smoke") == ["0001_partial", "0001_full"]
+    ta = ["110_gamma_us", "112_gamma_us", "110_unrelaxed", "112_unrelaxed", "110_symmetry", "112_asymmetry",
+          "110_relaxed_slab", "112_relaxed_slab"]
+    assert gsfe.cases("Ta", "smoke") == ta and gsfe.cases("Ta", "standard") == ta + ["110_relaxed", "112_relaxed"]
+    for el in ("Mo", "Nb"):
+        assert gsfe.cases(el, "smoke") == ["110_gamma_us", "112_gamma_us"]
+    for el in ("Al", "Cu", "Ni"):
+        assert gsfe.cases(el, "smoke") == ["111_partial", "111_full"]
+        assert gsfe.cases(el, "standard") == ["111_partial", "111_full", "111_partial_relaxed"]
+    for el in ("Be", "Re", "Os"):
+        assert gsfe.cases(el, "standard") == ["0001_partial", "0001_full", "0001_partial_relaxed"]
+    assert gsfe.cases("C", "standard") == []  # diamond: no γ line in this protocol
     assert gsfe.PROTOCOL.required_data("Ta", "112_unrelaxed") == ["fitsnap-Ta/Ta/GSF_112.extxyz.gz"]
-    assert gsfe.PROTOCOL.required_data("W", "110_symmetry") == [gsfe.DATA]
+    assert gsfe.PROTOCOL.required_data("W", "110_symmetry") == ["fitsnap-WBe/W/gamma_surface_rigid.extxyz.gz"]
+    assert gsfe.PROTOCOL.required_data("Cu", "111_partial_relaxed") == []
     with pytest.raises(ValueError, match="no DFT"):
         gsfe.dft_file("Mo", "110")
 
 
-def test_user_reference_collects_an_own_cell_case(tmp_path, monkeypatch):
+def test_a_user_reference_makes_an_own_cell_number_scored(tmp_path, monkeypatch, target):
     import json
 
     from revem.validation import references
 
+    emt = target(EMT)
+    before = {m.quantity: m.policy for m in gsfe.PROTOCOL.measure(emt, "Cu", "111_partial", "smoke")}
+    assert before == {"gamma_us": "reported", "gamma_isf": "reported"}
     (tmp_path / "Cu").mkdir()
     (tmp_path / "Cu" / "gsfe_mine.json").write_text(json.dumps({"property": "gsfe", "element": "Cu", "references": [
         {"case": "111_partial", "quantity": "gamma_isf", "value": 40.0, "unit": "mJ/m^2", "source": "test"}]}))
     monkeypatch.setenv(references.USER_DIR_VAR, str(tmp_path))
     references._load_file.cache_clear()
     try:
-        assert gsfe.cases("Cu", "smoke") == ["111_partial"]
+        after = {m.quantity: m.policy for m in gsfe.PROTOCOL.measure(emt, "Cu", "111_partial", "smoke")}
     finally:
         monkeypatch.delenv(references.USER_DIR_VAR)
         references._load_file.cache_clear()
+    assert after == {"gamma_us": "reported", "gamma_isf": "reference"}
 
 
 # ------------------------------------------------------------------------ slab γ-line derivation (Ta)
@@ -207,13 +231,13 @@ def test_fcc_and_hcp_own_lines_with_emt():
     # fcc Al: the unrelaxed ISF equals the ANNNI value 2(E_hcp − E_fcc)/A_atom (exact for EMT's short
     # range to well below 0.1 %): an independent check of the cell, the partial vector and the area
     a = 4.05
-    al = gsfe.own_line(lambda: EMT(), "Al", "111_partial", a, points=7, height_A=15.0)
+    al = gsfe.own_line(EMT(), "Al", "111_partial", a, points=7, height_A=15.0)
     annni = 2 * (e_per_atom("Al", "hcp", a / np.sqrt(2), a / np.sqrt(2) * np.sqrt(8 / 3)) - e_per_atom("Al", "fcc", a)) \
         / (np.sqrt(3) * a ** 2 / 4) * gsfe.EV_PER_A2_TO_MJ_PER_M2
-    assert al["gamma_isf"] == pytest.approx(annni, rel=1e-3) and al["gamma_isf"] > 0
+    assert al["gamma_sf"] == pytest.approx(annni, rel=1e-3) and al["gamma_sf"] > 0
     assert abs(al["gamma_f1"]) < 1e-6  # a/2[11-2] is a lattice translation
-    assert al["gamma_isf"] < al["gamma_us"] < al["gamma_ontop"]
-    cu = gsfe.own_line(lambda: EMT(), "Cu", "111_partial", 3.59, points=7, height_A=15.0)
+    assert al["gamma_sf"] < al["gamma_us"] < al["gamma_ontop"]
+    cu = gsfe.own_line(EMT(), "Cu", "111_partial", 3.59, points=7, height_A=15.0)
     # the ISF is a stationary point of the unrelaxed line (a symmetric stacking): a local minimum
     base, lines = gsfe.own_cell("Cu", "fcc", 3.59, height_A=15.0)
     calc = EMT()
@@ -222,18 +246,39 @@ def test_fcc_and_hcp_own_lines_with_emt():
         e0 = gsfe._energy(base, calc)
         return (gsfe._energy(gsfe.tilted(base, f, lines["partial"], 2), calc) - e0) / gsfe.fault_area(base.cell.array, 2)
 
-    fi = cu["f_isf"]
+    fi = cu["f_sf"]
     assert g(fi - 0.01) > g(fi) < g(fi + 0.01)
-    full = gsfe.own_line(lambda: EMT(), "Cu", "111_full", 3.59, points=11, height_A=15.0)
+    full = gsfe.own_line(EMT(), "Cu", "111_full", 3.59, points=11, height_A=15.0)
     assert abs(full["gamma_f1"]) < 1e-6
     assert full["f_max"] == pytest.approx(0.5, abs=1e-3)  # a/2[1-10] line: symmetric about b/2
     # hcp (0001): the I2 fault (two fcc-like planes) is 2(E_fcc − E_hcp)/A_atom in the same ANNNI sense
     ah = 3.52 / np.sqrt(2)
-    ni = gsfe.own_line(lambda: EMT(), "Ni", "0001_partial", ah, np.sqrt(8 / 3), points=7, height_A=15.0)
+    ni = gsfe.own_line(EMT(), "Ni", "0001_partial", ah, np.sqrt(8 / 3), points=7, height_A=15.0)
     annni = 2 * (e_per_atom("Ni", "fcc", 3.52) - e_per_atom("Ni", "hcp", ah, ah * np.sqrt(8 / 3))) \
         / (np.sqrt(3) * ah ** 2 / 2) * gsfe.EV_PER_A2_TO_MJ_PER_M2
-    assert ni["gamma_isf"] == pytest.approx(annni, rel=1e-3)
-    assert abs(ni["gamma_f1"]) < 1e-6 and 0 < ni["gamma_isf"] < ni["gamma_us"]
+    assert ni["gamma_sf"] == pytest.approx(annni, rel=1e-3)
+    assert abs(ni["gamma_f1"]) < 1e-6 and 0 < ni["gamma_sf"] < ni["gamma_us"]
+
+
+def test_relaxed_fcc_partial_line_with_emt(target):
+    """The relaxed line (atoms and cell length along the normal) starts at 0, lies below the unrelaxed line at
+    every sample, does not depend on the cell height (the fault's dilation is free), and states its uncertainty."""
+    emt = target(EMT)
+    un = gsfe.compute(emt, "Ni", "111_partial", "standard")["data"]
+    ms = {m.quantity: m for m in gsfe.PROTOCOL.run(emt, "Ni", "111_partial_relaxed", "standard")}
+    d = ms["gamma_us"].data
+    assert d["gamma"][0] == pytest.approx(0.0, abs=1e-6) and not d["unconverged_p"]
+    unrelaxed_at = dict(zip(np.round(un["f"], 6), un["gamma"]))  # 21 samples include the relaxed line's 11
+    for p, g in zip(d["f"], d["gamma"]):
+        assert g <= unrelaxed_at[round(p, 6)] + 1e-6
+    assert ms["gamma_us"].value < un["gamma_us"]
+    for m in ms.values():
+        assert m.policy == "reported" and m.converged
+        assert 0 <= m.uncertainty < 0.1 and "residual normal forces" in m.uncertainty_covers
+    taller = gsfe.own_relaxed_line(emt, "Ni", "111_partial_relaxed", d["a0_A"], None, un["sf_sign"], points=2,
+                                   height_A=40.0)
+    assert taller["n_atoms"] > d["n_atoms"]
+    assert taller["gamma_sf"] == pytest.approx(ms["gamma_isf"].value, abs=0.05)
 
 
 # ------------------------------------------------------------------------------- builders (DFT data)
@@ -246,8 +291,8 @@ def test_builders_reproduce_stored_references():
     from revem.validation.references_build import gsfe as build
 
     try:
-        rows = {"W": build.build(read_frames(gsfe.DATA)),
-                "Ta": build.build_slabs("Ta", {p: read_frames(f) for p, f in gsfe.DFT_SETS["Ta"]["files"].items()})}
+        rows = {"W": build.build(read_frames(build.DATA)),
+                "Ta": build.build_slabs("Ta", {p: read_frames(f) for p, f in gsfe.dft_cells("Ta")["files"].items()})}
     except DataUnavailable as exc:
         pytest.skip(str(exc))
     for el, name in (("W", "gsfe_gapw"), ("Ta", "gsfe_fitsnap")):
@@ -260,7 +305,7 @@ def test_builders_reproduce_stored_references():
     assert ta[("112_relaxed_slab", "gamma_us_sampled")] < ta[("112_unrelaxed", "gamma_us_sampled")]
     assert ta[("110_symmetry", "max_asymmetry")] < 1.0 and ta[("112_asymmetry", "asymmetry")] > 20.0
     # the W GAP-W labels (f < 0.5 = twinning, from the mirror README) agree with twinning_sign
-    s0 = gsfe.dft_series(read_frames(gsfe.DATA), "112")[0]
+    s0 = gsfe.dft_series(read_frames(build.DATA), "112", build.LATTICE_A)[0]
     assert gsfe.twinning_sign(s0["untilted"], 0, gsfe.burgers_cartesian("112", 3.1805)) == 1
     # Be StackFaults: declined, no perfect frame of the same cell
     be = build.be_stacking_faults(read_frames(build.BE_STACKFAULTS))

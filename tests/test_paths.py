@@ -83,7 +83,7 @@ def test_metrics():
 def test_reference_cli_rejects_module_without_reference_entries(capsys):
     from revem.validation.reference_cli import main
 
-    assert main(["reference", "compute", "verification", "--element", "W"]) == 2
+    assert main(["reference", "compute", "robustness", "--element", "W"]) == 2
     assert "reference_entries" in capsys.readouterr().err
 
 
@@ -106,3 +106,48 @@ def test_committed_reference_is_consistent():
         assert by[(path, "p_max")]["value"] == pytest.approx(m["p_max"])
         for r in (by[(path, q)] for q in ("E_path", "E_path_rmse", "p_max")):
             assert r["source"] and r["protocol"] and r["tolerance"]
+
+
+def test_cases_follow_the_ground_lattice():
+    assert P.cases("W", "smoke") == list(P.PATHS)  # scored against the GPAW curves
+    for el in ("Mo", "Ta", "Nb"):
+        assert P.cases(el, "standard") == list(P.PATHS)
+    for el in ("Al", "Cu", "Ni"):
+        assert P.cases(el, "smoke") == ["tetragonal", "trigonal"]  # the paths through fcc
+    for el in ("Be", "Re", "Os"):
+        assert P.cases(el, "smoke") == ["hexagonal"]  # the Burgers path through hcp
+    assert P.cases("C", "standard") == []
+
+
+def test_fcc_paths_reported_with_emt(target):
+    """EMT Cu at its own fcc volume: fcc is the same structure on the Bain and the trigonal path (the same
+    energy relative to the same bcc cell), below bcc; nothing is scored (no Cu curve is stored)."""
+    from ase.calculators.emt import EMT
+
+    emt = target(EMT)
+    got = {c: {m.quantity: m for m in P.PROTOCOL.run(emt, "Cu", c, "smoke")} for c in P.cases("Cu", "smoke")}
+    assert got["tetragonal"]["E_fcc"].value == pytest.approx(got["trigonal"]["E_fcc"].value, abs=1e-6)
+    assert got["tetragonal"]["E_fcc"].value < 0  # fcc is the ground state of EMT Cu
+    assert all(m.policy == "reported" for ms in got.values() for m in ms.values())
+    d = got["tetragonal"]["E_path"].data
+    assert d["volume_A3_per_atom"] == pytest.approx(11.565, rel=1e-3)  # EMT Cu a0 = 3.590 Å
+    assert "E_path_rmse" not in got["tetragonal"]
+
+
+def test_w_paths_scored_against_the_stored_curves(target):
+    ms = {m.quantity: m for m in P.PROTOCOL.run(target("W_zhou"), "W", "tetragonal", "smoke")}
+    assert {q: ms[q].policy for q in ("E_path", "E_path_rmse", "p_max")} == dict.fromkeys(
+        ("E_path", "E_path_rmse", "p_max"), "reference")
+    assert ms["E_fcc"].policy == "reported"
+    assert ms["E_path"].data["ref_p"] == ms["E_path"].data["p"]  # evaluated at the reference's own p values
+
+
+def test_reference_entries_accept_a_calculator_factory():
+    doc = P.reference_entries("W", _lj, volume=V, source="LJ test", paths=("tetragonal", "hexagonal"), log=lambda *a: None)
+    by = {(r["case"], r["quantity"]): r for r in doc["references"]}
+    assert len(by) == 6 and doc["property"] == "paths"
+    curve = by[("tetragonal", "E_path_rmse")]["curve"]
+    assert curve["volume_A3_per_atom"] == V and curve["kpts_mesh"] is None
+    m = P.metrics("tetragonal", curve["p"], curve["E_meV"])
+    assert by[("tetragonal", "E_path")]["value"] == pytest.approx(m["E_path"])
+    assert all(r["source"] == "LJ test" and r["protocol"] for r in by.values())

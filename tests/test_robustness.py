@@ -1,19 +1,14 @@
 """The robustness protocol: dimer-curve metrics on synthetic curves and real calculators, the seeded
-random search, the prototype starts, the plot/extxyz output and one harness run (smoke tier)."""
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
+random search, the prototype starts from every ground lattice, the plot/extxyz output and one W run of every
+case (smoke tier)."""
 import numpy as np
 import pytest
+from ase.calculators.emt import EMT
 from ase.calculators.morse import MorsePotential
 
 from revem.validation.properties import robustness as rb
-from revem.validation.protocol import Target
+from revem.validation.target import Target
 
-ROOT = Path(__file__).resolve().parents[1]
 R = np.round(np.arange(0.5, 8.0 + 1e-9, 0.02), 10)
 
 
@@ -111,11 +106,11 @@ def test_morse_calculator_runs_the_dimer_case():
     assert all(m.policy == "reported" for m in ms.values())
 
 
-def test_snap_with_zbl_dimer_is_repulsive_but_has_a_second_well():
+def test_snap_with_zbl_dimer_is_repulsive_but_has_a_second_well(target):
     """W_2940_2017_2 (SNAP + ZBL): E(0.5 Å) ~ 6 keV and monotonic below the well at 2.62 Å (-0.50 eV);
     but between 3 and 4.8 Å the curve climbs to +0.24 eV at 3.5 Å and falls into a second well at 4.32 Å
     (-0.03 eV, 32 meV deep): observed, and flagged."""
-    res = rb.dimer(Target.of("W_2940_2017_2"), "W", "smoke")
+    res = rb.dimer(target("W_2940_2017_2"), "W", "smoke")
     assert res["wall"] > 1000 and res["n_rising_steps_below_r_min"] == 0
     assert res["r_min"] == pytest.approx(2.62, abs=0.05) and res["depth"] == pytest.approx(-0.50, abs=0.02)
     assert [round(m["r"], 1) for m in res["minima"]] == [2.6, 4.3]
@@ -124,19 +119,20 @@ def test_snap_with_zbl_dimer_is_repulsive_but_has_a_second_well():
     assert res["cutoff"] == pytest.approx(4.75, abs=0.06)
 
 
-def test_quadratic_snap_dimer_is_purely_repulsive():
+def test_quadratic_snap_dimer_is_purely_repulsive(target):
     """W_quadratic (ZBL 4.0-4.8 Å overlaid on a quadratic SNAP): the dimer is unbound, E(r) falls
     monotonically from ~5.7 keV at 0.5 Å to zero at the 4.8 Å cutoff: no well at all, nothing flagged
     by the dimer checks (its bulk problems are found by the relaxation cases)."""
-    res = rb.dimer(Target.of("W_quadratic"), "W", "smoke")
+    res = rb.dimer(target("W_quadratic"), "W", "smoke")
     assert res["problems"] == [] and res["n_minima"] == 0 and res["r_min"] is None
     assert res["wall"] > 1000 and res["arena"]["force_flips"] == 0
 
 
-def test_random_search_is_seeded_and_repeatable():
+def test_random_search_is_seeded_and_repeatable(target):
     s = {**rb.settings("smoke"), "search_count": 2, "search_atoms_max": 4, "search_steps": 60}
-    t = Target.of("W_zhou")
-    e0, v, d = rb._bcc(t, "W")
+    t = target("W_zhou")
+    e0, v, d, lat = rb.ground(t, "W")
+    assert lat == "bcc" and d == pytest.approx((2 * v) ** (1 / 3) * np.sqrt(3) / 2)
     a = rb.run_random_search(t.calculator, "W", e0, v, d, s)
     b = rb.run_random_search(t.calculator, "W", e0, v, d, s)
     assert [x["dE"] for x in a["ends"]] == [x["dE"] for x in b["ends"]]
@@ -156,9 +152,45 @@ def test_prototype_start_strains_at_constant_volume():
     assert abs(at.cell.array[2, 2]) == pytest.approx(1.1 * abs(ref.cell.array[2, 2]))
 
 
-def test_cases_depend_on_the_ground_state():
-    assert rb.cases("W", "smoke") == ["dimer", "prototype_starts", "random_search"]
-    assert rb.cases("Be", "standard") == ["dimer"]  # hcp ground state: only the dimer
+def test_every_element_gets_every_case_from_its_ground_lattice():
+    for el in ("W", "Cu", "Be", "C"):
+        assert rb.cases(el, "smoke") == ["dimer", "prototype_starts", "random_search"]
+    # the prototypes less the ground lattice: W keeps its list, the others start from bcc too
+    assert rb.settings("smoke", "W")["prototypes"] == ("hcp", "A15")
+    assert rb.settings("standard", "W")["prototypes"] == ("fcc", "hcp", "A15", "beta-Sn", "omega", "simple-hex")
+    assert rb.settings("smoke", "Cu")["prototypes"] == ("bcc", "hcp", "A15")
+    assert rb.settings("smoke", "Be")["prototypes"] == ("bcc", "A15")
+    assert rb.ground_is_lowest("W") and not rb.ground_is_lowest("C")  # C: graphite lies below diamond
+
+
+def test_fcc_relaxations_from_the_fcc_ground_state_with_emt(target):
+    """EMT Cu: every start relaxes to fcc or to hcp (EMT's hcp lies 0.9 meV/atom below its fcc, within the 5 meV
+    margin), nothing collapses, nothing is flagged; the quantities are named after the ground lattice."""
+    emt = target(EMT)
+    e0, v0, d_nn, lat = rb.ground(emt, "Cu")
+    assert lat == "fcc" and d_nn == pytest.approx((4 * v0) ** (1 / 3) / np.sqrt(2))
+    for case in ("prototype_starts", "random_search"):
+        ms = {m.quantity: m for m in rb.PROTOCOL.run(emt, "Cu", case, "smoke")}
+        assert ms["lowest_dE"].failure is None
+        assert ms["n_below_fcc"].value == 0 and ms["n_collapsed"].value == 0 and ms["n_at_fcc"].value >= 2
+        assert abs(ms["lowest_dE"].value) < rb.DEFAULTS["margin_eV_per_atom"]
+        assert "n_below_bcc" not in ms
+    ms = {m.quantity: m for m in rb.PROTOCOL.run(emt, "Cu", "prototype_starts", "smoke")}
+    assert set(q for q in ms if q.startswith("dE_")) == {"dE_bcc", "dE_hcp", "dE_A15"}
+
+
+def test_below_the_ground_lattice_fails_only_where_it_is_the_lowest_structure():
+    ends = [{"dE": -0.1, "collapsed": False, "converged": True, "start": "random #0", "found": "P6_3/mmc (194), 4/prim",
+             "prototype": None}]
+    res = {"ends": ends, "lowest_dE": -0.1, "n_below": 1, "n_at": 0, "n_collapsed": 0, "n_unconverged": 0,
+           "structures": [], "lattice": "diamond"}
+    s = rb.settings("smoke")
+    flagged = rb._relax_measurements("random_search", res, s, lowest_is_ground=True)[0]
+    assert "ended below diamond" in flagged.failure
+    physics = rb._relax_measurements("random_search", res, s, lowest_is_ground=False)[0]
+    assert physics.failure is None and "not a failure" in physics.note
+    res["n_collapsed"], ends[0]["collapsed"], ends[0]["why"] = 1, True, "overlapping atoms"
+    assert "collapsed" in rb._relax_measurements("random_search", res, s, lowest_is_ground=False)[0].failure
 
 
 def test_plot_writes_structures_and_png(tmp_path):
@@ -180,20 +212,21 @@ def test_plot_writes_structures_and_png(tmp_path):
     assert not (tmp_path / rb.STRUCTURES_FILE).exists()
 
 
-def test_harness_smoke_run_writes_the_report(tmp_path):
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "validation"), "--property", "robustness", "--element", "W",
-           "--potential", "W_2940_2017_2", "--tier", "smoke", "-p", "no:cacheprovider", "-q",
-           "--report-dir", str(tmp_path)]
-    out = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-    # the dimer's second well fails its case; the relaxations find nothing below bcc
-    assert out.returncode == 1, out.stdout + out.stderr
-    assert "1 failed, 2 passed" in out.stdout and "2 minima in the dimer curve" in out.stdout
-    folder = tmp_path / "W_2940_2017_2" / "W"
-    assert (folder / "robustness.png").is_file() and (folder / rb.STRUCTURES_FILE).is_file()
-    recs = json.loads((folder / "results.json").read_text())["records"]
-    assert {r["case"] for r in recs if r["property"] == "robustness"} == set(rb.CASES)
-    assert "robustness.png" in (folder / "report.md").read_text()
+def test_w_snap_every_case_and_the_report_files(tmp_path, target):
+    """W_2940_2017_2, smoke tier, every case as a run measures it: the dimer's second well fails its case; the
+    relaxations find nothing below bcc; the plot writes the figure and the structures file."""
+    snap = target("W_2940_2017_2")
+    recs = []
+    for case in rb.cases("W", "smoke"):
+        for m in rb.PROTOCOL.run(snap, "W", case, "smoke"):
+            recs.append({"property": "robustness", "case": case, "quantity": m.quantity, "value": m.value,
+                         "potential": "W_2940_2017_2", "element": "W", "data": m.data, "failure": m.failure})
+    failures = {r["case"]: r["failure"] for r in recs if r["failure"]}
+    assert list(failures) == ["dimer"] and "2 minima in the dimer curve" in failures["dimer"]
+    below = {r["case"]: r["value"] for r in recs if r["quantity"] == "n_below_bcc"}
+    assert below == {"prototype_starts": 0, "random_search": 0}
+    made = rb.plot(recs, tmp_path)
+    assert [p.name for p in made] == ["robustness.png"] and (tmp_path / rb.STRUCTURES_FILE).is_file()
 
 
 def test_refused_distances_are_a_finding():

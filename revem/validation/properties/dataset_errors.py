@@ -13,9 +13,11 @@ with the stored DFT energies and forces:
   lowest DFT energy per atom of the family (over *all* its frames, so the windows do not depend
   on the tier's subsample).
 
-Cases read ``<source>:<group>`` (e.g. ``fitsnap-WBe:EOS_Data``) and ``<source>:all`` (the groups of a
-source pooled). ``gamma_surface_rigid`` is skipped (its 183 frames are a subset of ``gamma_surface``);
-``gbdb`` holds no energies. Frames the potential refuses (e.g. atoms closer than 0.3 Å) are skipped
+Every element with such groups is evaluated (W, Mo, Ta, Nb, Be, Cu, Ni of revem's elements, and Al, C, Os, Re
+on their MP polymorphs alone); the groups come from the data registry, the exceptions of an element from its data
+(``element_data/dataset_errors.yaml``: groups skipped, groups with their own energy zero).  Cases read
+``<source>:<group>`` (e.g. ``fitsnap-WBe:EOS_Data``) and ``<source>:all`` (the groups of a source pooled).  W's
+``gamma_surface_rigid`` is skipped (its 183 frames are a subset of ``gamma_surface``); ``gbdb`` holds no energies. Frames the potential refuses (e.g. atoms closer than 0.3 Å) are skipped
 and counted in the note.
 
 **Energy zero (per-source offset).** Absolute DFT energies of different sources are not comparable
@@ -24,10 +26,10 @@ the median over the evaluated frames of (E_DFT − E_pot)/N; errors are ε = E_p
 The median, not the mean (the RMSE-minimising constant), so that groups the potential describes
 badly (e.g. high-energy surfaces or compressed EOS points) do not shift the zero of the groups it
 describes well: for W_2940_2017_2 the group means of (E_DFT − E_pot)/N on fitsnap-WBe spread from
-2.10 to 2.30 eV/atom while md_bulk, vacancy and slice_sample agree within 3 meV/atom. A family is a source, except that the
-``BCC_ForceLib_*`` SIA cells of ``fitsnap-WBe`` form their own family (README §3: computed with
-settings that do not match ``EOS_Data``; their energies are ~0.1 eV/atom off that scale, so they are
-used only for same-structure parity). The GAP-W 2014 groups and the other W groups of ``fitsnap-WBe``
+2.10 to 2.30 eV/atom while md_bulk, vacancy and slice_sample agree within 3 meV/atom. A family is a source, except
+for the groups the element data give their own family (W: the ``BCC_ForceLib_*`` SIA cells of ``fitsnap-WBe``,
+README §3: computed with settings that do not match ``EOS_Data``; their energies are ~0.1 eV/atom off that scale,
+so they are used only for same-structure parity). The GAP-W 2014 groups and the other W groups of ``fitsnap-WBe``
 share one family (bcc minimum −8.908 vs −8.909 eV/atom, README §3). The offset is reported.
 
 **Cost and tiers.** W has ~9000 frames / 178 000 atoms over these groups (``gamma_surface`` alone
@@ -55,20 +57,26 @@ import math
 import re
 import zlib
 from functools import lru_cache
+from pathlib import Path
 
+
+import ase.io
 import numpy as np
 
-from ..coverage import recorded_cache
 from ...data import fetch, registry
-from ...potentials import load_potential
+from ...potentials import BadStructure
+from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol
+from ..target import Target
+from .common import element as element_info
 
 PROPERTY = "dataset_errors"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # v2: groups skipped and energy-zero families from element data
+#: sources of the data mirror laid out <source>/<El>/<group>.extxyz.gz with DFT energies (and forces)
 SOURCES = ("fitsnap-WBe", "maml-MoNbTaW", "mlearn", "fitsnap-Ta")
+#: sources laid out <source>/<El>.extxyz.gz with DFT energies only
 ENERGY_ONLY_SOURCES = ("mp-elements",)
-SKIP_GROUPS = {"gamma_surface_rigid": "subset of gamma_surface"}
 DEFAULTS = {"windows_eV_per_atom": (1.0, 2.0), "seed": 20240531, "parity_points": 200}
 TIER_SETTINGS = {"smoke": {"max_frames_per_group": 3}, "standard": {"max_frames_per_group": 20},
                  "full": {"max_frames_per_group": None}}
@@ -78,15 +86,23 @@ _ENERGY = re.compile(r"(?:^|\s)energy=([-+0-9.eEdD]+)")
 
 # ---------------------------------------------------------------- data selection
 
+def element_groups(element: str) -> dict:
+    """The element's exceptions (``element_data/dataset_errors.yaml``): ``skip_groups`` {case: reason},
+    ``families`` {<source>:<group prefix>: why}."""
+    d = element_info(element).prop(PROPERTY)
+    return {"skip_groups": dict(d.get("skip_groups") or {}), "families": dict(d.get("families") or {})}
+
+
 def group_files(element: str) -> dict[str, str]:
-    """Case name ``<source>:<group>`` -> registry name, for every DFT group of ``element``."""
+    """Case name ``<source>:<group>`` -> registry name, for every DFT group of ``element`` (less its skipped ones)."""
+    skip = element_groups(element)["skip_groups"]
     out = {}
     for name in sorted(registry()):
         parts = name.split("/")
         if len(parts) == 3 and parts[0] in SOURCES and parts[1] == element and parts[2].endswith(".extxyz.gz"):
-            grp = parts[2][: -len(".extxyz.gz")]
-            if grp not in SKIP_GROUPS:
-                out[f"{parts[0]}:{grp}"] = name
+            case = f"{parts[0]}:{parts[2][: -len('.extxyz.gz')]}"
+            if case not in skip:
+                out[case] = name
         elif len(parts) == 2 and parts[0] in ENERGY_ONLY_SOURCES and parts[1] == f"{element}.extxyz.gz":
             out[f"{parts[0]}:{element}"] = name
     return out
@@ -101,10 +117,15 @@ def cases(element: str, tier: str) -> list[str]:
     return groups + [f"{s}:all" for s in sources(element) if sum(c.startswith(s + ":") for c in groups) > 1]
 
 
-def family(case: str) -> str:
-    """Energy-zero family of a group (see module doc): the source, or ``fitsnap-WBe:BCC_ForceLib``."""
+def family(element: str, case: str) -> str:
+    """Energy-zero family of a group (see module doc): the source, or the element data's family
+    ``<source>:<prefix>`` of the groups whose name starts with that prefix."""
     src, grp = case.split(":", 1)
-    return f"{src}:BCC_ForceLib" if (src == "fitsnap-WBe" and grp.startswith("BCC_ForceLib")) else src
+    for fam in element_groups(element)["families"]:
+        fsrc, prefix = fam.split(":", 1)
+        if fsrc == src and grp.startswith(prefix):
+            return fam
+    return src
 
 
 @lru_cache(maxsize=8)
@@ -142,8 +163,6 @@ def read_selected(name: str, indices) -> list:
 
     ``ase.io.read(path, index=...)`` on a gzip file re-reads it per frame (minutes for
     ``gamma_surface``); here the file is decompressed once and only the chosen frames are parsed."""
-    import ase.io
-
     lines, frames = _scan(name)
     out = []
     for k in indices:
@@ -198,8 +217,6 @@ def metrics(ev: dict, offset: float, e_min: float, windows=DEFAULTS["windows_eV_
 
 def evaluate(name: str, indices, calc) -> dict:
     """DFT vs potential on frames ``indices`` of registry file ``name`` (frames without energy skipped)."""
-    from ...potentials import BadStructure
-
     ev = {"e_dft": [], "e_pot": [], "natoms": [], "f_err": [], "f_dft": [], "f_pot": [], "skipped": 0}
     for at in read_selected(name, indices):
         if at.calc is None or "energy" not in at.calc.results:
@@ -223,16 +240,17 @@ def evaluate(name: str, indices, calc) -> dict:
     return ev
 
 
-@recorded_cache(maxsize=16)
-def _evaluate_family(spec: str, file_hash: str, element: str, fam: str, tier: str, version: int) -> dict:
-    return evaluate_family(spec, element, fam, tier)
+def evaluate_family(target, element: str, fam: str, tier: str = "standard") -> dict:
+    """Evaluate every group of one energy-zero family with ``target``; per-group evaluations, offset, E_min.
+    Cached in the target's session (the cases of one source share it)."""
+    t = Target.of(target)
+    return t.memo(PROPERTY, "family", element, fam, tier, PROTOCOL_VERSION,
+                  compute=lambda: _evaluate_family(t, element, fam, tier))
 
 
-def evaluate_family(potential, element: str, fam: str, tier: str = "standard", calc_factory=None) -> dict:
-    """Evaluate every group of one energy-zero family; returns per-group evaluations, offset, E_min."""
-    pot = load_potential(potential)
-    calc = (calc_factory or pot.calculator)()
-    groups = {c: n for c, n in group_files(element).items() if family(c) == fam}
+def _evaluate_family(t: Target, element: str, fam: str, tier: str) -> dict:
+    calc = t.calculator()
+    groups = {c: n for c, n in group_files(element).items() if family(element, c) == fam}
     maxf = TIER_SETTINGS[tier]["max_frames_per_group"]
     evs = {}
     for case, name in groups.items():
@@ -242,14 +260,6 @@ def evaluate_family(potential, element: str, fam: str, tier: str = "standard", c
     e_pot = np.concatenate([ev["e_pot"] for ev in evs.values()]) if evs else np.array([])
     e_min = float(np.nanmin(np.concatenate([frame_energies(n) for n in groups.values()])))
     return {"groups": evs, "offset": energy_offset(e_dft, e_pot), "e_min": e_min}
-
-
-def _family_result(potential, element, fam, tier, calc_factory):
-    if calc_factory is not None:
-        return evaluate_family(potential, element, fam, tier, calc_factory)
-    pot = load_potential(potential)
-    spec = pot.source if pot.source else pot.name
-    return _evaluate_family(spec, pot.file_hash, element, fam, tier, PROTOCOL_VERSION)
 
 
 def _parity(evs: list[dict], n: int, key: str) -> dict:
@@ -265,21 +275,27 @@ def _parity(evs: list[dict], n: int, key: str) -> dict:
             "F_dft_eV_per_A": r(fd[jf]), "F_pot_eV_per_A": r(fp[jf])}
 
 
-def compute(potential, element: str, case: str, tier: str = "standard", calc_factory=None) -> dict:
+def compute(target, element: str, case: str, tier: str = "standard") -> dict:
     """Metrics for one case (``<source>:<group>`` or ``<source>:all``): quantity -> value, plus
-    ``offset_eV_per_atom``, ``e_min_eV_per_atom``, ``n_frames``, ``n_skipped`` and ``parity`` data."""
+    ``offset_eV_per_atom``, ``e_min_eV_per_atom``, ``n_frames``, ``n_skipped`` and ``parity`` data; cached in the
+    target's session."""
+    t = Target.of(target)
+    return t.memo(PROPERTY, element, case, tier, PROTOCOL_VERSION, compute=lambda: _compute(t, element, case, tier))
+
+
+def _compute(t: Target, element: str, case: str, tier: str) -> dict:
     src, grp = case.split(":", 1)
     if grp == "all":
         members = [c for c in group_files(element) if c.startswith(src + ":")]
     else:
         members = [case]
-    fams = sorted({family(c) for c in members})
-    res = {f: _family_result(potential, element, f, tier, calc_factory) for f in fams}
-    evs = [(res[family(c)]["groups"][c], res[family(c)]["offset"]) for c in members]
+    fams = sorted({family(element, c) for c in members})
+    res = {f: evaluate_family(t, element, f, tier) for f in fams}
+    evs = [(res[family(element, c)]["groups"][c], res[family(element, c)]["offset"]) for c in members]
     # errors in each family's own zero; windows relative to each family's E_min (shift e_dft by it)
     pooled = {"e_dft": [], "e_pot": [], "f_err": []}
     for c in members:
-        r, ev = res[family(c)], res[family(c)]["groups"][c]
+        r, ev = res[family(element, c)], res[family(element, c)]["groups"][c]
         pooled["e_dft"] += list(np.asarray(ev["e_dft"]) - r["e_min"])
         pooled["e_pot"] += list(np.asarray(ev["e_pot"]) + r["offset"] - r["e_min"])
         pooled["f_err"] += ev["f_err"]
@@ -325,9 +341,6 @@ def plot(records: list[dict], outdir) -> list:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from pathlib import Path
-
-    from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     colours = (DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR)
 
@@ -393,8 +406,7 @@ class DatasetErrorsProtocol(Protocol):
         return list(files.values()) if case.endswith(":all") else [files[case]]
 
     def measure(self, target, element, case, tier):
-        spec, cf = target.compute_args
-        res = compute(spec, element, case, tier, calc_factory=cf)
+        res = compute(target, element, case, tier)
         offs = ", ".join(f"{f}: {v:+.4f} eV/atom" for f, v in res["offset_eV_per_atom"].items())
         note = (f"{res['n_frames']} frames ({tier} tier), {res['n_skipped']} refused by the potential; "
                 f"energy offset (median E_DFT − E_pot per atom) {offs}")

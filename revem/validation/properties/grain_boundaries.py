@@ -22,6 +22,14 @@ Two sets of cases, both periodic bicrystals holding two equivalent GBs,
   bicrystal, first scaled isotropically to the potential's volume per atom. Compared with the stored DFT
   ``gb_energy``.
 
+Cases (:func:`cases`): the boundaries with a stored reference only -- the Table S1 set where the element has
+its references (W; the aimsgb construction is bcc) and the element's GBDB records (every element GBDB holds: Al,
+Be, Cu, Mo, Nb, Ni, Os, Re, Ta, W of revem's elements).  GB relaxations are the most expensive cases of the
+harness and a GB without a DFT energy says little on its own, so an element without GB references gets no GB
+case (C has none).  Each ``E_gb`` states an ``uncertainty``: the harmonic bound Σ F² / (2k) of the energy still
+to gain from the residual forces of its relaxation (k ≥ 1 eV/Å², :func:`revem.atomistic.residual_energy`),
+over the two GB areas.
+
 Disclaimers: static 0 K relaxations; the translation grid is coarse in the standard tier, so a lower
 minimum between grid points is missed (and the search never adds or removes whole planes of atoms, as a
 full GB structure search would). Bicrystal cells are small (grains about 8–20 Å thick), so the two GBs
@@ -39,15 +47,18 @@ from ase import Atoms
 from ase.filters import UnitCellFilter
 from ase.optimize import BFGS
 
-from ..coverage import recorded_cache
-from ..plotting import finite as _finite, reference_bars as _reference_bars
+from ...data import read_frames
+from .. import references
+from ..plotting import finite as _finite
+from ..plotting import reference_bars as _reference_bars
 from ..protocol import Measurement, Protocol, merge_settings
-from .common import EV_PER_A2_TO_J_PER_M2, calculator_factory, ground_state, single_threaded
+from ..target import Target
+from .common import EV_PER_A2_TO_J_PER_M2, ground_state, lattice_of, residual_energy, single_threaded
 
 PROPERTY = "grain_boundaries"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # v2: E_gb states its residual-force uncertainty; Table S1 cases only for bcc elements
 UNIT = "J/m^2"
-DATA = "gbdb/W.extxyz.gz"
+UNCERTAINTY_COVERS = "residual forces after the relaxation (harmonic bound, k ≥ 1 eV/Å²), over the two GB areas"
 
 # name: aimsgb axis, sigma, plane (aimsgb's spelling of the seed's plane), grains' thickness in CSL cells,
 # standard-tier translation grid (points along in-plane cell vectors a, b; the full tier uses 3x as many)
@@ -75,23 +86,27 @@ def settings(tier: str) -> dict:
 
 def gbdb_cases(element: str, max_atoms: int = 10**9) -> list[str]:
     """GBDB case names stored in the references (``gbdb_S<sigma>_<type>_<plane>``), smallest cells first."""
-    from ..references import load
-
-    refs = [r for r in load(element, PROPERTY) if r.case.startswith("gbdb_") and r.quantity == "E_gb"]
+    refs = [r for r in references.load(element, PROPERTY) if r.case.startswith("gbdb_") and r.quantity == "E_gb"]
     refs = sorted(refs, key=lambda r: (r.extra.get("n_atoms", 0), r.case))
     return [r.case for r in refs if r.extra.get("n_atoms", 0) <= max_atoms]
 
 
 def cases(element: str, tier: str) -> list[str]:
-    """The Table S1 boundaries (bcc, built with aimsgb) where the element has their reference (W: Scheiber
-    et al.), then the element's GBDB records, smallest cells first (any lattice: the cells come from DFT)."""
-    from ..references import has
-
+    """The Table S1 boundaries (bcc elements, built with aimsgb) where the element has their reference (W:
+    Scheiber et al.), then the element's GBDB records, smallest cells first (any lattice: the cells come from
+    DFT).  No reference, no case (see the module docstring)."""
     s = settings(tier)
-    out = [c for c in s["table"] if has(element, PROPERTY, c)]
-    if s["broken_symmetry"] and has(element, PROPERTY, "S5_013_broken_symmetry"):
-        out.append("S5_013_broken_symmetry")
+    out = []
+    if lattice_of(element) == "bcc":
+        out = [c for c in s["table"] if references.has(element, PROPERTY, c)]
+        if s["broken_symmetry"] and references.has(element, PROPERTY, "S5_013_broken_symmetry"):
+            out.append("S5_013_broken_symmetry")
     return out + gbdb_cases(element, s["gbdb_max_atoms"])
+
+
+def policy(element: str, case: str, quantity: str) -> str:
+    """``reference`` where a reference of (case, quantity) is stored, else ``reported``."""
+    return "reference" if references.find(element, PROPERTY, case, quantity) else "reported"
 
 
 # ---------------------------------------------------------------------------------------------- pure helpers
@@ -180,16 +195,20 @@ def relax_gb(atoms: Atoms, calc, fmax: float, steps: int, cell_mask=(0, 0, 1, 0,
     return bool(opt.run(fmax=fmax, steps=steps))
 
 
-_calc_factory = calculator_factory
+def _uncertainty(atoms) -> float:
+    """E_gb uncertainty (J/m^2) of a relaxed bicrystal: :func:`residual_energy` over its two GB areas."""
+    return residual_energy(atoms) / (2 * gb_area(atoms.cell)) * EV_PER_A2_TO_J_PER_M2
 
 
-@recorded_cache(maxsize=64)
-def _table_gb(potential, element: str, name: str, shifts: tuple, uc_scale: int, fmax: float, steps: int,
-              min_distance: float, calc_factory=None) -> dict:
-    gs = ground_state(potential, element)
+def table_scan(target, element: str, name: str, shifts, uc_scale: int = 1, fmax: float = 1e-2, steps: int = 400,
+               min_distance: float = 1.5) -> dict:
+    """E_gb (J/m^2) of the Table S1 boundary ``name`` for each rigid shift in ``shifts`` (relaxed: atoms and the
+    cell length normal to the GB) at the target's relaxed bcc a0; the minimum, its shift and its uncertainty."""
+    t = Target.of(target)
+    gs = ground_state(t, element, "bcc")
     spec = TABLE_S1[name]
     ga, gb = aimsgb_grains(element, gs["a0"], spec["axis"], spec["sigma"], spec["plane"], spec["uc"] * uc_scale)
-    calc = _calc_factory(potential, calc_factory)()
+    calc = t.calculator()
     rows, unconverged = [], []
     for sh in shifts:
         at = stack(ga, gb, sh, min_distance)
@@ -198,11 +217,12 @@ def _table_gb(potential, element: str, name: str, shifts: tuple, uc_scale: int, 
             unconverged.append(sh)
         rows.append({"shift": list(sh), "E_gb": gb_energy(at.get_potential_energy(), len(at), gs["e0"],
                                                         gb_area(at.cell)), "n_atoms": len(at),
-                     "converged": ok})
+                     "converged": ok, "uncertainty": _uncertainty(at)})
     if unconverged:
         warnings.warn(f"{name}: relaxation did not reach fmax={fmax} eV/Å for shifts {unconverged}")
     best = min(rows, key=lambda r: r["E_gb"])
-    return {"E_gb": best["E_gb"], "best_shift": best["shift"], "scan": rows, "a0_A": gs["a0"]}
+    return {"E_gb": best["E_gb"], "best_shift": best["shift"], "uncertainty": best["uncertainty"],
+            "converged": best["converged"], "scan": rows, "a0_A": gs["a0"]}
 
 
 def tier_shifts(name: str, tier: str) -> tuple:
@@ -212,71 +232,79 @@ def tier_shifts(name: str, tier: str) -> tuple:
     return tuple(shift_grid(max(1, k * n1), max(1, k * n2)))
 
 
-def table_gb(potential, element: str, name: str, tier: str = "standard", calc_factory=None) -> dict:
-    """E_gb (J/m^2) of a Table S1 GB: the minimum over the tier's translation grid (``scan`` holds all)."""
+def table_gb(target, element: str, name: str, tier: str = "standard") -> dict:
+    """E_gb (J/m^2) of a Table S1 GB: the minimum over the tier's translation grid (``scan`` holds all); cached
+    in the target's session (the Σ5(013) symmetry case reuses the Σ5(013) scan)."""
+    t = Target.of(target)
     s = settings(tier)
-    return _table_gb(potential, element, name, tier_shifts(name, tier), s["uc_scale"],
-                     s["fmax_eV_per_A"], s["max_steps"], s["min_distance_A"], calc_factory)
+    args = (tier_shifts(name, tier), s["uc_scale"], s["fmax_eV_per_A"], s["max_steps"], s["min_distance_A"])
+    return t.memo(PROPERTY, "table", element, name, *args, PROTOCOL_VERSION,
+                  compute=lambda: table_scan(t, element, name, *args))
 
 
-def broken_symmetry(potential, element: str, tier: str = "standard", calc_factory=None) -> dict:
+def broken_symmetry(target, element: str, tier: str = "standard") -> dict:
     """Σ5(013): dE_broken = E_gb(zero shift: mirror-symmetric) − min over the grid, J/m^2 (positive: broken wins).
 
     The grid includes a/2 along the [100] tilt axis (``half_axis_shift``); ``E_half_axis`` is reported.
     """
-    r = table_gb(potential, element, "S5_013_tilt", tier, calc_factory)
+    r = table_gb(target, element, "S5_013_tilt", tier)
     spec = TABLE_S1["S5_013_tilt"]
     ga, _ = aimsgb_grains(element, r["a0_A"], spec["axis"], spec["sigma"], spec["plane"], 1)
     half = axis_shift_fraction(ga, spec["axis"], r["a0_A"])
-    e = {tuple(row["shift"]): row["E_gb"] for row in r["scan"]}
-    return {"dE_broken": e[(0.0, 0.0)] - r["E_gb"], "E_mirror": e[(0.0, 0.0)], "E_min": r["E_gb"],
-            "best_shift": r["best_shift"], "E_half_axis": e.get(half), "half_axis_shift": list(half),
-            "scan": r["scan"]}
+    rows = {tuple(row["shift"]): row for row in r["scan"]}
+    mirror = rows[(0.0, 0.0)]
+    return {"dE_broken": mirror["E_gb"] - r["E_gb"], "E_mirror": mirror["E_gb"], "E_min": r["E_gb"],
+            "best_shift": r["best_shift"], "E_half_axis": rows[half]["E_gb"] if half in rows else None,
+            "half_axis_shift": list(half), "scan": r["scan"],
+            "uncertainty": float(np.hypot(mirror["uncertainty"], r["uncertainty"])),
+            "converged": bool(mirror["converged"] and r["converged"])}
 
 
-@recorded_cache(maxsize=64)
-def _gbdb(potential, element: str, source_id: str, fmax: float, steps: int, calc_factory=None) -> dict:
-    from ...data import read_frames
+def gbdb_relax(dft_final: Atoms, target, gs: dict, fmax: float = 1e-2, steps: int = 400) -> dict:
+    """Relax a DFT-relaxed GBDB bicrystal with ``target``; E_gb (J/m^2) with two GBs per cell.
 
-    frames = [f for f in read_frames(f"gbdb/{element}.extxyz.gz")
-              if f.info.get("source_id") == source_id and f.info.get("structure_kind") == "final"]
-    if not frames:
-        raise KeyError(f"GBDB record {source_id} has no final structure")
-    return gbdb_relax(frames[0], _calc_factory(potential, calc_factory), ground_state(potential, element, "ground"),
-                      fmax, steps)
-
-
-def gbdb_relax(dft_final: Atoms, calc_factory, gs: dict, fmax: float = 1e-2, steps: int = 400) -> dict:
-    """Relax a DFT-relaxed GBDB bicrystal with the potential; E_gb (J/m^2) with two GBs per cell.
-
-    The cell is first scaled isotropically to the potential's bulk volume per atom ``gs['volume']``
+    The cell is first scaled isotropically to the target's bulk volume per atom ``gs['volume']``
     (the slight GB excess volume is then relaxed with the cell).
     """
     at = Atoms(dft_final.get_chemical_symbols(), positions=dft_final.positions, cell=dft_final.cell, pbc=True)
     scale = (gs["volume"] * len(at) / at.get_volume()) ** (1 / 3)
     at.set_cell(at.cell.array * scale, scale_atoms=True)
-    ok = relax_gb(at, calc_factory(), fmax, steps, cell_mask=(1, 1, 1, 1, 1, 1))
+    ok = relax_gb(at, Target.of(target).calculator(), fmax, steps, cell_mask=(1, 1, 1, 1, 1, 1))
     if not ok:
         warnings.warn(f"GBDB {dft_final.info.get('source_id')}: relaxation did not reach fmax={fmax} eV/Å")
     return {"E_gb": gb_energy(at.get_potential_energy(), len(at), gs["e0"], gb_area(at.cell)), "n_atoms": len(at),
-            "converged": ok, "area_A2": gb_area(at.cell)}
+            "converged": ok, "area_A2": gb_area(at.cell), "uncertainty": _uncertainty(at)}
 
 
-def gbdb_gb(potential, element: str, source_id: str, tier: str = "standard", calc_factory=None) -> dict:
+def gbdb_gb(target, element: str, source_id: str, tier: str = "standard") -> dict:
+    """:func:`gbdb_relax` of the GBDB record ``source_id`` (its final, DFT-relaxed structure)."""
+    t = Target.of(target)
     s = settings(tier)
-    return _gbdb(potential, element, source_id, s["fmax_eV_per_A"], s["max_steps"], calc_factory)
+    frames = [f for f in read_frames(f"gbdb/{element}.extxyz.gz")
+              if f.info.get("source_id") == source_id and f.info.get("structure_kind") == "final"]
+    if not frames:
+        raise KeyError(f"GBDB record {source_id} has no final structure")
+    return gbdb_relax(frames[0], t, ground_state(t, element, "ground"), s["fmax_eV_per_A"], s["max_steps"])
 
 
-def compute(potential, element: str, case: str, tier: str = "standard", calc_factory=None, source_id=None) -> dict:
-    """Numbers of ``case`` in J/m^2 (``E_gb``, or ``dE_broken`` for the Σ5(013) symmetry case)."""
+def compute(target, element: str, case: str, tier: str = "standard") -> dict:
+    """Numbers of ``case`` in J/m^2 (``E_gb``, or ``dE_broken`` for the Σ5(013) symmetry case) with their
+    ``uncertainty`` and ``converged``; cached in the target's session.  A GBDB case reads its record id
+    (``source_id``) from its stored reference."""
+    t = Target.of(target)
+    return t.memo(PROPERTY, element, case, tier, PROTOCOL_VERSION, compute=lambda: _compute(t, element, case, tier))
+
+
+def _compute(t: Target, element: str, case: str, tier: str) -> dict:
     if case in TABLE_S1:
-        return table_gb(potential, element, case, tier, calc_factory)
+        return table_gb(t, element, case, tier)
     if case == "S5_013_broken_symmetry":
-        return broken_symmetry(potential, element, tier, calc_factory)
+        return broken_symmetry(t, element, tier)
     if case.startswith("gbdb_"):
-        if source_id is None:
-            raise ValueError("GBDB cases need the record's source_id (stored with the reference)")
-        return gbdb_gb(potential, element, source_id, tier, calc_factory)
+        refs = references.find(element, PROPERTY, case, "E_gb")
+        if not refs or "source_id" not in refs[0].extra:
+            raise ValueError(f"GBDB case {case} of {element}: its reference (with the record's source_id) is not stored")
+        return gbdb_gb(t, element, refs[0].extra["source_id"], tier)
     raise ValueError(f"unknown grain-boundary case '{case}'")
 
 
@@ -320,22 +348,21 @@ class GrainBoundariesProtocol(Protocol):
         return [f"gbdb/{element}.extxyz.gz"] if case.startswith("gbdb_") else []
 
     def measure(self, target, element, case, tier):
-        from .. import references
+        res = compute(target, element, case, tier)
 
-        spec, cf = target.compute_args
+        def m(q, note, **kw):
+            return Measurement(q, res[q], UNIT, note=note, policy=policy(element, case, q), converged=res["converged"],
+                               uncertainty=res["uncertainty"], uncertainty_covers=UNCERTAINTY_COVERS, **kw)
+
         if case.startswith("gbdb_"):
-            ref = references.find(element, PROPERTY, case, "E_gb")[0]
-            res = compute(spec, element, case, tier, calc_factory=cf, source_id=ref.extra["source_id"])
-            return [Measurement("E_gb", res["E_gb"], UNIT,
-                                note="relaxed (atoms + cell) from the DFT-relaxed GBDB bicrystal, two GBs per cell")]
-        res = compute(spec, element, case, tier, calc_factory=cf)
+            return [m("E_gb", "relaxed (atoms + cell) from the DFT-relaxed GBDB bicrystal, two GBs per cell")]
         if case == "S5_013_broken_symmetry":
             half = res["E_half_axis"]
             note = (f"E_mirror {res['E_mirror']:.4f} J/m^2, best {res['E_min']:.4f} J/m^2 at shift {res['best_shift']}; "
                     f"a/2 along [100]: {half if half is None else round(half, 4)} J/m^2")
-            return [Measurement("dE_broken", res["dE_broken"], UNIT, note=note, data={"scan": res["scan"]})]
-        return [Measurement("E_gb", res["E_gb"], UNIT, data={"scan": res["scan"]},
-                            note=f"aimsgb bicrystal, min over {len(res['scan'])} rigid shifts (best {res['best_shift']})")]
+            return [m("dE_broken", note, data={"scan": res["scan"]})]
+        return [m("E_gb", f"aimsgb bicrystal, min over {len(res['scan'])} rigid shifts (best {res['best_shift']})",
+                  data={"scan": res["scan"]})]
 
 
 PROTOCOL = GrainBoundariesProtocol()

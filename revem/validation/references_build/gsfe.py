@@ -40,8 +40,7 @@ import numpy as np
 
 from ...data import read_frames
 from ..properties.gsfe import (
-    DATA,
-    DFT_SETS,
+    dft_cells,
     dft_series,
     gamma_us,
     layers,
@@ -51,6 +50,8 @@ from ..properties.gsfe import (
     slab_series,
 )
 
+DATA = dft_cells("W")["files"]["110"]  # the GAP-W rigid-shift cells (both planes in one file)
+LATTICE_A = dft_cells("W")["lattice_a_A"]
 SOURCE = ("GAP-W DFT rigid-shift cells (Szlachta, Bartók, Csányi, PRB 90, 104108 (2014), doi:10.1103/PhysRevB.90.104108; "
           f"via FitSNAP WBe_PRB2019 JSON), registry {DATA}, derived by revem.validation.references_build.gsfe")
 PROTOCOL = ("unrelaxed rigid shift f·b (b = a/2[111]) in the 12-atom GAP-W cells at a = 3.1805 Å (the DFT lattice "
@@ -64,13 +65,13 @@ ASYMMETRY_TOL_REL = 0.5   # (112): sign and size within a factor ~2 ("asymmetry 
 def build(frames) -> list[dict]:
     refs = []
     for plane in ("110", "112"):
-        s = dft_series(frames, plane)
+        s = dft_series(frames, plane, LATTICE_A)
         f = np.array([x["f"] for x in s])
         g = np.array([x["gamma_dft"] for x in s])
         gus = gamma_us(f, g)
         pts = ", ".join(f"{a:.2f}:{b:.1f}" for a, b in zip(f, g))
         base = {"unit": "mJ/m^2", "source": SOURCE, "protocol": PROTOCOL, "noise": {"abs": 2.0},
-                "n_points": len(s), "dft_points_f_gamma": pts, "lattice_a_A": 3.1805}
+                "n_points": len(s), "dft_points_f_gamma": pts, "lattice_a_A": LATTICE_A}
         refs.append({"case": f"{plane}_unrelaxed", "quantity": "gamma_us_sampled", "value": round(gus, 2),
                      "tolerance": {"rel": GAMMA_US_TOL_REL}, **base})
         refs.append({"case": f"{plane}_unrelaxed", "quantity": "rmse", "value": 0.0,
@@ -108,7 +109,7 @@ def build_slabs(element: str, frames_by_plane: dict) -> list[dict]:
             g = np.array([x["gamma_dft"] for x in s])
             gus = gamma_us(f, g)
             ref0 = s[0]["untilted"]
-            fmt = {"plane": plane, "variant": variant, "file": DFT_SETS[element]["files"][plane], "n": len(ref0),
+            fmt = {"plane": plane, "variant": variant, "file": dft_cells(element)["files"][plane], "n": len(ref0),
                    "a": slab_a(ref0, plane), "area": float(np.linalg.norm(np.cross(ref0.cell[0], ref0.cell[1])))}
             base = {"unit": "mJ/m^2", "source": TA_SOURCE.format(**fmt), "protocol": TA_PROTOCOL[variant].format(**fmt),
                     "noise": {"abs": 2.0}, "n_points": len(s), "lattice_a_A": round(fmt["a"], 5),
@@ -188,11 +189,11 @@ def main() -> None:
     refs = build(read_frames(DATA))
     out = references.write("W", "gsfe", refs, "gsfe_gapw")
     print(f"wrote {out}: {len(refs)} references")
-    ta = {plane: read_frames(f) for plane, f in DFT_SETS["Ta"]["files"].items()}
+    ta = {plane: read_frames(f) for plane, f in dft_cells("Ta")["files"].items()}
     refs = build_slabs("Ta", ta)
     out = references.write("Ta", "gsfe", refs, "gsfe_fitsnap",
                            provenance={"generated_by": "python -m revem.validation.references_build.gsfe",
-                                       "data": sorted(DFT_SETS["Ta"]["files"].values())})
+                                       "data": sorted(dft_cells("Ta")["files"].values())})
     print(f"wrote {out}: {len(refs)} references")
     be = be_stacking_faults(read_frames(BE_STACKFAULTS))
     print(f"Be {BE_STACKFAULTS}: no reference written (usable: {be['usable']}); cells: {be['cells']}")

@@ -7,7 +7,7 @@ second order, so ΔH(δt) ∝ δt² ("asymptotic second order accuracy" for all 
 eq. 2 and Fig. 5), and a symplectic integrator on a smooth, energy-consistent surface does not drift.
 W's file was typed from seed 002 (case ``bcc16_3000K``) and is left as it is; for the other elements this
 builder writes the same two references for the element's case (:func:`revem.validation.properties.nve.case_name`:
-lattice, atoms, T = 0.81 T_m rounded to 100 K, T_m from pymatgen's element data).
+lattice, atoms, T = 0.81 T_m rounded to 100 K, T_m from the element data, else pymatgen's).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ SOURCE = ("seed 002 (entropy-optimised W dataset), eq. 2 and Fig. 5: velocity (S
 def refs(element: str) -> list[dict]:
     case, t, tm = nve.case_name(element), nve.temperature_K(element), nve.melting_point_K(element)
     proto = (f"{case}: {element} ground-state cells ({nve.SUPERCELLS[lattice_of(element)]} repetitions) at the potential's own lattice constant, Langevin-equilibrated "
-             f"at T = {t:.0f} K = {nve.MELT_FRACTION} x T_m ({tm:g} K, {nve.T_M_SOURCE}) rounded to 100 K, NVE from "
+             f"at T = {t:.0f} K = {nve.MELT_FRACTION} x T_m ({tm:g} K, {nve.melting_point_source(element)}) rounded to 100 K, NVE from "
              "the same state for each dt; log-log least-squares slope of Delta H(dt) = 1/(nN) sum |H(t_i)-H(t_0)| over "
              f"dt <= {4 * nve.dt_scale(element):g} fs (revem.validation.properties.nve)")
     return [
