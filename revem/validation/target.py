@@ -65,12 +65,13 @@ class Target:
             return x.bound(session) if session is not None and session is not x.session else x
         if isinstance(x, (str, Path, Potential)):
             pot = load_potential(x)
-            return cls(name or pot.name, pot.calculator, pot.file_hash, pot.elements, potential=pot,
-                       precision=precision or pot.precision, training_data=training_data or pot.training_data,
+            prec = precision or pot.precision
+            return cls(name or pot.name, pot.calculator, _with_precision(pot.file_hash, prec), pot.elements,
+                       potential=pot, precision=prec, training_data=training_data or pot.training_data,
                        source=pot.source or pot.name, session=session)
         if isinstance(x, BaseCalculator):
             label = name or type(x).__name__
-            key = _instance_key(x)
+            key = _with_precision(_instance_key(x), precision)
             return cls(label, lambda observer=None: x, key, elements, precision=precision or "",
                        training_data=training_data, source=f"{type(x).__module__}.{type(x).__qualname__} object",
                        session=session, shared_instance=True)._wrap_plain(elements)
@@ -78,7 +79,8 @@ class Target:
             label = name or getattr(x, "__name__", type(x).__name__)
             if label == "<lambda>":
                 label = "calculator"
-            key = hashlib.sha256(f"factory:{getattr(x, '__module__', '')}:{label}:{id(x)}".encode()).hexdigest()
+            key = _with_precision(
+                hashlib.sha256(f"factory:{getattr(x, '__module__', '')}:{label}:{id(x)}".encode()).hexdigest(), precision)
             return cls(label, x, key, elements, precision=precision or "", training_data=training_data,
                        source=f"factory {getattr(x, '__module__', '')}.{getattr(x, '__qualname__', label)}",
                        session=session)._wrap_plain(elements)
@@ -199,3 +201,11 @@ def _instance_key(calc) -> str:
         params, text = None, ""
     ident = "" if params else f":id{id(calc)}"
     return hashlib.sha256(f"instance:{cls}:{text}{ident}".encode()).hexdigest()
+
+
+def _with_precision(key: str, precision: str | None) -> str:
+    """The content key of a target whose floating-point precision is declared: the same model declared
+    float32 and float64 gets its tolerances from it, so its results must not share a cache entry."""
+    if not precision:
+        return key
+    return hashlib.sha256(f"{key}:precision={precision}".encode()).hexdigest()
