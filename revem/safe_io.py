@@ -247,9 +247,11 @@ def read_extxyz(path, what: str = "data file", index=":", label: str | None = No
     label = str(path) if label is None else label
     text = read_text(path, what, decompress=True)
     cap = frame_limit()
+    idx = string2index(index) if isinstance(index, str) else index
+    whole = isinstance(idx, slice) and idx == slice(None)
     frames = []
-    try:
-        for at in ase.io.iread(io.StringIO(text), index=":", format="extxyz"):
+    try:  # ASE parses only the frames an index selects; for ":" the cap is counted while parsing
+        for at in ase.io.iread(io.StringIO(text), index=":" if whole else index, format="extxyz"):
             frames.append(at)
             if len(frames) > cap:
                 raise Refused(f"{what} {label}: more than {cap} frames (limit REVEM_MAX_FRAMES); refusing to read it")
@@ -257,13 +259,15 @@ def read_extxyz(path, what: str = "data file", index=":", label: str | None = No
         raise
     except MemoryError:
         raise Refused(f"{what} {label}: out of memory parsing {_size(len(text))} of extxyz") from None
+    except IndexError:
+        raise Refused(f"{what} {label}: no frame {index}") from None
     except Exception as exc:  # noqa: BLE001 (ASE raises many types for a broken file)
         raise Refused(f"{what} {label} cannot be read as extxyz: {_one_line(exc) or type(exc).__name__}") from None
-    idx = string2index(index) if isinstance(index, str) else index
-    try:
-        return frames[idx]
-    except IndexError:
-        raise Refused(f"{what} {label}: no frame {index} ({len(frames)} frames)") from None
+    if isinstance(idx, int):
+        if not frames:
+            raise Refused(f"{what} {label}: no frame {index}")
+        return frames[0]
+    return frames
 
 
 # ------------------------------------------------------------------------------------------------ SQLite
@@ -293,9 +297,9 @@ def sqlite_tables(path, what: str = "database") -> set[str]:
         return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.Error as exc:
         hot = os.path.exists(f"{path}-journal") and os.path.getsize(f"{path}-journal") > 0
-        raise Refused(f"{what} {path} cannot be read" + (" (it holds an unfinished write: a hot journal "
-                      f"{path}-journal that the program which wrote it must roll back)" if hot else "")
-                      + f": {exc}") from None
+        raise Refused(f"{what} {path} cannot be read" + (" (it holds an unfinished write, a hot journal "
+                      f"{path}-journal, that only the program which wrote it should roll back: for a revem "
+                      f"database `revem info {path}` does)" if hot else "") + f": {exc}") from None
     finally:
         con.close()
 
@@ -534,16 +538,17 @@ class OutputFolder:
         if h is not None:
             self.written[name] = h
 
-    def finish(self, remove_stale: bool = True) -> list[str]:
+    def finish(self, remove_stale=True) -> list[str]:
         """Write the manifest (this run's files, plus earlier ones still present); with ``remove_stale``
-        remove the earlier run's files (unchanged, revem's) that this run did not write.  Returns their names."""
+        (True, or the names that may go) remove the earlier runs' files (unchanged, revem's) that this run
+        did not write.  Returns their names."""
         removed = []
         files = {}
         for name, entry in self.manifest.items():
             if name in self.written:
                 continue
             if self.is_revems(name):
-                if remove_stale:
+                if remove_stale is True or (remove_stale and name in remove_stale):
                     try:
                         os.unlink(self.folder / name)
                         removed.append(name)

@@ -69,6 +69,19 @@ def _copy_db(src, dst, v_ref=None, rcutfac=None) -> Path:
     return Path(dst)
 
 
+@pytest.fixture(scope="module")
+def hot_db(tmp_path_factory):
+    """A generator database killed (-9) inside a row-writing transaction: a hot journal beside it."""
+    d = tmp_path_factory.mktemp("hot")
+    db = d / "hot.db"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", REVEM_TEST_KILL_IN_WRITE="3")
+    r = subprocess.run([sys.executable, "-m", "revem.cli", "generate", "--out", str(db), "--windows", "8", "--modes",
+                        "per-config", "--iterations", "6", "--seed", "2", "--bootstrap", "4", "--bootstrap-rows", "0",
+                        "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == -signal.SIGKILL and Path(f"{db}-journal").stat().st_size > 0, r.stderr[-2000:]
+    return db
+
+
 def _newline_db(path, n=4) -> Path:
     """An ASE database whose key-value strings hold newlines, backslashes and an empty string."""
     import ase.db
@@ -201,6 +214,22 @@ def test_label_generator_db_with_bad_v_ref_is_refused(box, capsys, gen_db, v_ref
     box.snap()
     rc, _, err = _label(box, capsys, db, box.root / "o.extxyz", "--element", "W", "--include-bootstrap")
     refused(rc, err, "g.db", "v_ref", "> 0")
+    box.check()
+
+
+@pytest.mark.parametrize("command", ["label", "select", "diversity"])
+def test_database_with_an_unfinished_write_is_not_rolled_back_by_a_reader(box, capsys, hot_db, command):
+    import shutil
+
+    db = box.root / "hot.db"
+    shutil.copy(hot_db, db)
+    shutil.copy(f"{hot_db}-journal", f"{db}-journal")
+    box.snap()
+    argv = {"label": ["label", db, "--out", box.root / "o.extxyz", "--teacher", TEACHER, "--element", "Cu"],
+            "select": ["select", db, "--n", "1", "--out", box.root / "s.extxyz"],
+            "diversity": ["diversity", db, "--no-quests"]}[command]
+    rc, _, err = run_cli(argv, capsys)
+    refused(rc, err, "hot.db", "unfinished write", "revem info")
     box.check()
 
 
@@ -810,6 +839,21 @@ def test_pacemaker_stale_revem_files_are_removed_only_when_revems(box, capsys, f
     assert _pacemaker(capsys, src, wd, "--n-sample", "0")[0] == 0  # no holdout now: the earlier one goes
     assert not (wd / "holdout.extxyz.gz").exists() and (wd / "notes.txt").read_text() == "mine"
     assert json.loads((wd / "revem_pacemaker.json").read_text())["n_holdout"] == 0
+
+
+def test_pacemaker_rewriting_inputs_keeps_an_earlier_fitted_potential(box, capsys, frames):
+    from revem.safe_io import OutputFolder
+
+    src = write_frames(box.root / "pool.extxyz", frames)
+    wd = box.root / "wd"
+    assert _pacemaker(capsys, src, wd, "--n-sample", "8")[0] == 0
+    (wd / "output_potential.yaml").write_text("fitted: hours of work\n")  # as run_pacemaker records it
+    f = OutputFolder(wd, "--workdir")
+    f.record("output_potential.yaml")
+    f.finish(remove_stale=False)
+    assert _pacemaker(capsys, src, wd, "--n-sample", "0")[0] == 0
+    assert (wd / "output_potential.yaml").read_text() == "fitted: hours of work\n"
+    assert not (wd / "holdout.extxyz.gz").exists()
 
 
 # ==================================================================================================

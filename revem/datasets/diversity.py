@@ -805,7 +805,7 @@ def run(args) -> int:
         res["reference"] = reference
         res["plots"] = write_plots(res, reference, folder) if folder is not None else []
         if folder is not None:
-            folder.finish()
+            folder.finish(remove_stale=False)
     except OutputError as exc:
         if folder is not None:
             folder.abort()

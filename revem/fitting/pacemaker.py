@@ -577,7 +577,9 @@ def write_pacemaker_inputs(frames_or_extxyz, element: str, workdir: str | os.Pat
                 "paper": PAPER_INPUTS.get(element), "paper_table5_train_test": PAPER_TABLE5.get(element),
                 "citation": CITATION}
         out["provenance"] = folder.write_bytes("revem_pacemaker.json", json.dumps(prov, indent=1, default=str))
-        folder.finish()  # an earlier call's files that no longer match (revem's, unchanged) are removed now
+        # an earlier call's inputs that no longer match (revem's, unchanged) are removed now; a fitted
+        # potential of an earlier run (output_potential.*) is kept
+        folder.finish(remove_stale=WORKDIR_FILES)
     except OutputError:
         folder.abort()
         raise
