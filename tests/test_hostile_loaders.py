@@ -7,7 +7,6 @@ other file of the sandbox) byte-identical; nothing a loader reads may make it wr
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import sqlite3
