@@ -306,58 +306,58 @@ def _group_name(root: str, f: str) -> str:
 
 
 def _read_file(f: str, include_bootstrap: bool):
-    """[(group, frames, v_eq_or_None, stored_feats_or_None)] of one file; DiversityError naming it."""
-    from ..data import DataCorrupt, read_extxyz_fast
+    """[(group, frames, v_eq_or_None, stored_feats_or_None)] of one file; DiversityError naming it.  Every
+    read is bounded and read-only (:mod:`revem.safe_io`)."""
+    from ..safe_io import Refused, open_regular, read_extxyz
 
-    with open(f, "rb") as fh:
-        head = fh.read(16)
-    if head.startswith(b"SQLite format 3"):
-        return _read_db(f, include_bootstrap)
-    if f.endswith(DB_SUFFIXES):
-        raise DiversityError(f"dataset file {f} is not an SQLite database")
     try:
-        frames = read_extxyz_fast(f)
-    except DataCorrupt as exc:
-        raise DiversityError(f"dataset file {f} cannot be read as extxyz: "
-                             f"{exc.__cause__ if exc.__cause__ is not None else exc}") from None
-    return [(None, frames, None, None)]
+        with open_regular(f, "dataset file") as fh:
+            head = fh.read(16)
+        if head.startswith(b"SQLite format 3"):
+            return _read_db(f, include_bootstrap)
+        if f.endswith(DB_SUFFIXES):
+            raise DiversityError(f"dataset file {f} is not an SQLite database")
+        return [(None, read_extxyz(f, "dataset file"), None, None)]
+    except Refused as exc:
+        raise DiversityError(str(exc)) from None
 
 
 def _read_db(f: str, include_bootstrap: bool):
-    import sqlite3
-
-    import ase.db
-
-    from ..generator.storage import Store, StoreError, _tables
+    """Groups of an ASE or revem database opened read-only (:func:`revem.data.open_database`: a foreign
+    SQLite file is refused before anything could be written to it; the generator's ``v_ref`` and
+    ``rcutfac`` are checked > 0 where they enter)."""
+    from ..data import open_database
+    from ..safe_io import Refused
 
     try:
-        tables = _tables(f)
-        if "revem_streams" in tables:
+        db = open_database(f, "dataset file")
+        if db.kind == "revem-db":
             from ..generator.featurizer import DescriptorSettings
 
-            store = Store(f, create=False)
-            meta = store.get_meta() or {}
-            v_run = float(meta.get("v_ref", 15.9))
-            rc = meta.get("rcutfac")
+            v_run = db.v_ref
+            rc = db.meta.get("rcutfac")
             settings = DescriptorSettings(rcutfac=rc) if rc else DescriptorSettings.for_reference_volume(v_run)
             sel = {} if include_bootstrap else {"kind": "accepted"}
             groups: dict = {}
-            for row in store.rows(**sel):
+            for row in db.rows(**sel):
                 g = groups.setdefault(row.key_value_pairs.get("stream", "?"), ([], []))
                 g[0].append(row.toatoms())
                 feats = row.data.get("features") if row.data else None
                 g[1].append((np.asarray(feats, float), settings, v_run) if feats is not None else None)
             return [(name, fr, v_run, st) for name, (fr, st) in groups.items()]
         frames = []
-        for row in ase.db.connect(f).select():
+        for row in db.rows():
             a = row.toatoms()
             a.info.update(row.key_value_pairs)
             frames.append(a)
         return [(None, frames, None, None)]
-    except (StoreError, sqlite3.Error, Exception) as exc:  # noqa: BLE001 (ASE raises many types)
-        if isinstance(exc, DiversityError):
-            raise
-        raise DiversityError(f"dataset file {f} cannot be read as an ASE / revem database: {exc}") from None
+    except DiversityError:
+        raise
+    except Refused as exc:
+        raise DiversityError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 (ASE raises many types)
+        raise DiversityError(f"dataset file {f} cannot be read as an ASE / revem database: "
+                             f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
 
 
 def load_dataset(path: str, max_configs: int | None = None, seed: int = 0, include_bootstrap: bool = False,
@@ -568,15 +568,25 @@ def analyse(datasets: list[Dataset], reference: str, reps: int = 30, seed: int =
 
 
 # -- plots ----------------------------------------------------------------------------------------------
-def _save(fig, out_dir: str, name: str, dpi: int) -> str:
-    """Lay out, write ``out_dir/name`` and close ``fig``; returns the path."""
+PLOTS = ("logdet_bars.png", "logdet_vs_configs.png", "density_pairs.png", "pca_reference_frame.png")
+
+
+def _save(fig, out_dir, name: str, dpi: int) -> str:
+    """Lay out, write ``out_dir/name`` (through a temporary file renamed at the end: :class:`revem.safe_io.
+    OutputFolder`) and close ``fig``; returns the path."""
     import matplotlib.pyplot as plt
 
+    from ..safe_io import OutputFolder
+
     fig.subplots_adjust(left=0.08, right=0.97, bottom=0.12, top=0.9, wspace=0.3, hspace=0.45)
-    path = os.path.join(out_dir, name)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    folder = out_dir if isinstance(out_dir, OutputFolder) else OutputFolder(out_dir)
+    try:
+        path = folder.write_with(name, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    finally:
+        plt.close(fig)
+    if not isinstance(out_dir, OutputFolder):
+        folder.finish(remove_stale=False)
+    return str(path)
 
 
 def write_plots(res: dict, reference: str, out_dir: str) -> list[str]:
@@ -585,7 +595,6 @@ def write_plots(res: dict, reference: str, out_dir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    os.makedirs(out_dir, exist_ok=True)
     names = list(res["datasets"])
     files = []
     # 1. bar chart, Fig. 3 (truncated) and Fig. S2 (all)
@@ -745,16 +754,37 @@ def text_report(res: dict, reference: str) -> str:
     return "\n".join(L)
 
 
+def check_options(args) -> None:
+    """Every numeric option in range (finite), before any file is read; DiversityError naming it."""
+    from ..safe_io import Refused, number
+
+    try:
+        number(args.reps, "--reps", lo=2, hi=100000, integer=True)
+        number(args.seed, "--seed", lo=0, integer=True)
+        number(args.v_ref, "--v-ref", lo=0, hi=1e4, lo_open=True, unit=" A^3/atom")
+        number(args.quests_max_atoms, "--quests-max-atoms", lo=2, integer=True)
+        if args.max_configs is not None:
+            number(args.max_configs, "--max-configs", lo=1, integer=True)
+    except Refused as exc:
+        raise DiversityError(str(exc)) from None
+
+
 def run(args) -> int:
     from ..generator.featurizer import DescriptorSettings, FeaturizerError, LammpsSnapFeaturizer
+    from ..safe_io import OutputError, OutputFolder, Refused
 
     t0 = time.perf_counter()
+    folder = None
     try:
-        if args.max_configs is not None and args.max_configs < 1:
-            raise DiversityError(f"--max-configs must be >= 1 (got {args.max_configs})")
+        check_options(args)
         paths = list(dict.fromkeys(args.datasets))  # a dataset named twice is one dataset
         if args.reference and args.reference not in paths:
             paths = [args.reference] + paths
+        for p in paths:
+            discover(p)  # every input exists before any work
+        if args.out:
+            folder = OutputFolder(args.out, "--out", inputs=paths, command="revem diversity")
+            folder.plan(*PLOTS)
         datasets = [load_dataset(p, args.max_configs, args.seed, args.include_bootstrap) for p in paths]
         reference = (args.reference or paths[0]).rstrip("/")
         settings = DescriptorSettings.for_reference_volume(args.v_ref)
@@ -767,16 +797,25 @@ def run(args) -> int:
         t1 = time.perf_counter()
         res = analyse(datasets, reference, reps=args.reps, seed=args.seed, quests=not args.no_quests,
                       quests_max_atoms=args.quests_max_atoms, v_ref=args.v_ref)
-    except (DiversityError, FeaturizerError) as exc:
+        t2 = time.perf_counter()
+        res["settings"] = {**settings.as_dict(), "n_features": settings.n_features, "v_ref": args.v_ref,
+                           "truncation": TRUNCATION, "reps": args.reps, "seed": args.seed,
+                           "max_configs_per_group": args.max_configs, "include_bootstrap": args.include_bootstrap,
+                           "reference": reference, "zca_ridge": ZCA_RIDGE, "broader_factor": BROADER}
+        res["reference"] = reference
+        res["plots"] = write_plots(res, reference, folder) if folder is not None else []
+        if folder is not None:
+            folder.finish(remove_stale=False)
+    except OutputError as exc:
+        if folder is not None:
+            folder.abort()
+        print(f"revem diversity: {exc}", file=sys.stderr)
+        return 1
+    except (DiversityError, FeaturizerError, Refused) as exc:
+        if folder is not None:
+            folder.abort()
         print(f"revem diversity: {exc}", file=sys.stderr)
         return 2
-    t2 = time.perf_counter()
-    res["settings"] = {**settings.as_dict(), "n_features": settings.n_features, "v_ref": args.v_ref,
-                       "truncation": TRUNCATION, "reps": args.reps, "seed": args.seed,
-                       "max_configs_per_group": args.max_configs, "include_bootstrap": args.include_bootstrap,
-                       "reference": reference, "zca_ridge": ZCA_RIDGE, "broader_factor": BROADER}
-    res["reference"] = reference
-    res["plots"] = write_plots(res, reference, args.out) if args.out else []
     res["times_s"] = {"read_and_features": round(t1 - t0, 2), "analysis": round(t2 - t1, 2),
                       "plots": round(time.perf_counter() - t2, 2)}
     if args.json:

@@ -38,12 +38,24 @@ GPAW version, PAW dataset files with sha256) and the summary.
 line to ``OUT.progress.jsonl`` and fsync'ed before the next is recorded; its key is the source index,
 a sha256 of the labelled structure and a sha256 of the labeller settings (potential files and
 commands; or the DFT settings, GPAW version and PAW datasets).  A run killed at any moment (SIGKILL
-included; a torn last line is dropped) restarts where it stopped when the same command is run
-again, and gives the same labels bit for bit as a run never interrupted (the labels of a
-configuration do not depend on which others a worker did before, checked in
-``tests/test_labelling.py``).  A different labeller, a different element or a changed input
-(another structure under a recorded source index) is refused.  The output extxyz is rewritten
-from the progress file, in input order, at the end of every run.
+included, inside a write too: a torn last line is cut off, or kept when it is a whole record) restarts
+where it stopped when the same command is run again, and gives the same labels bit for bit as a run
+never interrupted (the labels of a configuration do not depend on which others a worker did before,
+checked in ``tests/test_labelling.py`` and ``tests/test_hostile_datasets.py``).  A damaged line (not
+JSON, or not a valid record) is skipped and reported with its line number; every later line is kept,
+so only that configuration is labelled again.  A different labeller, a different element or a changed
+input (another structure under a recorded source index) is refused.  One run writes an ``--out`` at a
+time: a lock ``OUT.progress.jsonl.lock`` (``flock``, released by the kernel when its process dies)
+names its owner (host, PID; :class:`revem.generator.locking.Owner`), and a second run is refused
+naming it.  The output extxyz is rewritten from the progress file, in input order, at the end of every
+run, through a temporary file renamed into place; info values that extxyz cannot carry (newlines, ...)
+are escaped or dropped and said so (:func:`revem.safe_io.write_extxyz`).
+
+**Inputs are read within bounds and never written** (:mod:`revem.safe_io`): regular files only,
+``REVEM_MAX_READ_BYTES`` decompressed bytes and ``REVEM_MAX_FRAMES`` frames; databases are opened
+read-only (an SQLite file that is neither an ASE nor a revem database is refused untouched); a
+generator database's ``v_ref`` must be finite and > 0.  ``--out`` is never the input, a directory, or
+an existing file without its progress file.
 
 **Failures.**  A calculator exception, non-finite results or a GPAW SCF that does not converge is
 recorded with its reason and left out of the output (seed 000 lost 1–8 of ~30,349 configurations
@@ -72,6 +84,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -82,6 +95,9 @@ EXTXYZ_SUFFIXES = (".extxyz", ".extxyz.gz", ".xyz", ".xyz.gz")
 #: test-only hook: after recording this many configurations in one run, the process stops
 #: (sleeps) so that a test can SIGKILL it at a known point.  Never set it outside the test suite.
 STALL_ENV = "REVEM_TEST_LABEL_STALL_AFTER"
+#: test-only hook: the N-th record of a run is written half, fsync'ed, and the process kills itself (SIGKILL)
+#: inside that write, as a power cut or ``kill -9`` at the worst moment would.  Never set it outside the tests.
+KILL_ENV = "REVEM_TEST_LABEL_KILL_IN_WRITE"
 #: ``atoms.info`` keys of an input frame that are labels of its own and not carried to the output
 _DROPPED_INFO = {"energy", "free_energy", "stress", "virial", "forces"}
 
@@ -129,8 +145,11 @@ def read_configurations(path: str, element: str | None = None, include_bootstrap
     """``(configs, meta)`` of an input file; :class:`LabelError` naming the file for anything it cannot use.
 
     ``meta``: ``kind`` ('revem-db', 'ase-db', 'extxyz'), and for a generator database ``v_ref``
-    (Å³/atom), ``element``, ``length_factor``."""
+    (Å³/atom), ``element``, ``length_factor``.  Every read is bounded and read-only
+    (:mod:`revem.safe_io`): regular files only, capped bytes and frames, databases opened ``mode=ro``."""
     from ase.data import atomic_numbers
+
+    from ..safe_io import Refused, open_regular
 
     p = str(path)
     if not os.path.lexists(p):
@@ -140,10 +159,10 @@ def read_configurations(path: str, element: str | None = None, include_bootstrap
     if element is not None and (element not in atomic_numbers or not element[:1].isupper() or element == "X"):
         raise LabelError(f"--element {element!r} is not a chemical symbol")
     try:
-        with open(p, "rb") as fh:
+        with open_regular(p, "input") as fh:
             head = fh.read(16)
-    except OSError as exc:
-        raise LabelError(f"cannot read input {p}: {exc.strerror}") from None
+    except Refused as exc:
+        raise LabelError(str(exc)) from None
     from ..generator.storage import SQLITE_MAGIC
 
     if head.startswith(SQLITE_MAGIC[:15]):
@@ -173,13 +192,12 @@ def read_configurations(path: str, element: str | None = None, include_bootstrap
 
 
 def _read_extxyz(p: str) -> list:
-    from ..data import DataCorrupt, DataUnavailable, read_extxyz_fast
+    from ..safe_io import Refused, read_extxyz
 
     try:
-        frames = read_extxyz_fast(p)
-    except (DataCorrupt, DataUnavailable) as exc:
-        raise LabelError(f"input {p} cannot be read as extxyz: "
-                         f"{exc.__cause__ if exc.__cause__ is not None else exc}") from None
+        frames = read_extxyz(p, "input")
+    except Refused as exc:
+        raise LabelError(str(exc)) from None
     out = []
     for i, a in enumerate(frames):
         info = {k: _plain(v) for k, v in a.info.items()
@@ -193,21 +211,17 @@ def _scalar_or_str(v) -> bool:
 
 
 def _read_database(p: str, element: str | None, include_bootstrap: bool) -> tuple[list, dict]:
-    import sqlite3
-
-    import ase.db
-
-    from ..generator.storage import Store, StoreError, _tables, file_kind
+    """Configurations of an ASE or revem database, opened read-only (:func:`revem.data.open_database`: a
+    foreign SQLite file is refused before anything could be written to it; ``v_ref`` checked > 0)."""
+    from ..data import open_database
+    from ..safe_io import Refused
 
     try:
-        file_kind(p)
-        tables = _tables(p)
-        if "revem_streams" in tables:
+        db = open_database(p, "input")
+        if db.kind == "revem-db":
             from ..generator.rescale import length_factor, rescaled
 
-            store = Store(p, create=False)
-            meta = store.get_meta() or {}
-            v_ref = float(meta.get("v_ref", 15.9))
+            v_ref = db.v_ref
             if element is None:
                 raise LabelError(f"input {p} is a revem generator database (placeholder species X at "
                                  f"v_ref = {v_ref:g} Å³/atom): pass --element El to rescale it to an element")
@@ -217,26 +231,24 @@ def _read_database(p: str, element: str | None, include_bootstrap: bool) -> tupl
                 raise LabelError(f"--element {element}: {exc.args[0]}") from None
             sel = {} if include_bootstrap else {"kind": "accepted"}
             out = []
-            for row in store.rows(**sel):
+            for row in db.rows(**sel):
                 atoms = rescaled(row.toatoms(), element, factor)  # as revem rescale
                 info = {k: _plain(v) for k, v in row.key_value_pairs.items() if _scalar_or_str(v)}
                 info.update(element=element, length_factor=factor)
                 out.append(Config(int(row.id), _clean(atoms), info))
             return out, {"kind": "revem-db", "v_ref": v_ref, "element": element, "length_factor": factor}
-        if "systems" not in tables:
-            raise LabelError(f"input {p} is an SQLite file but not an ASE or revem database "
-                             f"(tables: {', '.join(sorted(tables)) or 'none'})")
         out = []
-        for row in ase.db.connect(p, type="db", use_lock_file=False).select(sort="id"):
+        for row in db.rows():
             info = {k: _plain(v) for k, v in row.key_value_pairs.items() if _scalar_or_str(v)}
             out.append(Config(int(row.id), _clean(row.toatoms()), info))
         return out, {"kind": "ase-db"}
     except LabelError:
         raise
-    except StoreError as exc:
+    except Refused as exc:
         raise LabelError(str(exc)) from None
-    except (sqlite3.Error, Exception) as exc:  # noqa: BLE001 (ASE raises many types for a broken file)
-        raise LabelError(f"input {p} cannot be read as an ASE / revem database: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 (ASE raises many types for a broken file)
+        raise LabelError(f"input {p} cannot be read as an ASE / revem database: "
+                         f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
 
 
 # ------------------------------------------------------------------------------- labellers
@@ -428,75 +440,159 @@ class ProgressStore:
     """The append-only JSON-lines record of a labelling run (``OUT.progress.jsonl``).
 
     Line 1: the header (format, labeller hash and provenance, input).  Every further line: one
-    finished configuration.  Each line is written with a single ``write``, flushed and fsync'ed; a
-    line cut short by a kill (no newline, or not JSON) is cut off when the file is opened again.
+    finished configuration.  Each line is written with a single ``write``, flushed and fsync'ed.  On
+    opening, every valid record is kept: a damaged line (not JSON, or not a record of this format) is
+    skipped and listed in :attr:`damaged` (its line number and why), the lines after it are kept; a last
+    line without its newline (a write cut short by a kill) is kept when it is a complete record and
+    completed with the newline, and cut off otherwise (:attr:`torn`).  The file is read within the limits
+    of :mod:`revem.safe_io` (a regular file, ``REVEM_MAX_READ_BYTES``).
     """
 
     def __init__(self, path: str, header: dict):
         self.path = path
         self.records: dict[int, dict] = {}
-        if os.path.exists(path):
+        self.damaged: list[tuple[int, str]] = []
+        self.torn: str | None = None
+        if os.path.lexists(path):
             self._load(header)
-        if not os.path.exists(path) or (not self.records and self.header != header):
+        if not os.path.exists(path) or (not self.records and not self.damaged and self.header != header):
             # new, or only the header of a run that recorded nothing (nothing to protect): (re)write it
-            tmp = f"{path}.tmp-{os.getpid()}"
-            with open(tmp, "w") as fh:
-                fh.write(json.dumps(header, sort_keys=True) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)  # never a file without its header
+            from ..safe_io import atomic_file
+
+            text = json.dumps(header, sort_keys=True) + "\n"
+            atomic_file(path, lambda tmp: Path(tmp).write_text(text), "--out")  # never a file without its header
             _fsync_dir(path)
             self.header = header
         self.fh = open(path, "a")  # noqa: SIM115 (kept open for the run; closed by close())
 
     def _load(self, header: dict) -> None:
-        with open(self.path, "rb") as fh:
-            data = fh.read()
+        from ..safe_io import Refused, read_bytes
+
+        try:
+            data = read_bytes(self.path, "progress file")
+        except Refused as exc:
+            raise LabelError(str(exc)) from None
         lines = data.split(b"\n")
-        good = 0  # bytes of complete, parseable lines
-        parsed = []
-        for i, line in enumerate(lines[:-1]):  # the part after the last newline is incomplete
-            try:
-                parsed.append(json.loads(line))
-            except ValueError:
-                if i == 0:
-                    raise LabelError(f"{self.path} is not a revem label progress file (unreadable header)") from None
-                break  # a torn line followed by nothing valid: cut here
-            good += len(line) + 1
-        if not parsed or parsed[0].get("format") != FORMAT:
-            raise LabelError(f"{self.path} is not a revem label progress file")
-        old = parsed[0]
-        if old.get("version") != FORMAT_VERSION:
-            raise LabelError(f"{self.path}: progress format version {old.get('version')} (this revem writes "
+        tail = lines.pop()  # after the last newline: empty, or a line cut short
+        try:  # a header always ends with its newline (written whole, then renamed into place)
+            first = json.loads(lines[0]) if lines else None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            first = None
+        if not isinstance(first, dict) or first.get("format") != FORMAT:
+            raise LabelError(f"{self.path} is not a revem label progress file (unreadable header)")
+        if first.get("version") != FORMAT_VERSION:
+            raise LabelError(f"{self.path}: progress format version {first.get('version')} (this revem writes "
                              f"{FORMAT_VERSION}); label into a new --out")
-        records = parsed[1:]
-        if old["labeller_hash"] != header["labeller_hash"] and records:
+        if not all(isinstance(first.get(k), t) for k, t in (("labeller_hash", str), ("labeller_settings", dict),
+                                                             ("labeller", dict), ("input", str))):
+            raise LabelError(f"{self.path} is not a revem label progress file (damaged header)")
+        old = first
+        records = []
+        for no, line in enumerate(lines[1:], start=2):
+            why = _record_problem(line, old["labeller_hash"])
+            if why:
+                self.damaged.append((no, why))
+            else:
+                records.append(json.loads(line))
+        if tail and lines:  # a write cut short: keep it when it is a whole record, else cut it off
+            if _record_problem(tail, old["labeller_hash"]) is None:
+                records.append(json.loads(tail))
+                with open(self.path, "ab") as fh:
+                    fh.write(b"\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self.torn = "kept (a complete record without its newline)"
+            else:
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(len(data) - len(tail))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self.torn = f"cut off (an incomplete write of {len(tail)} bytes)"
+        if old["labeller_hash"] != header["labeller_hash"] and (records or self.damaged):
             diff = sorted(k for k in set(old["labeller_settings"]) | set(header["labeller_settings"])
                           if old["labeller_settings"].get(k) != header["labeller_settings"].get(k))
             raise LabelError(
-                f"{self.path} was written with different labeller settings ({old['labeller']['name']}, hash "
+                f"{self.path} was written with different labeller settings ({old['labeller'].get('name')}, hash "
                 f"{old['labeller_hash'][:12]}; now {header['labeller']['name']}, hash "
                 f"{header['labeller_hash'][:12]}; differing: {', '.join(diff)}): resume with the same settings, "
                 "or label into a new --out")
-        if good < len(data):
-            with open(self.path, "r+b") as fh:
-                fh.truncate(good)
-                fh.flush()
-                os.fsync(fh.fileno())
         self.header = old
         for r in records:
-            if r.get("labeller_hash") != old["labeller_hash"]:
-                raise LabelError(f"{self.path}: a record of another labeller (index {r.get('index')})")
             self.records[int(r["index"])] = r  # a later line (--retry-failed) replaces an earlier one
 
+    def damage_report(self) -> str | None:
+        """One line on the damaged lines skipped and a torn last line, or None."""
+        parts = []
+        if self.damaged:
+            shown = ", ".join(f"{no} ({why})" for no, why in self.damaged[:5])
+            more = f" and {len(self.damaged) - 5} more" if len(self.damaged) > 5 else ""
+            parts.append(f"skipped {len(self.damaged)} damaged line(s): line {shown}{more}; every later line was kept")
+        if self.torn:
+            parts.append(f"its last line was {self.torn}")
+        return f"{self.path}: " + "; ".join(parts) if parts else None
+
     def append(self, rec: dict) -> None:
-        self.fh.write(json.dumps(rec, sort_keys=True, allow_nan=False) + "\n")
+        line = json.dumps(rec, sort_keys=True, allow_nan=False) + "\n"
+        kill_at = os.environ.get(KILL_ENV)
+        if kill_at:  # test hook (KILL_ENV): die inside the N-th write, half of the line on disk
+            self._appended = getattr(self, "_appended", 0) + 1
+            if self._appended == int(kill_at):
+                self.fh.write(line[: len(line) // 2])
+                self.fh.flush()
+                os.fsync(self.fh.fileno())
+                import signal
+
+                os.kill(os.getpid(), signal.SIGKILL)
+                time.sleep(60)
+        self.fh.write(line)
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.records[int(rec["index"])] = rec
 
     def close(self) -> None:
         self.fh.close()
+
+
+def _record_problem(line: bytes, labeller_hash: str) -> str | None:
+    """Why a progress line is not a usable record of this labeller (None when it is one)."""
+    try:
+        r = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return "not JSON"
+    if not isinstance(r, dict):
+        return "not a record"
+    idx = r.get("index")
+    if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
+        return "no configuration index"
+    if r.get("labeller_hash") != labeller_hash:
+        return f"a record of another labeller (index {idx})"
+    if not isinstance(r.get("structure_hash"), str) or r.get("status") not in ("ok", "failed"):
+        return f"not a record of this format (index {idx})"
+    n = r.get("n_atoms")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        return f"no atom count (index {idx})"
+    for k in ("wall_s", "cpu_s"):
+        if isinstance(r.get(k), bool) or not isinstance(r.get(k), (int, float)) or not math.isfinite(r[k]):
+            return f"no {k} (index {idx})"
+    if r["status"] == "failed":
+        return None if isinstance(r.get("reason"), str) else f"a failure without its reason (index {idx})"
+    e = r.get("energy")
+    if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e):
+        return f"no finite energy (index {idx})"
+    try:
+        f = np.asarray(r.get("forces"), dtype=float)
+        s = None if r.get("stress") is None else np.asarray(r["stress"], dtype=float)
+        fe = r.get("free_energy")
+        fe = None if fe is None else float(fe)
+    except (TypeError, ValueError):
+        return f"labels that are not numbers (index {idx})"
+    if f.shape != (n, 3) or not np.all(np.isfinite(f)):
+        return f"forces not a finite ({n}, 3) array (index {idx})"
+    if s is not None and (s.shape != (6,) or not np.all(np.isfinite(s))):
+        return f"stress not 6 finite numbers (index {idx})"
+    if fe is not None and not math.isfinite(fe):
+        return f"non-finite free energy (index {idx})"
+    return None
 
 
 def _fsync_dir(path: str) -> None:
@@ -599,26 +695,42 @@ def label(input_path: str, out: str, spec: dict, element: str | None = None, wor
           dask_address: str | None = None, max_atoms: int = DEFAULT_MAX_ATOMS, include_bootstrap: bool = False,
           retry_failed: bool = False, progress: bool = True, log=None) -> dict:
     """Label ``input_path`` into the extxyz ``out`` (resuming from ``OUT.progress.jsonl``); returns the
-    summary (also written to ``OUT.summary.json``).  LabelError for refused input or options."""
+    summary (also written to ``OUT.summary.json``).  LabelError for refused input or options (checked before
+    any work: ``out`` is not the input, not a directory, not an existing file without its progress file);
+    :class:`revem.safe_io.LockHeld` when another live process labels into the same ``out``."""
     from ..generator.storage import StoreError, check_directory
+    from ..safe_io import LockHeld, Refused, output_lock
 
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.perf_counter()
-    if not str(out).endswith(EXTXYZ_SUFFIXES):
+    out = str(out)
+    if not out.endswith(EXTXYZ_SUFFIXES):
         raise LabelError(f"--out {out}: the output is extxyz; name it *.extxyz or *.xyz (optionally .gz)")
-    if workers < 1:
-        raise LabelError(f"--workers must be >= 1 (got {workers})")
-    if max_atoms < 1:
-        raise LabelError(f"--max-atoms must be >= 1 (got {max_atoms})")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise LabelError(f"--workers must be a whole number >= 1 (got {workers!r})")
+    if isinstance(max_atoms, bool) or not isinstance(max_atoms, int) or max_atoms < 1:
+        raise LabelError(f"--max-atoms must be a whole number >= 1 (got {max_atoms!r})")
+    if os.path.isdir(out):
+        raise LabelError(f"--out {out} is a directory; name the output file")
     try:
         check_directory(out)
     except StoreError as exc:
         raise LabelError(str(exc)) from None
+    prog = progress_path(out)
+    for own in (out, prog, summary_path(out)):
+        if os.path.lexists(input_path) and os.path.lexists(own) and (
+                os.path.abspath(own) == os.path.abspath(input_path) or _samefile(own, input_path)):
+            raise LabelError(f"--out {out}: {'it' if own == out else own} is the input file")
     if os.path.abspath(out) == os.path.abspath(input_path):
         raise LabelError(f"--out {out} is the input file")
-    prog = progress_path(out)
-    if os.path.exists(out) and not os.path.exists(prog):
+    for own in (prog, summary_path(out)):
+        if os.path.lexists(own) and not os.path.isfile(own):
+            raise LabelError(f"--out {out}: {own} exists and is not a regular file")
+    if os.path.lexists(out) and not os.path.exists(prog):
         raise LabelError(f"{out} exists and there is no progress file {prog} to resume from; "
+                         "remove it or choose another --out")
+    if os.path.lexists(summary_path(out)) and not os.path.exists(prog):
+        raise LabelError(f"{summary_path(out)} exists and there is no progress file {prog}: it is not revem's; "
                          "remove it or choose another --out")
     configs, meta = read_configurations(input_path, element, include_bootstrap)
     elements = sorted({s for c in configs for s in c.atoms.get_chemical_symbols()})
@@ -626,39 +738,61 @@ def label(input_path: str, out: str, spec: dict, element: str | None = None, wor
     header = {"format": FORMAT, "version": FORMAT_VERSION, "labeller_hash": lhash, "labeller_settings": settings,
               "labeller": prov, "input": os.path.abspath(input_path), "input_kind": meta["kind"],
               "element": element, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    store = ProgressStore(prog, header)
     try:
-        by_index = {c.source_index: c for c in configs}
-        for idx, r in store.records.items():
-            c = by_index.get(idx)
-            if c is not None and r["structure_hash"] != c.structure_hash:
-                raise LabelError(f"{prog} belongs to another input: configuration {idx} of {input_path} differs "
-                                 f"from the one recorded (input of the progress file: {store.header['input']}; "
-                                 "another --element or a changed file?); label into a new --out")
-        refused = {}
-        todo = []
-        for c in configs:
-            why = _refusal(c, max_atoms)
-            if why:
-                refused[c.source_index] = why
-                continue
-            r = store.records.get(c.source_index)
-            if r is None or (retry_failed and r["status"] != "ok"):
-                todo.append(c)
-        todo_idx = {c.source_index for c in todo}
-        n_done = sum(1 for c in configs if c.source_index in store.records and c.source_index not in todo_idx)
-        if n_done:
-            log(f"revem label: resuming from {prog}: {n_done} of {len(configs)} configurations done")
-        log(f"revem label: {len(todo)} configurations ({sum(len(c.atoms) for c in todo)} atoms) to label with "
-            f"{prov['name']}" + (f", {len(refused)} refused" if refused else "")
-            + (f" on {dask_address}" if dask_address else f" on {workers} worker(s)"))
-        _label_todo(store, spec, lhash, todo, workers, dask_address, progress)
+        lock = output_lock(prog, "--out")
+        lock.__enter__()
+    except LockHeld:
+        raise
+    except Refused as exc:
+        raise LabelError(str(exc)) from None
+    try:
+        store = ProgressStore(prog, header)
+        try:
+            report = store.damage_report()
+            if report:
+                log(f"revem label: {report}")
+            by_index = {c.source_index: c for c in configs}
+            for idx, r in store.records.items():
+                c = by_index.get(idx)
+                if c is not None and r["structure_hash"] != c.structure_hash:
+                    raise LabelError(f"{prog} belongs to another input: configuration {idx} of {input_path} differs "
+                                     f"from the one recorded (input of the progress file: {store.header['input']}; "
+                                     "another --element or a changed file?); label into a new --out")
+            refused = {}
+            todo = []
+            for c in configs:
+                why = _refusal(c, max_atoms)
+                if why:
+                    refused[c.source_index] = why
+                    continue
+                r = store.records.get(c.source_index)
+                if r is None or (retry_failed and r["status"] != "ok"):
+                    todo.append(c)
+            todo_idx = {c.source_index for c in todo}
+            n_done = sum(1 for c in configs if c.source_index in store.records and c.source_index not in todo_idx)
+            if n_done:
+                log(f"revem label: resuming from {prog}: {n_done} of {len(configs)} configurations done")
+            log(f"revem label: {len(todo)} configurations ({sum(len(c.atoms) for c in todo)} atoms) to label with "
+                f"{prov['name']}" + (f", {len(refused)} refused" if refused else "")
+                + (f" on {dask_address}" if dask_address else f" on {workers} worker(s)"))
+            _label_todo(store, spec, lhash, todo, workers, dask_address, progress)
+        finally:
+            store.close()
+        summary = _finish(out, input_path, meta, configs, store, refused, prov, lhash, element, log)
+        summary["this_run"] = {"labelled": len(todo), "wall_s": round(time.perf_counter() - t_start, 3)}
+        if report:
+            summary["progress_damage"] = report
+        _write_json(summary_path(out), summary)
     finally:
-        store.close()
-    summary = _finish(out, input_path, meta, configs, store, refused, prov, lhash, element)
-    summary["this_run"] = {"labelled": len(todo), "wall_s": round(time.perf_counter() - t_start, 3)}
-    _write_json(summary_path(out), summary)
+        lock.__exit__(None, None, None)
     return summary
+
+
+def _samefile(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _label_todo(store, spec, lhash, todo, workers, dask_address, progress) -> None:
@@ -713,10 +847,12 @@ def _label_todo(store, spec, lhash, todo, workers, dask_address, progress) -> No
             bar.close()
 
 
-def _finish(out, input_path, meta, configs, store, refused, prov, lhash, element) -> dict:
-    """Write the output extxyz from the progress store (input order) and return the summary."""
-    import ase.io
+def _finish(out, input_path, meta, configs, store, refused, prov, lhash, element, log=None) -> dict:
+    """Write the output extxyz from the progress store (input order; through a temporary file renamed at the
+    end, info values that extxyz cannot carry escaped or dropped and said so) and return the summary."""
     from ase.calculators.singlepoint import SinglePointCalculator
+
+    from ..safe_io import atomic_file, write_extxyz
 
     settings_json = json.dumps(store.header["labeller_settings"], sort_keys=True)
     frames, failures, cost = [], [], {"wall_s": 0.0, "cpu_s": 0.0, "atoms_labelled": 0, "cpu_s_labelled": 0.0}
@@ -751,19 +887,10 @@ def _finish(out, input_path, meta, configs, store, refused, prov, lhash, element
             res["stress"] = np.array(r["stress"], dtype=float)
         a.calc = SinglePointCalculator(a, **res)
         frames.append(a)
-    d, base = os.path.split(os.path.abspath(out))
-    tmp = os.path.join(d, f".{base}.tmp-{os.getpid()}" + ("" if not out.endswith(".gz") else ".gz"))
-    try:
-        if frames:
-            ase.io.write(tmp, frames, format="extxyz")
-        else:  # nothing labelled: an empty (but valid) file
-            import gzip
-
-            (gzip.open if out.endswith(".gz") else open)(tmp, "wb").close()
-        os.replace(tmp, out)  # never a half-written output
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    notes: list = []
+    atomic_file(out, lambda tmp: notes.extend(write_extxyz(frames, tmp)), "--out")  # never a half-written output
+    for n in notes:
+        (log or print)(f"revem label: {out}: {n}")
     n_rec = sum(1 for c in configs if c.source_index in store.records and c.source_index not in refused)
     reasons = Counter(_reason_kind(f["reason"]) for f in failures)
     per_atom = cost["cpu_s_labelled"] / cost["atoms_labelled"] if cost["atoms_labelled"] else None
@@ -792,10 +919,10 @@ def _reason_kind(reason: str) -> str:
 
 
 def _write_json(path: str, obj) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1, default=str)
-    os.replace(tmp, path)
+    from ..safe_io import atomic_file
+
+    text = json.dumps(obj, indent=1, default=str)
+    atomic_file(path, lambda tmp: Path(tmp).write_text(text), "--out")
 
 
 def summary_text(s: dict) -> str:
@@ -814,6 +941,7 @@ def summary_text(s: dict) -> str:
 
 # ------------------------------------------------------------------------------- CLI
 def run(args) -> int:
+    from ..safe_io import OutputError, Refused
     from .dft import DFTUnavailable
 
     dft_opts = {"--ecut": args.ecut, "--kpts-density": args.kpts_density,
@@ -829,7 +957,10 @@ def run(args) -> int:
         summary = label(args.input, args.out, spec, element=args.element, workers=args.workers,
                         dask_address=args.dask, max_atoms=args.max_atoms, include_bootstrap=args.include_bootstrap,
                         retry_failed=args.retry_failed, progress=not args.no_progress)
-    except LabelError as exc:
+    except OutputError as exc:
+        print(f"revem label: {exc}", file=sys.stderr)
+        return 1
+    except (LabelError, Refused) as exc:
         print(f"revem label: {exc}", file=sys.stderr)
         return 2
     except DFTUnavailable as exc:
@@ -845,18 +976,17 @@ def run(args) -> int:
     return 0 if summary["n_labelled"] or not summary["n_configs"] else 1
 
 
-def _positive(kind, unit=""):
-    import argparse
+#: ranges of the numeric options (checked by argparse before any file is touched)
+OPTION_RANGES = {"--ecut": (float, 0, 10000.0, " eV"), "--kpts-density": (float, 0, 1000.0, " per A^-1"),
+                 "--smearing-width": (float, 0, 10.0, " eV"), "--scf-maxiter": (int, 0, 100000, ""),
+                 "--workers": (int, 0, 4096, ""), "--max-atoms": (int, 0, 10_000_000, "")}
 
-    def parse(text):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
-        if not (math.isfinite(v) and v > 0):
-            raise argparse.ArgumentTypeError(f"must be > 0{unit} (got {text})")
-        return v
-    return parse
+
+def _option(name: str):
+    from ..safe_io import arg_number
+
+    kind, lo, hi, unit = OPTION_RANGES[name]
+    return arg_number(kind, lo=lo, hi=hi, lo_open=True, unit=unit)
 
 
 def register(subparsers) -> None:
@@ -866,9 +996,10 @@ def register(subparsers) -> None:
                     "file with GPAW plane waves (--dft) or a potential (--teacher). Writes OUT (extxyz: energy eV, "
                     "forces eV/A, stress eV/A^3, provenance), OUT.progress.jsonl (resume by running the same "
                     "command again) and OUT.summary.json. See revem/labelling.py for the method.",
-        epilog="exit status: 0 done (failures listed); 1 nothing could be labelled; 2 refused (input, options, "
-               "a resume with other settings; the message names it); 3 GPAW not installed; 4 a worker died "
-               "(run again to resume)")
+        epilog="exit status: 0 done (failures listed); 1 nothing could be labelled, or an output could not be "
+               "written (full disk; nothing half-written); 2 refused (input, options, a resume with other settings, "
+               "another live run labelling into the same --out; the message names it); 3 GPAW not installed; "
+               "4 a worker died (run again to resume)")
     p.add_argument("input", help="revem generator database, ASE database (.db) or extxyz(.gz) file")
     p.add_argument("--out", required=True, help="output extxyz (.extxyz/.xyz, optionally .gz)")
     who = p.add_mutually_exclusive_group(required=True)
@@ -879,16 +1010,16 @@ def register(subparsers) -> None:
     p.add_argument("--element", default=None, help="element a revem generator database is rescaled to "
                    "(as revem rescale); required for one")
     p.add_argument("--include-bootstrap", action="store_true", help="generator database: the bootstrap rows too")
-    p.add_argument("--ecut", type=_positive(float, " eV"), default=None, help="--dft: plane-wave cutoff, eV (default 400)")
-    p.add_argument("--kpts-density", dest="kpts_density", type=_positive(float, " per A^-1"), default=None,
+    p.add_argument("--ecut", type=_option("--ecut"), default=None, help="--dft: plane-wave cutoff, eV (default 400)")
+    p.add_argument("--kpts-density", dest="kpts_density", type=_option("--kpts-density"), default=None,
                    help="--dft: k-points per A^-1 of reciprocal length, 2 pi included (default 4.0)")
-    p.add_argument("--smearing-width", dest="smearing_width", type=_positive(float, " eV"), default=None,
+    p.add_argument("--smearing-width", dest="smearing_width", type=_option("--smearing-width"), default=None,
                    help="--dft: Methfessel-Paxton width, eV (default 0.2)")
-    p.add_argument("--scf-maxiter", dest="scf_maxiter", type=_positive(int), default=None,
+    p.add_argument("--scf-maxiter", dest="scf_maxiter", type=_option("--scf-maxiter"), default=None,
                    help="--dft: SCF iterations before a configuration counts as not converged (default GPAW's)")
-    p.add_argument("--workers", type=_positive(int), default=1, help="local worker processes (default 1)")
+    p.add_argument("--workers", type=_option("--workers"), default=1, help="local worker processes (default 1)")
     p.add_argument("--dask", default=None, metavar="ADDRESS", help="dask.distributed scheduler (tcp://host:port); replaces --workers")
-    p.add_argument("--max-atoms", dest="max_atoms", type=_positive(int), default=DEFAULT_MAX_ATOMS,
+    p.add_argument("--max-atoms", dest="max_atoms", type=_option("--max-atoms"), default=DEFAULT_MAX_ATOMS,
                    help=f"refuse configurations with more atoms (default {DEFAULT_MAX_ATOMS})")
     p.add_argument("--retry-failed", action="store_true", help="label the recorded failures again")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

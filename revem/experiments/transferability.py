@@ -330,12 +330,14 @@ def markdown(p1: dict | None, p2: dict | None, meta: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------------- command
-def _teacher_label(frames_or_path, out: Path, teacher: str, element: str, workers: int, progress: bool):
-    """Label with a teacher through ``revem label`` (resumable); returns the labelled frames."""
-    from ase.io import write
-
+def _teacher_label(frames_or_path, out: Path, teacher: str, element: str, workers: int, progress: bool,
+                   folder=None):
+    """Label with a teacher through ``revem label`` (resumable); returns the labelled frames.  Frames given in
+    memory are first written to ``OUT.input.extxyz`` (through ``folder``, a planned
+    :class:`revem.safe_io.OutputFolder`, when given)."""
     from revem.data import read_extxyz_fast
     from revem.datasets.labelling import label, teacher_spec
+    from revem.safe_io import OutputFolder, write_extxyz
 
     src = frames_or_path
     if not isinstance(src, (str, Path)):  # written each time: a resume with other frames is refused by label()
@@ -345,75 +347,168 @@ def _teacher_label(frames_or_path, out: Path, teacher: str, element: str, worker
             c = at.copy()
             c.calc = None
             clean.append(c)
-        write(str(src), clean, format="extxyz")
+        (folder or OutputFolder(out.parent)).write_with(src.name, lambda tmp: write_extxyz(clean, tmp))
     is_db = str(src).endswith(".db")
     label(str(src), str(out), teacher_spec(teacher), element=element if is_db else None, workers=workers,
           progress=progress, include_bootstrap=is_db, log=lambda m: print(m, file=sys.stderr))
     return read_extxyz_fast(str(out))
 
 
-def run(args) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = lambda m: print(m, file=sys.stderr, flush=True)
-    wanted = {"linear": "linear SNAP", "quadratic": "quadratic SNAP", "ace": "linear ACE"}
-    if args.models != "all":
-        bad = [m for m in args.models.split(",") if m not in wanted]
-        if bad:
-            print(f"revem experiment transferability: --models {','.join(bad)}: choose from linear, quadratic, ace",
-                  file=sys.stderr)
-            return 2
-    models = {k: v for k, v in MODELS.items() if args.models == "all" or k in {wanted[m] for m in args.models.split(",")}}
-    meta, p1, p2 = {"models": {k: {**({"twojmax": v.twojmax, "quadratic": v.quadratic} if isinstance(v, SnapSettings)
-                                      else {"rcut": v.rcut, "nradmax_by_orders": v.nradmax_by_orders}),
-                                   "coefficients": v.n_columns} for k, v in models.items()},
-                    "ridge": args.ridge, "seeds": args.seeds}, None, None
-    t0 = time.perf_counter()
+MODEL_NAMES = {"linear": "linear SNAP", "quadratic": "quadratic SNAP", "ace": "linear ACE"}
+
+
+def check_args(args) -> dict:
+    """Every option and input of the experiment checked before any work (FitError naming it): numbers finite
+    and in range, the models known, the inputs present, something to do, and ``--out`` usable
+    (:class:`revem.safe_io.OutputFolder`: not a file, not an input, no output name taken by a file revem did
+    not write).  Returns ``{"models", "folder", "part1", "part2", "labels"}``."""
+    import os
+
+    from revem.safe_io import Refused, number
+
     try:
-        if not args.skip_part1:
+        number(args.seeds, "--seeds", lo=1, hi=1000, integer=True)
+        if args.max_per_group is not None:
+            number(args.max_per_group, "--max-per-group", lo=1, integer=True)
+        number(args.de_max_per_group, "--de-max-per-group", lo=0, integer=True)
+        number(args.ridge, "--ridge", lo=0, hi=1e6)
+        number(args.force_weight, "--force-weight", lo=0, hi=1e6)
+        number(args.workers, "--workers", lo=1, hi=4096, integer=True)
+    except Refused as exc:
+        raise FitError(str(exc)) from None
+    if args.models != "all":
+        bad = [m for m in args.models.split(",") if m not in MODEL_NAMES]
+        if bad:
+            raise FitError(f"--models {','.join(bad)}: choose from linear, quadratic, ace")
+    wanted = set(MODEL_NAMES.values()) if args.models == "all" else {MODEL_NAMES[m] for m in args.models.split(",")}
+    models = {k: v for k, v in MODELS.items() if k in wanted}
+    for opt, path in (("--em", args.em), ("--em-labelled", args.em_labelled), ("--de-labelled", args.de_labelled)):
+        if path is not None and not os.path.isfile(path):
+            raise FitError(f"{opt} {path} " + ("is not a regular file" if os.path.exists(path) else "does not exist"))
+    if args.em_labelled and not args.de_labelled:
+        raise FitError("--em-labelled needs --de-labelled (the DE set labelled by the same ground truth)")
+    if args.de_labelled and not args.em_labelled:
+        raise FitError("--de-labelled needs --em-labelled (the EM set labelled by the same ground truth)")
+    if args.em and args.em_labelled:
+        raise FitError("give --em (labelled here by --teacher) or --em-labelled, not both")
+    part1, part2 = not args.skip_part1, bool(args.em or args.em_labelled)
+    if not (part1 or part2):
+        raise FitError("nothing to do: --skip-part1 without --em or --em-labelled")
+    if part1 or args.em:
+        from revem.data import DataUnavailable, fetch
+
+        try:
+            for name in de_sources():
+                fetch(name)
+        except (DataUnavailable, KeyError) as exc:
+            raise FitError(f"the DE W set is needed ({'part 1' if part1 else '--em'}): {exc}") from None
+    if args.em:
+        from revem.potentials import PotentialError, load_potential
+
+        try:
+            load_potential(args.teacher)
+        except (PotentialError, OSError, ValueError) as exc:
+            raise FitError(f"--teacher {args.teacher}: {exc}") from None
+    inputs = [p for p in (args.em, args.em_labelled, args.de_labelled) if p]
+    from revem.safe_io import OutputFolder
+
+    try:
+        folder = OutputFolder(args.out, "--out", inputs=inputs, command="revem experiment transferability")
+        names = ["rse.npz", "transferability.md", "transferability.json"]
+        names += ["part1_rse.png"] if part1 else []
+        labels = []
+        if part2:
+            names += ["part2_fig4.png"]
+            if args.em:
+                tag = f"max{args.de_max_per_group}" if args.de_max_per_group else "all"
+                labels = ["em_teacher.extxyz", f"de_teacher_{tag}.extxyz"]
+                names.append(f"de_teacher_{tag}.input.extxyz")
+        folder.plan(*names)
+    except Refused as exc:
+        raise FitError(str(exc)) from None
+    for name in labels:  # a label output is revem's when its progress file is there (revem label's rule)
+        target = folder.path(name)
+        if os.path.lexists(target) and not os.path.exists(f"{target}.progress.jsonl"):
+            raise FitError(f"--out {args.out}: {name} exists without its progress file {name}.progress.jsonl; "
+                           "it is not revem's (remove it or choose another --out)")
+    return {"models": models, "folder": folder, "part1": part1, "part2": part2}
+
+
+def run(args) -> int:
+    from revem.data import DataCorrupt, DataUnavailable
+    from revem.datasets.labelling import LabelError, WorkersDied
+    from revem.safe_io import OutputError, Refused
+
+    log = lambda m: print(m, file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    folder = None
+    try:
+        plan = check_args(args)
+        models, folder = plan["models"], plan["folder"]
+        out = folder.folder
+        meta, p1, p2 = {"models": {k: {**({"twojmax": v.twojmax, "quadratic": v.quadratic} if isinstance(v, SnapSettings)
+                                          else {"rcut": v.rcut, "nradmax_by_orders": v.nradmax_by_orders}),
+                                       "coefficients": v.n_columns} for k, v in models.items()},
+                        "ridge": args.ridge, "seeds": args.seeds}, None, None
+        if plan["part1"]:
             frames, groups = load_de(args.max_per_group)
             meta["part1"] = {"n_configurations": len(frames), "groups": sorted(set(groups.tolist())),
                              "n_groups": len(set(groups.tolist())), "max_per_group": args.max_per_group}
             log(f"part 1: {len(frames)} DE configurations, {len(set(groups.tolist()))} groups")
             p1 = part1(frames, groups, models, seeds=tuple(range(args.seeds)), ridge=args.ridge,
                        progress=not args.quiet, log=log)
-            figure_part1(p1, out / "part1_rse.png")
-        if args.em_labelled or args.em:
+            folder.write_with("part1_rse.png", lambda tmp: figure_part1(p1, tmp))
+        if plan["part2"]:
             if args.em_labelled:
                 from revem.data import read_extxyz_fast
 
                 em = read_extxyz_fast(args.em_labelled)
-                de = read_extxyz_fast(args.de_labelled) if args.de_labelled else None
-                if de is None:
-                    raise FitError("--em-labelled needs --de-labelled (the DE set labelled by the same ground truth)")
+                de = read_extxyz_fast(args.de_labelled)
                 truth = args.truth or "the labels of the given files"
                 em_source = args.em_labelled
             else:
-                em = _teacher_label(args.em, out / "em_teacher.extxyz", args.teacher, "W", args.workers, not args.quiet)
+                folder._ensure()
+                em = _teacher_label(args.em, out / "em_teacher.extxyz", args.teacher, "W", args.workers,
+                                    not args.quiet, folder)
                 de_frames, _ = load_de(args.de_max_per_group, seed=1)
                 tag = f"max{args.de_max_per_group}" if args.de_max_per_group else "all"
                 de = _teacher_label(de_frames, out / f"de_teacher_{tag}.extxyz", args.teacher, "W", args.workers,
-                                    not args.quiet)
+                                    not args.quiet, folder)
                 truth = f"teacher potential {args.teacher} (surrogate ground truth, not DFT)"
                 em_source = args.em
+            for what, fr in (("EM", em), ("DE", de)):
+                bad = [i for i, at in enumerate(fr) if at.calc is None
+                       or not np.isfinite(at.get_potential_energy())]
+                if bad:
+                    raise FitError(f"the {what} set has configurations without a finite energy (frames "
+                                   f"{', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''})")
             meta["part2"] = {"truth": truth, "n_em": len(em), "n_de": len(de), "em_source": str(em_source),
                              "de_max_per_group": None if args.em_labelled else args.de_max_per_group}
             log(f"part 2: {len(em)} EM and {len(de)} DE configurations; ground truth {truth}")
             meta["part2"]["force_weight"] = args.force_weight
             p2 = part2(em, de, models, ridge=args.ridge, progress=not args.quiet, log=log,
                        force_weight=args.force_weight)
-            figure_part2(p2, out / "part2_fig4.png", truth)
-    except FitError as exc:
+            folder.write_with("part2_fig4.png", lambda tmp: figure_part2(p2, tmp, truth))
+        meta["wall_s"] = round(time.perf_counter() - t0, 1)
+        arrays = {f"part{k}/{m}/{how}": v["rse"] for k, res in ((1, p1), (2, p2)) if res
+                  for m, r in res.items() for how, v in r.items() if isinstance(v, dict) and "rse" in v}
+        folder.write_with("rse.npz", lambda tmp: np.savez_compressed(tmp, **arrays))  # the RSEs (eV/atom)
+        md = markdown(p1, p2, meta)
+        folder.write_bytes("transferability.md", md)
+        folder.write_bytes("transferability.json", json.dumps({"meta": meta, "part1": _strip(p1), "part2": _strip(p2)},
+                                                              indent=1, default=str))
+        folder.finish(remove_stale=False)
+    except (OutputError, WorkersDied) as exc:
+        if folder is not None:
+            folder.abort()
+        print(f"revem experiment transferability: {exc}", file=sys.stderr)
+        return 1
+    except (FitError, LabelError, Refused, DataCorrupt, DataUnavailable) as exc:
+        if folder is not None:
+            folder.abort()
         print(f"revem experiment transferability: {exc}", file=sys.stderr)
         return 2
-    meta["wall_s"] = round(time.perf_counter() - t0, 1)
-    arrays = {f"part{k}/{m}/{how}": v["rse"] for k, res in ((1, p1), (2, p2)) if res
-              for m, r in res.items() for how, v in r.items() if isinstance(v, dict) and "rse" in v}
-    np.savez_compressed(out / "rse.npz", **arrays)  # the RSEs (eV/atom) behind the figures
-    (out / "transferability.md").write_text(markdown(p1, p2, meta))
-    (out / "transferability.json").write_text(json.dumps({"meta": meta, "part1": _strip(p1), "part2": _strip(p2)},
-                                                          indent=1, default=str))
-    print((out / "transferability.md").read_text())
+    print(md)
     print(f"wrote {out / 'transferability.md'} (+ .json, figures) in {meta['wall_s']} s")
     return 0
 
@@ -423,7 +518,9 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="experiment", required=True)
     t = sub.add_parser("transferability", help="seed 002 Fig. 4: random vs group split (DFT), EM vs DE cross-training",
                        description=__doc__.split("\n\n")[0],
-                       epilog="exit status: 0 written; 2 refused (the message names the problem)")
+                       epilog="exit status: 0 written; 1 an output could not be written or a labelling worker died; "
+                              "2 refused (options, inputs, nothing to do, an unusable --out; the message names the "
+                              "problem; checked before any work, nothing written)")
     t.add_argument("--out", default="transferability", help="output folder (default ./transferability)")
     t.add_argument("--em", default=None, help="part 2: a revem generator database (rescaled to W here) or extxyz of "
                    "EM configurations, labelled by --teacher")

@@ -11,7 +11,6 @@ for ``--split group``.
 """
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -23,9 +22,26 @@ W_DEMO_DATA = ["fitsnap-WBe/W/slice_sample.extxyz.gz", "fitsnap-WBe/W/surface.ex
                "fitsnap-WBe/W/vacancy.extxyz.gz@every=10", "fitsnap-WBe/W/EOS_Data.extxyz.gz"]
 
 
-def read_sources(specs: list[str], element: str | None = None):
-    """(frames, group label per frame, provenance list) from registry names / extxyz paths (``@every=N``)."""
+def _finite_labels(at) -> bool:
+    """Whether a frame's energy, forces and (if any) stress are all finite."""
+    import numpy as np
+
+    try:
+        ok = np.isfinite(at.get_potential_energy()) and np.all(np.isfinite(at.get_forces()))
+        if "stress" in at.calc.results:
+            ok = ok and np.all(np.isfinite(at.get_stress()))
+    except Exception:  # noqa: BLE001 (no labels: reported by the caller)
+        return True
+    return bool(ok)
+
+
+def read_sources(specs: list[str], element: str | None = None, dropped: list | None = None):
+    """(frames, group label per frame, provenance list, element) from registry names / extxyz paths
+    (``@every=N``); every read bounded (:mod:`revem.safe_io`).  A frame with non-finite energy, forces or
+    stress is dropped from the data (so from the fit *and* the training split the card names) and listed in
+    ``dropped`` (``source``, frame index); the provenance counts them."""
     from revem.data import DataCorrupt, DataUnavailable, read_extxyz_fast, registry
+    from revem.safe_io import sha256_of
 
     frames, groups, prov = [], [], []
     for spec in specs:
@@ -34,31 +50,37 @@ def read_sources(specs: list[str], element: str | None = None):
             name, _, n = spec.partition("@every=")
             try:
                 every = int(n)
-                if every < 1:
+                if not 1 <= every <= 10**9:
                     raise ValueError
             except ValueError:
                 raise FitError(f"{spec}: '@every=' needs a positive integer") from None
         try:
             got = read_extxyz_fast(name)
         except (DataCorrupt, DataUnavailable) as exc:
-            raise FitError(str(exc)) from exc
+            raise FitError(str(exc)) from None
         if not isinstance(got, list):
             got = [got]
         got = got[::every]
         if not got:
             raise FitError(f"{spec}: no configurations")
+        kept = []
         for i, at in enumerate(got):
             if at.calc is None:
                 raise FitError(f"{name}: frame {i * every} has no energy/forces (label it first: revem label)")
+            if not _finite_labels(at):
+                if dropped is not None:
+                    dropped.append({"source": name, "frame": i * every})
+                continue
+            kept.append(at)
+        if not kept:
+            raise FitError(f"{spec}: every configuration has non-finite labels")
         label = Path(name).name.split(".")[0]
-        frames += got
-        groups += [label] * len(got)
+        frames += kept
+        groups += [label] * len(kept)
         reg = name in registry()
-        entry = {"source": name, "every": every, "n": len(got), "registry": reg}
-        if reg:
-            entry["sha256"] = registry()[name].get("sha256")
-        else:
-            entry["sha256"] = hashlib.sha256(Path(name).read_bytes()).hexdigest()
+        entry = {"source": name, "every": every, "n": len(kept), "n_dropped_nonfinite": len(got) - len(kept),
+                 "registry": reg}
+        entry["sha256"] = registry()[name].get("sha256") if reg else sha256_of(name)
         prov.append(entry)
     els = sorted({s for at in frames for s in at.get_chemical_symbols()})
     if element is None:
@@ -66,6 +88,52 @@ def read_sources(specs: list[str], element: str | None = None):
             raise FitError(f"the data hold {els}: pass --element (single-element fits only)")
         element = els[0]
     return frames, groups, prov, element
+
+
+#: ranges of ``revem fit snap``'s numeric options: (dest, option, kind, lo, hi, lo_open, hi_open)
+SNAP_RANGES = [
+    ("twojmax", "--twojmax", int, 1, 12, False, False),
+    ("rcut", "--rcut", float, 0.0, 15.0, True, False),
+    ("zbl_outer", "--zbl-outer", float, 0.0, 10.0, True, False),
+    ("zbl_inner", "--zbl-inner", float, 0.0, 10.0, True, False),
+    ("kappa", "--kappa", float, 0.0, 1.0, False, True),
+    ("de_low", "--de-low", float, 0.0, 1e6, True, False),
+    ("de_up", "--de-up", float, 0.0, 1e6, True, False),
+    ("df_up", "--df-up", float, 0.0, 1e6, True, False),
+    ("energy_weight", "--energy-weight", float, 0.0, 1e12, True, False),
+    ("force_weight", "--force-weight", float, 0.0, 1e12, False, False),
+    ("stress_weight", "--stress-weight", float, 0.0, 1e12, False, False),
+    ("ridge", "--ridge", float, 0.0, 1e6, False, False),
+    ("test_size", "--test-size", float, 0.0, 1.0, False, True),
+    ("seed", "--seed", int, 0, 2**63 - 1, False, False),
+]
+
+
+def check_snap_args(args) -> str:
+    """Every option of ``revem fit snap`` checked before any file is read (FitError naming it): the numbers
+    (:data:`SNAP_RANGES`: finite and in range), ``--zbl-inner`` < ``--zbl-outer``, ``--de-low`` < ``--de-up``,
+    the name (``[A-Za-z0-9_-]``, at most 64 characters) and the element.  Returns the element (or '')."""
+    from ase.data import atomic_numbers
+
+    from revem.safe_io import Refused, check_name, number
+
+    try:
+        for dest, opt, kind, lo, hi, lo_open, hi_open in SNAP_RANGES:
+            v = getattr(args, dest)
+            if v is not None:
+                number(v, opt, lo, hi, lo_open, hi_open, integer=kind is int)
+        if args.zbl_inner is not None and args.zbl_outer is not None and not args.zbl_inner < args.zbl_outer:
+            raise Refused(f"--zbl-inner {args.zbl_inner} must be below --zbl-outer {args.zbl_outer} (Å)")
+        if args.de_low is not None and args.de_up is not None and not args.de_low < args.de_up:
+            raise Refused(f"--de-low {args.de_low} must be below --de-up {args.de_up} (eV/atom)")
+        if args.name is not None:
+            check_name(args.name, "--name")
+    except Refused as exc:
+        raise FitError(str(exc)) from None
+    el = args.element
+    if el is not None and (el not in atomic_numbers or el == "X" or not el[:1].isupper()):
+        raise FitError(f"--element {el!r} is not a chemical symbol")
+    return el or ""
 
 
 def _settings(args, element: str) -> SnapSettings:
@@ -83,50 +151,100 @@ def _settings(args, element: str) -> SnapSettings:
 def _weighting(args) -> Weighting:
     return Weighting(kind=args.weighting, kappa=args.kappa, de_low=args.de_low, de_up=args.de_up, df_up=args.df_up,
                      energy_weight=args.energy_weight, force_weight=args.force_weight,
-                     stress_weight=args.stress_weight)
+                     stress_weight=args.stress_weight).check()
+
+
+def _data_paths(specs) -> list[str]:
+    """The DATA entries that are files (not registry names), for the output checks."""
+    import os
+
+    out = []
+    for spec in specs:
+        name = spec.partition("@every=")[0]
+        if os.path.lexists(name):
+            out.append(name)
+    return out
+
+
+def _default_name(args, element: str) -> str:
+    return args.name or f"{element}_{'quadratic' if args.quadratic else 'linear'}_snap"
 
 
 def run_snap(args) -> int:
-    from ase.io import write
+    """``revem fit snap``: options, names and the output folder are checked before any work; every file is
+    written through a temporary file renamed at the end (:class:`revem.safe_io.OutputFolder`); nothing is
+    written outside ``--out``."""
+    from revem.safe_io import OutputError, OutputFolder, Refused, write_extxyz
 
     from . import snap
 
     t0 = time.perf_counter()
+    folder = None
     try:
-        frames, groups, prov, element = read_sources(args.data, args.element)
+        el = check_snap_args(args)
+        folder = OutputFolder(args.out, "--out", inputs=_data_paths(args.data), command="revem fit snap")
+        if args.name is not None or el:
+            name0 = _default_name(args, el)
+            folder.plan(f"{name0}.snapcoeff", f"{name0}.snapparam", f"{name0}.yaml", f"{name0}.training.extxyz.gz",
+                        "fit.json", "errors.md", "parity.png")
+        dropped: list = []
+        frames, groups, prov, element = read_sources(args.data, args.element, dropped)
         if args.element and any(set(at.get_chemical_symbols()) != {args.element} for at in frames):
             raise FitError(f"the data hold other elements than {args.element}")
         s = _settings(args, element)
         w = _weighting(args)
-        name = args.name or f"{element}_{'quadratic' if s.quadratic else 'linear'}_snap"
+        name = _default_name(args, element)
+        train_file = f"{name}.training.extxyz.gz"
+        folder.plan(f"{name}.snapcoeff", f"{name}.snapparam", f"{name}.yaml", train_file, "fit.json", "errors.md",
+                    "parity.png")
+        if dropped:
+            where = ", ".join(f"{d['source']} frame {d['frame']}" for d in dropped[:5])
+            print(f"revem fit snap: dropped {len(dropped)} configuration(s) with non-finite energy, forces or stress "
+                  f"from the data and the training split ({where}{', ...' if len(dropped) > 5 else ''})",
+                  file=sys.stderr)
         print(f"fitting {'quadratic' if s.quadratic else 'linear'} SNAP ({s.n_columns} coefficients, 2J_max "
               f"{s.twojmax}, cutoff {s.rcutfac:.4g} Å) to {len(frames)} configurations "
               f"({sum(map(len, frames))} atoms) of {element}; weighting {w.kind}", file=sys.stderr)
         res = snap.fit(frames, s, w, test_size=args.test_size, seed=args.seed, split_how=args.split,
                        groups=groups, ridge=args.ridge, progress=not args.quiet)
-    except FitError as exc:
+        if not len(res.train):
+            raise FitError(f"--test-size {args.test_size} leaves no training configuration")
+        tr = res.errors["train"]["all"]
+        te = res.errors.get("test", {}).get("all", {})
+        notes = (f"Fitted by `revem fit snap` on {len(res.train)} configurations ({', '.join(p['source'] for p in prov)}); "
+                 f"weighting {w.kind}; train RMSE {tr.get('energy_rmse', float('nan')):.3g} meV/atom, "
+                 f"{tr.get('force_rmse', float('nan')):.3g} eV/Å"
+                 + (f"; test RMSE {te['energy_rmse']:.3g} meV/atom, {te.get('force_rmse', float('nan')):.3g} eV/Å"
+                    if te else "")
+                 + f". ZBL ({res.settings.zbl_inner:.3g}-{res.settings.zbl_outer:.3g} Å switching) below the shortest "
+                   "training distance. A demonstration fit, not a tuned potential.")
+        files = snap.potential_files(res.coef, res.settings, name, training_data=[train_file], notes=notes)
+        write_notes: list = []
+        folder.write_with(train_file, lambda tmp: write_notes.extend(
+            write_extxyz([frames[i] for i in res.train], tmp)))
+        for fname, text in files.items():
+            folder.write_bytes(fname, text)
+        card = folder.path(f"{name}.yaml")
+        folder.write_with("parity.png", lambda tmp: snap.parity_plot(res, frames, tmp))
+        folder.write_bytes("errors.md", snap.errors_markdown(res))
+        summary = res.summary() | {"name": name, "sources": prov, "split": args.split, "seed": args.seed,
+                                   "ridge": args.ridge, "wall_s": round(time.perf_counter() - t0, 2),
+                                   "groups_test": sorted({groups[i] for i in res.test}),
+                                   "dropped_nonfinite": dropped}
+        folder.write_bytes("fit.json", snap.to_json(summary))
+        folder.finish(remove_stale=False)  # other potentials fitted into the same folder are kept
+    except OutputError as exc:
+        if folder is not None:
+            folder.abort()
+        print(f"revem fit snap: {exc}", file=sys.stderr)
+        return 1
+    except (FitError, Refused) as exc:
+        if folder is not None:
+            folder.abort()
         print(f"revem fit snap: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    train_file = f"{name}.training.extxyz.gz"
-    write(str(out / train_file), [frames[i] for i in res.train], format="extxyz")
-    tr = res.errors["train"]["all"]
-    te = res.errors.get("test", {}).get("all", {})
-    notes = (f"Fitted by `revem fit snap` on {len(res.train)} configurations ({', '.join(p['source'] for p in prov)}); "
-             f"weighting {w.kind}; train RMSE {tr.get('energy_rmse', float('nan')):.3g} meV/atom, "
-             f"{tr.get('force_rmse', float('nan')):.3g} eV/Å"
-             + (f"; test RMSE {te['energy_rmse']:.3g} meV/atom, {te.get('force_rmse', float('nan')):.3g} eV/Å"
-                if te else "")
-             + f". ZBL ({res.settings.zbl_inner:.3g}-{res.settings.zbl_outer:.3g} Å switching) below the shortest "
-               "training distance. A demonstration fit, not a tuned potential.")
-    card = snap.write_potential(res.coef, res.settings, out, name, training_data=[train_file], notes=notes)
-    snap.parity_plot(res, frames, out / "parity.png")
-    (out / "errors.md").write_text(snap.errors_markdown(res))
-    summary = res.summary() | {"name": name, "sources": prov, "split": args.split, "seed": args.seed,
-                               "ridge": args.ridge, "wall_s": round(time.perf_counter() - t0, 2),
-                               "groups_test": sorted({groups[i] for i in res.test})}
-    (out / "fit.json").write_text(snap.to_json(summary))
+    for n in write_notes:
+        print(f"revem fit snap: {train_file}: {n}", file=sys.stderr)
     print(snap.errors_markdown(res))
     if len(res.excluded):
         print(f"{len(res.excluded)} configurations excluded by the paper's weighting (E - E_min >= "
@@ -143,7 +261,9 @@ def register(subparsers) -> None:
     s = sub.add_parser(
         "snap", help="linear or quadratic SNAP by weighted least squares (writes a potential card)",
         description=__doc__.split("\n\n")[1],
-        epilog="exit status: 0 written; 2 refused (unreadable data, mixed elements, bad options; the message names it)")
+        epilog="exit status: 0 written; 1 an output could not be written (full disk; nothing half-written); 2 refused "
+               "(unreadable data, mixed elements, bad options, an --out that is a file or an input, a --name that is "
+               "not [A-Za-z0-9_-]; the message names it; nothing written)")
     s.add_argument("data", nargs="+", help="registry names or extxyz files with energies and forces ('NAME@every=N')")
     s.add_argument("--element", default=None, help="chemical symbol (default: the data's single element)")
     s.add_argument("--quadratic", action="store_true", help="quadratic SNAP (seed 002 eq. 3); default 2J_max 6 then")

@@ -75,7 +75,8 @@ version was not compared with the seed text).
 
 Disclaimers: the inputs reproduce the paper's settings, not its potentials (the seed text says its datasets
 "will be made available upon publication"); files of the names listed above in the working folder are
-replaced; the pickle written by :func:`write_dataset` is pacemaker's format and is only ever read by
+replaced only when revem wrote them (its manifest ``.revem-manifest.json``; any other file of such a name is
+refused before any work, and an input is never among them); the pickle written by :func:`write_dataset` is pacemaker's format and is only ever read by
 pacemaker/pyace (revem never unpickles a user's file).
 """
 from __future__ import annotations
@@ -309,14 +310,21 @@ def pacemaker_input(element: str, dataset_filename: str | os.PathLike, *, test_s
     return inp
 
 
-def dump_input(inp: dict, path: str | os.PathLike) -> Path:
-    """Write ``inp`` as YAML (``yaml.safe_dump``, keys in the order given)."""
+def input_text(inp: dict) -> str:
+    """``inp`` as YAML (``yaml.safe_dump``, keys in the order given) with revem's header line."""
     import yaml
 
+    return ("# pacemaker input written by revem (seed 000 S5 settings; see revem.fitting.pacemaker)\n"
+            + yaml.safe_dump(inp, sort_keys=False, default_flow_style=None, allow_unicode=True, width=120))
+
+
+def dump_input(inp: dict, path: str | os.PathLike) -> Path:
+    """Write ``inp`` as YAML (:func:`input_text`) through a temporary file renamed at the end."""
+    from revem.safe_io import atomic_file
+
     path = Path(path)
-    path.write_text("# pacemaker input written by revem (seed 000 S5 settings; see revem.fitting.pacemaker)\n"
-                    + yaml.safe_dump(inp, sort_keys=False, default_flow_style=None, allow_unicode=True,
-                                     width=120), encoding="utf-8")
+    text = input_text(inp)
+    atomic_file(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return path
 
 
@@ -377,13 +385,14 @@ def write_dataset(frames, path: str | os.PathLike, *, e_atom: float | None = Non
     """Write labelled frames (``ase.Atoms`` with a calculator holding energy and forces, e.g. a
     SinglePointCalculator) as pacemaker's dataset: a pandas DataFrame pickled with gzip compression
     (protocol 4, as ``pace_collect`` writes it).  Columns: see :func:`dataset_frame`.  Returns the path."""
+    from revem.safe_io import atomic_file
+
     path = Path(path)
     if not path.name.endswith(".gzip"):
         raise PacemakerError(f"{path}: pacemaker recognises a gzip-compressed dataset by the ending "
                              f"'.gzip' (e.g. dataset.pckl.gzip)")
     df = dataset_frame(frames, e_atom=e_atom)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_pickle(path, compression="gzip", protocol=4)
+    atomic_file(path, lambda tmp: df.to_pickle(tmp, compression="gzip", protocol=4))
     return path
 
 
@@ -417,12 +426,8 @@ def _n_test(n: int, test_size: float) -> int:
     return int(test_size) if test_size >= 1 else int(n * test_size)
 
 
-def write_extxyz(frames, path: str | os.PathLike) -> Path:
-    """Labelled frames as gzip-compressed extxyz (energy, forces, stress from their calculators)."""
-    import gzip
-    import io
-
-    import ase.io
+def labelled_copies(frames) -> list:
+    """Bare copies of labelled frames (energy, forces, stress in a SinglePointCalculator; scalar info kept)."""
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
 
@@ -433,12 +438,36 @@ def write_extxyz(frames, path: str | os.PathLike) -> Path:
                   pbc=at.get_pbc(), info={k: v for k, v in at.info.items() if isinstance(v, (str, int, float))})
         b.calc = SinglePointCalculator(b, energy=e, forces=f, **({"stress": s} if s is not None else {}))
         out.append(b)
-    buf = io.StringIO()
-    ase.io.write(buf, out, format="extxyz")
+    return out
+
+
+def write_extxyz(frames, path: str | os.PathLike) -> Path:
+    """Labelled frames as gzip-compressed extxyz (energy, forces, stress from their calculators), written
+    through a temporary file renamed at the end (:func:`revem.safe_io.write_extxyz`: info values extxyz
+    cannot carry are escaped or dropped)."""
+    from revem.safe_io import atomic_file
+    from revem.safe_io import write_extxyz as _write
+
+    out = labelled_copies(frames)
     path = Path(path)
-    with gzip.open(path, "wt") as fh:
-        fh.write(buf.getvalue())
+    atomic_file(path, lambda tmp: _write(out, tmp))
     return path
+
+
+#: every file :func:`write_pacemaker_inputs` may write in the working folder (checked before any work)
+WORKDIR_FILES = ("dataset.pckl.gzip", "test.pckl.gzip", "train.extxyz.gz", "test.extxyz.gz", "holdout.extxyz.gz",
+                 "dataset.extxyz.gz", "input.yaml", "revem_pacemaker.json")
+#: what :func:`run_pacemaker` lets pacemaker write under these names (an earlier run's, revem's, is replaced)
+RUN_FILES = ("pacemaker.out", "output_potential.yaml", "output_potential.yace")
+
+
+def _sources(frames_or_extxyz) -> list[str]:
+    if isinstance(frames_or_extxyz, (str, os.PathLike)):
+        return [str(frames_or_extxyz)]
+    try:
+        return [str(x) for x in frames_or_extxyz if isinstance(x, (str, os.PathLike))]
+    except TypeError:
+        return []
 
 
 def write_pacemaker_inputs(frames_or_extxyz, element: str, workdir: str | os.PathLike, *,
@@ -466,11 +495,26 @@ def write_pacemaker_inputs(frames_or_extxyz, element: str, workdir: str | os.Pat
     ``input.yaml`` and ``revem_pacemaker.json`` (provenance, the element parameters, counts).  Other
     arguments as :func:`pacemaker_input` and :func:`write_dataset`.
     """
+    from revem.safe_io import OutputError, OutputFolder, Refused
+
     if split not in ("revem", "pacemaker"):
         raise PacemakerError(f"split must be 'revem' or 'pacemaker', got {split!r}")
-    # element, parameters, test_size, nfit, evaluator are checked before any frame is read
+    # every option and the working folder are checked before any frame is read or any file written
     pacemaker_input(element, "dataset.pckl.gzip", test_size=test_size, nfit=nfit, evaluator=evaluator,
                     maxiter=maxiter, seed=seed, params=params, overrides=overrides)
+    if e_atom is not None and (isinstance(e_atom, bool) or not isinstance(e_atom, (int, float))
+                               or not math.isfinite(float(e_atom))):
+        raise PacemakerError(f"e_atom (--e-atom) must be a finite energy in eV, got {e_atom!r}")
+    if n_sample is not None and (isinstance(n_sample, bool) or not isinstance(n_sample, int) or n_sample < 0):
+        raise PacemakerError(f"n_sample must be a whole number >= 0 or None, got {n_sample!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise PacemakerError(f"seed must be a whole number >= 0, got {seed!r}")
+    try:
+        folder = OutputFolder(workdir, "--workdir", inputs=_sources(frames_or_extxyz),
+                              command="revem fit pacemaker")
+        folder.plan(*WORKDIR_FILES)
+    except Refused as exc:
+        raise PacemakerError(str(exc)) from None
     frames = _read_frames(frames_or_extxyz)
     if not frames:
         raise PacemakerError("no frames to write")
@@ -479,8 +523,7 @@ def write_pacemaker_inputs(frames_or_extxyz, element: str, workdir: str | os.Pat
         if species != [element]:
             raise PacemakerError(f"frame {i} contains {species}, expected only {element} (a unary fit; rescale "
                                  f"or relabel the configurations to {element} first, cf. revem rescale)")
-    if n_sample is not None and (isinstance(n_sample, bool) or not isinstance(n_sample, int) or n_sample < 0):
-        raise PacemakerError(f"n_sample must be a whole number >= 0 or None, got {n_sample!r}")
+        _labels(at, i)  # every frame labelled with finite numbers, before anything is written
     rng = np.random.default_rng(seed)
     idx = np.arange(len(frames))
     hold = np.array([], dtype=int)
@@ -497,39 +540,55 @@ def write_pacemaker_inputs(frames_or_extxyz, element: str, workdir: str | os.Pat
         train = np.setdiff1d(idx, test)
     else:
         train = idx
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("test.pckl.gzip", "train.extxyz.gz", "test.extxyz.gz", "holdout.extxyz.gz", "dataset.extxyz.gz"):
-        (workdir / stale).unlink(missing_ok=True)  # files of an earlier call that would no longer match
     inp = pacemaker_input(element, "dataset.pckl.gzip", test_size=test_size, nfit=nfit, evaluator=evaluator,
                           maxiter=maxiter, seed=seed, params=params, overrides=overrides)
     pick = lambda ii: [frames[i] for i in ii]
-    out = {"dataset": write_dataset(pick(train), workdir / "dataset.pckl.gzip", e_atom=e_atom),
-           "test_dataset": None, "holdout": None}
-    if split == "revem":
-        inp["data"].pop("test_size", None)
-        inp["data"]["test_filename"] = "test.pckl.gzip"
-        out["test_dataset"] = write_dataset(pick(test), workdir / "test.pckl.gzip", e_atom=e_atom)
-        out["train_extxyz"] = write_extxyz(pick(train), workdir / "train.extxyz.gz")
-        out["test_extxyz"] = write_extxyz(pick(test), workdir / "test.extxyz.gz")
-    else:
-        out["dataset_extxyz"] = write_extxyz(pick(train), workdir / "dataset.extxyz.gz")
-    if len(hold):
-        out["holdout"] = write_extxyz(pick(hold), workdir / "holdout.extxyz.gz")
-    out["input"] = dump_input(inp, workdir / "input.yaml")
-    src = ([str(frames_or_extxyz)] if isinstance(frames_or_extxyz, (str, os.PathLike))
-           else [str(x) for x in frames_or_extxyz] if all(isinstance(x, (str, os.PathLike)) for x in frames_or_extxyz)
-           else "ase.Atoms given in memory")
-    prov = {"element": element, "source": src, "n_frames": len(frames), "n_sample": n_sample, "seed": seed,
-            "split": split, "n_train": len(train) if split == "revem" else None,
-            "n_test": len(test) if split == "revem" else None, "n_dataset": len(idx),
-            "n_holdout": len(hold), "e_atom_eV": e_atom,
-            "energy_corrected": "energy - N * e_atom" if e_atom is not None else "energy (no free-atom reference)",
-            "element_parameters": element_parameters(element, params),
-            "paper": PAPER_INPUTS.get(element), "paper_table5_train_test": PAPER_TABLE5.get(element),
-            "citation": CITATION}
-    out["provenance"] = workdir / "revem_pacemaker.json"
-    out["provenance"].write_text(json.dumps(prov, indent=1, default=str))
+
+    def dataset(name, ii):
+        df = dataset_frame(pick(ii), e_atom=e_atom)
+        return folder.write_with(name, lambda tmp: df.to_pickle(tmp, compression="gzip", protocol=4))
+
+    def extxyz(name, ii):
+        from revem.safe_io import write_extxyz as _write
+
+        copies = labelled_copies(pick(ii))
+        return folder.write_with(name, lambda tmp: _write(copies, tmp))
+
+    try:
+        out = {"dataset": dataset("dataset.pckl.gzip", train), "test_dataset": None, "holdout": None}
+        if split == "revem":
+            inp["data"].pop("test_size", None)
+            inp["data"]["test_filename"] = "test.pckl.gzip"
+            out["test_dataset"] = dataset("test.pckl.gzip", test)
+            out["train_extxyz"] = extxyz("train.extxyz.gz", train)
+            out["test_extxyz"] = extxyz("test.extxyz.gz", test)
+        else:
+            out["dataset_extxyz"] = extxyz("dataset.extxyz.gz", train)
+        if len(hold):
+            out["holdout"] = extxyz("holdout.extxyz.gz", hold)
+        out["input"] = folder.write_bytes("input.yaml", input_text(inp))
+        src = _sources(frames_or_extxyz) or "ase.Atoms given in memory"
+        prov = {"element": element, "source": src, "n_frames": len(frames), "n_sample": n_sample, "seed": seed,
+                "split": split, "n_train": len(train) if split == "revem" else None,
+                "n_test": len(test) if split == "revem" else None, "n_dataset": len(idx),
+                "n_holdout": len(hold), "e_atom_eV": e_atom,
+                "energy_corrected": "energy - N * e_atom" if e_atom is not None else "energy (no free-atom reference)",
+                "element_parameters": element_parameters(element, params),
+                "paper": PAPER_INPUTS.get(element), "paper_table5_train_test": PAPER_TABLE5.get(element),
+                "citation": CITATION}
+        out["provenance"] = folder.write_bytes("revem_pacemaker.json", json.dumps(prov, indent=1, default=str))
+        # an earlier call's inputs that no longer match (revem's, unchanged) are removed now; a fitted
+        # potential of an earlier run (output_potential.*) is kept
+        folder.finish(remove_stale=WORKDIR_FILES)
+    except OutputError:
+        folder.abort()
+        raise
+    except Refused as exc:
+        folder.abort()
+        raise PacemakerError(str(exc)) from None
+    except PacemakerError:
+        folder.abort()
+        raise
     return out
 
 
@@ -564,10 +623,16 @@ def read_metrics(path: str | os.PathLike) -> dict:
     """The last row of a pacemaker metrics table (whitespace-separated, header first) as
     ``{"iter_num": .., "loss": .., "rmse_epa_eV/atom": .., "rmse_f_comp_eV/A": .., ...}``; {} when absent
     or empty."""
+    from revem.safe_io import Refused, read_text
+
     path = Path(path)
     if not path.is_file():
         return {}
-    lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+    try:
+        text = read_text(path, "pacemaker metrics", limit=64 << 20, decompress=False)
+    except Refused:
+        return {}
+    lines = [ln.split() for ln in text.splitlines() if ln.strip()]
     if len(lines) < 2:
         return {}
     head, last = lines[0], lines[-1]
@@ -684,18 +749,26 @@ def run_pacemaker(workdir: str | os.PathLike, timeout: float | None = None, *, i
     pickles included) are left in ``workdir``; revem reads only its text metrics and the potential."""
     import yaml
 
+    from revem.safe_io import OutputFolder, Refused, read_text
+
     workdir = Path(workdir)
     inp_path = workdir / input_name
     if not inp_path.is_file():
         raise PacemakerError(f"{inp_path} does not exist (write it with write_pacemaker_inputs / "
                              f"revem fit pacemaker first)")
+    try:
+        folder = OutputFolder(workdir, "--workdir", command="revem fit pacemaker --run")
+        folder.plan("pacemaker.out", output, str(Path(output).with_suffix(".yace")))
+        text = read_text(inp_path, "pacemaker input", limit=1 << 20, decompress=False)
+    except Refused as exc:
+        raise PacemakerError(str(exc)) from None
     exe = find_tool("pacemaker")
     if exe is None:
         raise PacemakerUnavailable(INSTALL_HINT)
     try:
-        inp = yaml.safe_load(inp_path.read_text())
+        inp = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise PacemakerError(f"{inp_path} is not valid YAML: {exc}") from exc
+        raise PacemakerError(f"{inp_path} is not valid YAML: {' '.join(str(exc).split())}") from None
     evaluator = ((inp or {}).get("backend") or {}).get("evaluator", "pyace") if isinstance(inp, dict) else None
     if evaluator is None:
         raise PacemakerError(f"{inp_path} is not a pacemaker input (a YAML mapping)")
@@ -708,8 +781,8 @@ def run_pacemaker(workdir: str | os.PathLike, timeout: float | None = None, *, i
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     log = workdir / "pacemaker.out"
     out_yaml = workdir / output
-    if out_yaml.exists():
-        out_yaml.unlink()  # never report an earlier run's potential as this run's
+    if out_yaml.exists():  # revem's (planned above): never report an earlier run's potential as this run's
+        out_yaml.unlink()
     t0 = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen([exe, input_name, "-o", output], cwd=workdir, stdout=fh, stderr=subprocess.STDOUT,
@@ -735,6 +808,9 @@ def run_pacemaker(workdir: str | os.PathLike, timeout: float | None = None, *, i
         from pyace import ACEBBasisSet
 
         ACEBBasisSet(str(out_yaml)).to_ACECTildeBasisSet().save_yaml(str(yace))
+    for name in ("pacemaker.out", out_yaml.name, yace.name):
+        folder.record(name)
+    folder.finish(remove_stale=False)
     run = PacemakerRun(workdir=workdir, potential_yaml=out_yaml, potential_yace=yace,
                        train_errors=read_metrics(workdir / "metrics.txt"),
                        test_errors=read_metrics(workdir / "test_metrics.txt"), wall_s=wall, log=log)
@@ -748,10 +824,12 @@ def evaluate_workdir(workdir: str | os.PathLike, potential: str | os.PathLike) -
     :func:`write_pacemaker_inputs` (``train``, ``test``, ``holdout``; ``dataset`` for ``split="pacemaker"``),
     with the folder's ``e_atom``, the element's ``DEup``/``DFup`` and E_min of the fitted data."""
     from revem.data import read_extxyz_fast
+    from revem.safe_io import load_json
 
     workdir = Path(workdir)
     prov_path = workdir / "revem_pacemaker.json"
-    prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
+    prov = load_json(prov_path, "provenance", limit=16 << 20) if prov_path.is_file() else {}
+    prov = prov if isinstance(prov, dict) else {}
     par = prov.get("element_parameters") or {}
     e_atom = prov.get("e_atom_eV")
     sets = {name: workdir / f"{name}.extxyz.gz" for name in ("train", "test", "dataset", "holdout")}
@@ -835,8 +913,16 @@ def _cli_overrides(args) -> dict:
 
 def run_cli(args) -> int:
     """``revem fit pacemaker``: write the inputs (and run pacemaker with ``--run``); 0 on success, 2 on bad
-    input, 1 when pacemaker cannot run or fails."""
+    input (options, the working folder; checked before any file is written), 1 when pacemaker cannot run or
+    fails or an output cannot be written."""
+    from revem.safe_io import OutputError, Refused, number
+
     try:
+        if args.timeout is not None:
+            try:
+                number(args.timeout, "--timeout", lo=0, lo_open=True, unit=" s")
+            except Refused as exc:
+                raise PacemakerError(str(exc)) from None
         evaluator = args.evaluator
         if evaluator == "auto":
             evaluator = "tensorpot" if tensorpot_available() else "pyace"
@@ -845,6 +931,9 @@ def run_cli(args) -> int:
                                        test_size=args.test_size, split=args.split, nfit=args.nfit,
                                        evaluator=evaluator, maxiter=args.maxiter, seed=args.seed,
                                        params=_parse_params(args.param), overrides=_cli_overrides(args))
+    except OutputError as exc:
+        print(f"revem fit pacemaker: {exc}", file=sys.stderr)
+        return 1
     except PacemakerError as exc:
         print(f"revem fit pacemaker: {exc}", file=sys.stderr)
         return 2

@@ -65,6 +65,8 @@ PAPER_CITATION = ("seed 000 (Rev-EM) §5.5 and S5: 90 % energies / 10 % forces, 
                   "ΔE of E_min; pacemaker EnergyBasedWeightingPolicy (Bochkarev et al., Phys. Rev. Mater. 6, "
                   "013804 (2022))")
 GPA_PER_EV_A3 = 160.21766208
+MAX_TWOJMAX = 12  # 2J_max 12: 84 bispectrum components per atom (14 would be 120, beyond any SNAP fitted here)
+MAX_CUTOFF = 15.0  # Å
 
 
 class FitError(ValueError):
@@ -98,6 +100,24 @@ class SnapSettings:
         m = self.n_linear
         return 1 + m + (m * (m + 1) // 2 if self.quadratic else 0)
 
+    def __post_init__(self):
+        """Settings a potential rests on are checked where they enter (issue #19: ``--rcut -1`` wrote
+        ``rcutfac -1``)."""
+        from ase.data import atomic_numbers
+
+        if self.element not in atomic_numbers or self.element == "X":
+            raise FitError(f"element {self.element!r} is not a chemical symbol")
+        if isinstance(self.twojmax, bool) or not isinstance(self.twojmax, (int, np.integer)) or not 0 < self.twojmax <= MAX_TWOJMAX:
+            raise FitError(f"2J_max must be a whole number in 1..{MAX_TWOJMAX} (got {self.twojmax!r})")
+        for name, v, hi in (("cutoff rcutfac", self.rcutfac, MAX_CUTOFF), ("rfac0", self.rfac0, 1.0),
+                            ("zbl_inner", self.zbl_inner, MAX_CUTOFF), ("zbl_outer", self.zbl_outer, MAX_CUTOFF)):
+            if v is None and name.startswith("zbl"):
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not (math.isfinite(v) and 0 < v <= hi):
+                raise FitError(f"SNAP {name} must be a finite number in (0, {hi:g}] (got {v!r})")
+        if not (isinstance(self.rmin0, (int, float)) and math.isfinite(self.rmin0) and 0 <= self.rmin0 < self.rcutfac):
+            raise FitError(f"SNAP rmin0 must be in [0, rcutfac) (got {self.rmin0!r})")
+
     def sna_args(self) -> str:
         g = lambda x: f"{float(x):.17g}"
         return (f"{g(self.rcutfac)} {g(self.rfac0)} {self.twojmax} 0.5 1.0 rmin0 {g(self.rmin0)} "
@@ -124,6 +144,33 @@ class Weighting:
     energy_weight: float = 100.0
     force_weight: float = 1.0
     stress_weight: float = 0.0
+
+    def check(self) -> Weighting:
+        """Every value finite and in range (FitError naming it): ``kappa`` in [0, 1) (at 1 every energy row has
+        weight zero: issue #19's ``--kappa 2`` dropped them all and wrote a useless potential with exit 0),
+        thresholds > 0 with ``de_low`` < ``de_up``, row weights >= 0 with an energy weight > 0."""
+        if self.kind not in ("paper", "uniform"):
+            raise FitError(f"unknown weighting {self.kind!r} (paper or uniform)")
+
+        def num(name, v, lo, hi, lo_open=False, hi_open=False):
+            if v is None:
+                return
+            ok = isinstance(v, (int, float, np.floating)) and not isinstance(v, bool) and math.isfinite(v) \
+                and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+            if not ok:
+                raise FitError(f"{name} must be a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}"
+                               f"{')' if hi_open else ']'} (got {v!r})")
+        num("--kappa", self.kappa, 0.0, 1.0, hi_open=True)
+        for name, v in (("--de-low", self.de_low), ("--de-up", self.de_up), ("--df-up", self.df_up),
+                        ("DE", self.de), ("DF", self.df)):
+            num(name, v, 0.0, 1e6, lo_open=True)
+        num("wlow", self.wlow, 0.0, 1.0, lo_open=True, hi_open=True)
+        num("--energy-weight", self.energy_weight, 0.0, 1e12, lo_open=True)
+        num("--force-weight", self.force_weight, 0.0, 1e12)
+        num("--stress-weight", self.stress_weight, 0.0, 1e12)
+        if self.de_low is not None and self.de_up is not None and not self.de_low < self.de_up:
+            raise FitError(f"--de-low {self.de_low} must be below --de-up {self.de_up} (eV/atom)")
+        return self
 
     def for_element(self, element: str) -> Weighting:
         lo, up, fu = PAPER_THRESHOLDS.get(element, DEFAULT_THRESHOLDS)
@@ -167,7 +214,11 @@ def _labels(atoms, i: int, want_stress: bool):
             s = atoms.get_stress(voigt=False)
         except Exception:
             s = None
-    return float(e), np.asarray(f, float), s
+    e, f = float(e), np.asarray(f, float)
+    if not (math.isfinite(e) and np.all(np.isfinite(f)) and (s is None or np.all(np.isfinite(s)))):
+        raise FitError(f"configuration {i} has non-finite labels (energy, forces or stress): drop it from the data "
+                       "(revem fit snap drops such configurations and says so)")
+    return e, f, s
 
 
 def shortest_distance(frames) -> float:
@@ -341,6 +392,9 @@ def settings_for(frames, s: SnapSettings) -> SnapSettings:
         rmin = shortest_distance(frames)
         if not math.isfinite(rmin):
             raise FitError("no interatomic distance below 6 Å in the training data")
+        if not rmin > 0.05:
+            raise FitError(f"the shortest interatomic distance in the training data is {rmin:.3g} Å (overlapping "
+                           "atoms); drop those configurations or give --zbl-outer")
         s = replace(s, zbl_outer=round(rmin, 4))
     if s.zbl_inner is None:
         s = replace(s, zbl_inner=round(0.75 * s.zbl_outer, 4))
@@ -457,24 +511,23 @@ def split(n: int, test_size: float, seed, groups=None, how: str = "random"):
 # --------------------------------------------------------------------------------------------------
 # writing the potential
 # --------------------------------------------------------------------------------------------------
-def write_potential(coef: np.ndarray, s: SnapSettings, out_dir: str | Path, name: str, *,
-                    training_data: list | None = None, notes: str = "", citation: str = "") -> Path:
-    """Write NAME.snapcoeff, NAME.snapparam and the card NAME.yaml (pair_style hybrid/overlay zbl + snap)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if not name.replace("_", "").replace("-", "").isalnum():
-        raise FitError(f"potential name {name!r}: use letters, digits, '_' and '-' only")
+def potential_files(coef: np.ndarray, s: SnapSettings, name: str, *, training_data: list | None = None,
+                    notes: str = "", citation: str = "") -> dict[str, str]:
+    """The texts of NAME.snapcoeff, NAME.snapparam and the card NAME.yaml (pair_style hybrid/overlay zbl + snap);
+    FitError for a name that is not ``[A-Za-z0-9_-]`` (at most 64 characters: it becomes file names and the
+    card's name), a potential without core repulsion, or coefficients that are not finite."""
+    from revem.safe_io import Refused, check_name
+
+    try:
+        check_name(name, "potential name")
+    except Refused as exc:
+        raise FitError(str(exc)) from None
     coef = np.asarray(coef, float)
     if not s.zbl:
         raise FitError("a potential without core repulsion is not written (fit with zbl=True)")
     if len(coef) != s.n_columns or not np.all(np.isfinite(coef)):
         raise FitError(f"{len(coef)} coefficients (need {s.n_columns} finite ones)")
     head = f"# revem fit: {'quadratic' if s.quadratic else 'linear'} SNAP for {s.element} (revem.fitting.snap)\n"
-    (out / f"{name}.snapcoeff").write_text(
-        head + f"\n1 {len(coef)}\n{s.element} 0.5 1.0\n" + "\n".join(f"{c:.17g}" for c in coef) + "\n")
-    (out / f"{name}.snapparam").write_text(
-        head + f"\nrcutfac {s.rcutfac:.17g}\ntwojmax {s.twojmax}\nrfac0 {s.rfac0:.17g}\nrmin0 {s.rmin0:.17g}\n"
-        f"switchflag {s.switchflag}\nbzeroflag 0\nquadraticflag {int(s.quadratic)}\n")
     card = {
         "name": name, "elements": [s.element], "kind": "lammps",
         "citation": citation or ("Fitted by revem fit snap (revem.fitting.snap): SNAP of Thompson et al., J. Comput. "
@@ -492,9 +545,33 @@ def write_potential(coef: np.ndarray, s: SnapSettings, out_dir: str | Path, name
         card["training_data"] = training_data
     import yaml
 
-    path = out / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True, width=120))
-    return path
+    return {
+        f"{name}.snapcoeff": head + f"\n1 {len(coef)}\n{s.element} 0.5 1.0\n" + "\n".join(f"{c:.17g}" for c in coef) + "\n",
+        f"{name}.snapparam": head + f"\nrcutfac {s.rcutfac:.17g}\ntwojmax {s.twojmax}\nrfac0 {s.rfac0:.17g}\n"
+                             f"rmin0 {s.rmin0:.17g}\nswitchflag {s.switchflag}\nbzeroflag 0\nquadraticflag {int(s.quadratic)}\n",
+        f"{name}.yaml": yaml.safe_dump(card, sort_keys=False, allow_unicode=True, width=120),
+    }
+
+
+def write_potential(coef: np.ndarray, s: SnapSettings, out_dir, name: str, *,
+                    training_data: list | None = None, notes: str = "", citation: str = "") -> Path:
+    """Write NAME.snapcoeff, NAME.snapparam and the card NAME.yaml (:func:`potential_files`) into ``out_dir``
+    (a folder, or a planned :class:`revem.safe_io.OutputFolder`), each through a temporary file renamed at
+    the end; an existing file revem did not write is never replaced.  Returns the card's path."""
+    from revem.safe_io import OutputFolder, Refused
+
+    files = potential_files(coef, s, name, training_data=training_data, notes=notes, citation=citation)
+    own = not isinstance(out_dir, OutputFolder)
+    try:
+        folder = OutputFolder(out_dir, "output folder") if own else out_dir
+        folder.plan(*files)
+        for fname, text in files.items():
+            folder.write_bytes(fname, text)
+        if own:
+            folder.finish(remove_stale=False)
+    except Refused as exc:
+        raise FitError(str(exc)) from None
+    return folder.path(f"{name}.yaml")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -523,7 +600,7 @@ def fit(frames, settings: SnapSettings, weighting: Weighting | None = None, *, t
         seed: int = 42, split_how: str = "random", groups=None, ridge: float = 1e-8, forces: bool = True,
         stress: bool = True, progress: bool = False) -> FitResult:
     """Fit a SNAP to ``frames``; errors on the train and test configurations per energy window."""
-    weighting = weighting or Weighting()
+    weighting = (weighting or Weighting()).check()
     s = settings_for(frames, settings)
     d = design_matrix(frames, s, forces=forces, stress=stress and weighting.kind == "uniform", progress=progress)
     train, test = split(len(frames), test_size, seed, groups, split_how)

@@ -268,28 +268,9 @@ def _info(args) -> int:
 
 
 def _select(args) -> int:
-    from .select import SelectError, select, write_subset
-    from .storage import StoreError, check_directory
+    from .select import run
 
-    try:
-        check_directory(args.out)
-        res = select(args.pool, args.n, args.mode, n_random=args.random, seed=args.seed,
-                     pool_volume=args.pool_volume)
-        write_subset(res, args.out)
-    except (SelectError, StoreError) as exc:
-        return _refuse("select", exc)
-    d = res.summary()
-    if args.json:
-        print(json.dumps(d, indent=2))
-        return 0
-    print(f"selected {d['n_select']} of {d['n_pool']} configurations ({args.mode}, {d['rows_subset']} rows) "
-          f"-> {args.out}")
-    f = lambda x: "undefined (< 2 rows)" if x is None else f"{x:.4f}"  # noqa: E731
-    print(f"S (log det of the standardised covariance + 1e-6 I): subset {f(d['S_subset'])}; "
-          f"{d['n_random']} random subsets of the same size {f(d['S_random_mean'])} +- {f(d['S_random_sd'])} "
-          f"(max {f(d['S_random_max'])}); whole pool {f(d['S_pool'])} ({d['rows_pool']} rows)")
-    print("times (s): " + ", ".join(f"{k} {v:.2f}" for k, v in d["times_s"].items()))
-    return 0
+    return run(args)
 
 
 def register(subparsers) -> None:
@@ -370,7 +351,8 @@ def register(subparsers) -> None:
     sl.add_argument("--n", type=_int_at_least(1), required=True, help="configurations to select")
     sl.add_argument("--mode", choices=["per-atom", "per-config"], default="per-config",
                     help="rows of the covariance: every atom, or each configuration's mean (default)")
-    sl.add_argument("--out", required=True, help="extxyz file for the subset (in the order chosen)")
+    sl.add_argument("--out", required=True, help="extxyz file for the subset (in the order chosen; never an input, "
+                    "nor an existing file revem did not write)")
     sl.add_argument("--random", type=_int_at_least(2), default=20, help="random subsets to compare with (default 20)")
     sl.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the random subsets")
     sl.add_argument("--pool-volume", type=_float_above(0, unit=" A^3/atom"), default=None,

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import cho_factor, solve_triangular
 
-from ..data import DataCorrupt, read_extxyz_fast
 from .entropy import MODES, Normalization, sample_rows
 from .featurizer import W_REFERENCE_VOLUME, DescriptorSettings
 
@@ -51,31 +50,47 @@ class SelectError(ValueError):
 
 
 # -- reading ------------------------------------------------------------------------------
+POOL_SUFFIXES = (".extxyz", ".extxyz.gz", ".xyz", ".xyz.gz", ".db", ".json")
+OUT_SUFFIXES = (".extxyz", ".xyz", ".extxyz.gz", ".xyz.gz")
+
+
 def read_pool(path: str) -> list:
-    """Frames of an extxyz (optionally .gz) file or an ASE database; SelectError naming the file."""
-    if not os.path.exists(path):
-        raise SelectError(f"pool {path} does not exist")
-    if os.path.isdir(path):
-        raise SelectError(f"pool {path} is a directory")
-    with open(path, "rb") as fh:
-        head = fh.read(16)
+    """Frames of an extxyz (optionally .gz) file or an ASE database (SQLite, or ASE's JSON format); every
+    read bounded and read-only (:mod:`revem.safe_io`: regular files only, capped bytes and frames; an SQLite
+    file that is not an ASE database is refused before anything could be written to it).  SelectError
+    naming the file."""
+    from ..safe_io import Refused, load_json, open_regular, read_extxyz
+
     try:
-        if head.startswith(b"SQLite format 3") or path.endswith((".db", ".json")):
+        with open_regular(path, "pool") as fh:
+            head = fh.read(16)
+        if head.startswith(b"SQLite format 3"):
+            from ..data import open_database
+
+            rows = open_database(path, "pool").rows()
+            frames = [row.toatoms(add_additional_information=True) for row in rows]
+        elif path.endswith(".json"):
             import ase.db
 
-            frames = [row.toatoms(add_additional_information=True) for row in ase.db.connect(path).select()]
-            for a in frames:
-                kvp = a.info.pop("key_value_pairs", {})
-                a.info.pop("data", None)
-                a.info.pop("unique_id", None)
-                a.info.update(kvp)
-            return frames
-        return read_extxyz_fast(path)  # decompresses once (revem.data)
+            load_json(path, "pool")  # bounded, depth-capped; ASE's reader then parses the checked file
+            frames = [row.toatoms(add_additional_information=True) for row in ase.db.connect(path, type="json").select()]
+        elif path.endswith(".db"):
+            raise SelectError(f"pool {path} is not an SQLite database (no SQLite header)")
+        else:
+            return read_extxyz(path, "pool")
+        for a in frames:
+            kvp = a.info.pop("key_value_pairs", {})
+            a.info.pop("data", None)
+            a.info.pop("unique_id", None)
+            a.info.update(kvp)
+        return frames
     except SelectError:
         raise
-    except Exception as exc:  # ASE raises many types for a broken file
-        exc = exc.__cause__ if isinstance(exc, DataCorrupt) and exc.__cause__ is not None else exc
-        raise SelectError(f"pool {path} cannot be read as extxyz or an ASE database: {exc}") from None
+    except Refused as exc:
+        raise SelectError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 (ASE raises many types for a broken file)
+        raise SelectError(f"pool {path} cannot be read as extxyz or an ASE database: "
+                          f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
 
 
 # -- features -------------------------------------------------------------------------------
@@ -301,24 +316,84 @@ def select(paths: list[str], n_select: int, mode: str = "per-config", n_random: 
                         frames, sel.S_path)
 
 
-def write_subset(res: SelectResult, out: str) -> None:
-    """The chosen frames (as read, not rescaled) in extxyz, in the order chosen; written to a
-    temporary file in the output directory and renamed, so ``out`` is never half-written."""
-    import ase.io
+def subset_frames(res: SelectResult) -> list:
+    """The chosen frames (as read, not rescaled) in the order chosen, with their rank, pool index and S."""
+    frames = []
+    for rank, (i, s) in enumerate(zip(res.order, res.S_path)):
+        a = res.frames[i].copy()
+        a.calc = res.frames[i].calc
+        a.info.update({"select_rank": rank, "pool_index": int(i),
+                       "select_S_after": float(s) if np.isfinite(s) else "nan"})
+        frames.append(a)
+    return frames
 
-    d, base = os.path.split(os.path.abspath(out))
-    tmp = os.path.join(d, f".{base}.tmp-{os.getpid()}")
+
+def write_subset(res: SelectResult, out: str, folder=None) -> list[str]:
+    """Write the subset (:func:`subset_frames`) as extxyz: through a temporary file in the output folder,
+    renamed at the end, so ``out`` is never half-written; info values extxyz cannot carry are escaped or
+    dropped (:func:`revem.safe_io.write_extxyz`).  ``folder``: the planned
+    :class:`revem.safe_io.OutputFolder` of ``out`` (made here when None).  Returns the notes."""
+    from ..safe_io import check_output_file, write_extxyz
+
+    folder = folder or check_output_file(out, suffixes=OUT_SUFFIXES)
+    notes: list = []
+    folder.write_with(os.path.basename(out), lambda tmp: notes.extend(write_extxyz(subset_frames(res), tmp)))
+    folder.finish(remove_stale=False)
+    return notes
+
+
+def check_options(args) -> None:
+    """The numeric options in range (finite), before any file is read (argparse checks them too; this is the
+    check for a namespace made otherwise); :class:`revem.safe_io.Refused` naming the option."""
+    from ..safe_io import number
+
+    number(args.n, "--n", lo=1, integer=True)
+    number(args.random, "--random", lo=2, hi=100000, integer=True)
+    number(args.seed, "--seed", lo=0, integer=True)
+    if args.pool_volume is not None:
+        number(args.pool_volume, "--pool-volume", lo=0, lo_open=True, unit=" A^3/atom")
+    if args.mode not in MODES:
+        raise SelectError(f"--mode {args.mode!r}: expected one of {', '.join(MODES)}")
+
+
+def run(args) -> int:
+    """``revem select``: every option and path checked before any work (``--out`` not an input, not a
+    directory, not a file revem did not write; the pools regular files), then select and write."""
+    import json
+    import sys
+
+    from ..safe_io import OutputError, Refused, check_output_file
+
+    def refuse(exc, rc=2):
+        print(f"revem select: {exc}", file=sys.stderr)
+        return rc
+
     try:
-        frames = []
-        for rank, (i, s) in enumerate(zip(res.order, res.S_path)):
-            a = res.frames[i].copy()
-            a.calc = res.frames[i].calc
-            a.info.update({"select_rank": rank, "pool_index": int(i),
-                           "select_S_after": float(s) if np.isfinite(s) else "nan"})
-            frames.append(a)
-        ase.io.write(tmp, frames, format="extxyz")
-        os.replace(tmp, out)
-        tmp = None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        check_options(args)
+        for p in args.pool:
+            if not os.path.lexists(p):
+                raise SelectError(f"pool {p} does not exist")
+            if os.path.isdir(p):
+                raise SelectError(f"pool {p} is a directory")
+        folder = check_output_file(args.out, inputs=args.pool, suffixes=OUT_SUFFIXES)
+        res = select(args.pool, args.n, args.mode, n_random=args.random, seed=args.seed,
+                     pool_volume=args.pool_volume)
+        notes = write_subset(res, args.out, folder)
+    except OutputError as exc:
+        return refuse(exc, 1)
+    except (SelectError, Refused) as exc:
+        return refuse(exc)
+    for n in notes:
+        print(f"revem select: {args.out}: {n}", file=sys.stderr)
+    d = res.summary()
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"selected {d['n_select']} of {d['n_pool']} configurations ({args.mode}, {d['rows_subset']} rows) "
+          f"-> {args.out}")
+    f = lambda x: "undefined (< 2 rows)" if x is None else f"{x:.4f}"  # noqa: E731
+    print(f"S (log det of the standardised covariance + 1e-6 I): subset {f(d['S_subset'])}; "
+          f"{d['n_random']} random subsets of the same size {f(d['S_random_mean'])} +- {f(d['S_random_sd'])} "
+          f"(max {f(d['S_random_max'])}); whole pool {f(d['S_pool'])} ({d['rows_pool']} rows)")
+    print("times (s): " + ", ".join(f"{k} {v:.2f}" for k, v in d["times_s"].items()))
+    return 0

@@ -22,6 +22,13 @@ the callable explicitly, :func:`check_ase_callable` requires:
    allowed folders (like LAMMPS file arguments); it is replaced by its absolute path. Files that would be
    unpickled or executed (``.pkl``, ``.pt``, ``.py``, ``.so`` ...) are refused.
 
+7. for a module of ASE or pyace, the class itself is on :data:`ALLOWED_CLASSES`, revem's list of in-process
+   calculators that write no file (an allow-list of classes, not of modules: ``ase.calculators.checkpoint:
+   CheckpointCalculator`` passed rules 1-6 and created ``checkpoints.db`` in the working directory, because the
+   rules checked the card's kwargs, not what the class does by default; :data:`WRITES_FILES` names such classes
+   and what they write).  A module the user trusts (``REVEM_TRUSTED_MODULES``) and revem's own modules are
+   checked by rules 2-6 only.
+
 A user who trusts more says so explicitly, per callable: ``REVEM_TRUST_EXTERNAL=module:Class,...``
 skips rules 2-6 for exactly those callables (and trusts their module); the trust is recorded on the
 :class:`~revem.potentials.Potential` (``trust``) and shown by ``summary()`` and the reports.
@@ -59,6 +66,22 @@ _PATHLIKE = re.compile(r"^[^/\\]*\.[A-Za-z][A-Za-z0-9]{0,11}$")
 CODE_FILE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".joblib", ".ckpt", ".npy", ".py", ".pyc", ".so",
                       ".dll", ".dylib", ".sh"}
 _CORE_MODULES = {"ase.calculators.calculator", "ase.calculators.abc", "abc", "builtins", "ase.utils"}
+#: the in-process calculator classes of ASE and pyace a card may name (``module:Class`` where the class is
+#: defined): energy models computed in this process, writing no file.  Extend per callable with
+#: ``REVEM_TRUST_EXTERNAL`` (the trust is recorded on the potential).
+ALLOWED_CLASSES = frozenset({
+    "ase.calculators.emt:EMT", "ase.calculators.eam:EAM", "ase.calculators.lj:LennardJones",
+    "ase.calculators.morse:MorsePotential", "ase.calculators.tersoff:Tersoff", "ase.calculators.tip3p:TIP3P",
+    "ase.calculators.tip4p:TIP4P", "ase.calculators.acn:ACN", "ase.calculators.idealgas:IdealGas",
+    "ase.calculators.h2morse:H2MorseCalculator", "pyace.asecalc:PyACECalculator",
+})
+#: classes that pass rules 1-6 but write files by default (refused; the value says what they write)
+WRITES_FILES = {
+    "ase.calculators.checkpoint:CheckpointCalculator": "an ASE database 'checkpoints.db' in the working directory",
+    "ase.calculators.loggingcalc:LoggingCalculator": "JSON logs (jsonfile, dumpjson)",
+}
+#: module prefixes whose classes must be on :data:`ALLOWED_CLASSES`
+_ALLOW_LISTED = ("ase.", "pyace")
 
 
 def _env_list(name: str) -> list[str]:
@@ -222,6 +245,17 @@ def check_ase_callable(spec: str, kwargs, where: str, base: Path | None = None, 
             f"{where}: {spec} {problem}; kind 'ase' takes in-process calculators only -- use 'kind: lammps' for a "
             f"LAMMPS potential (or trust it explicitly with REVEM_TRUST_EXTERNAL={spec})"
         )
+    canonical = f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', attr)}"
+    if _module_matches(mod_name, _ALLOW_LISTED) or _module_matches(canonical.partition(":")[0], _ALLOW_LISTED):
+        if canonical not in ALLOWED_CLASSES and spec not in ALLOWED_CLASSES:
+            writes = WRITES_FILES.get(canonical) or WRITES_FILES.get(spec)
+            why = (f"writes {writes} by default" if writes else
+                   "is not on revem's list of in-process calculator classes that write no file")
+            raise UntrustedCalculator(
+                f"{where}: {spec} {why}; kind 'ase' takes only "
+                f"{', '.join(sorted(c.rpartition('.')[2] for c in ALLOWED_CLASSES))} from ASE and pyace "
+                f"(or trust it explicitly with REVEM_TRUST_EXTERNAL={spec})"
+            )
     if base is not None:
         kwargs = _resolve_file_values(kwargs, where, "ase.kwargs", Path(base), roots)
     return obj, dict(kwargs), trust

@@ -78,22 +78,54 @@ class Reference:
 
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 16  # a reference file is 4 levels deep
+
+
+def _bound_problem(spec, which: str, value: float) -> str | None:
+    """Why a ``tolerance`` / ``noise`` entry cannot be used (None when it can): a mapping of ``abs`` (in the
+    reference's unit) and/or ``rel`` (fraction), each a finite number, > 0 for a tolerance (an infinite one
+    passes any value, a negative one fails every value), >= 0 for a noise."""
+    import math
+
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        return f"{which} must be a mapping of 'abs' and/or 'rel', got {type(spec).__name__}"
+    unknown = sorted(set(spec) - {"abs", "rel"})
+    if unknown:
+        return f"{which} has unknown key(s) {unknown} (allowed: abs, rel)"
+    for k, v in spec.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return f"{which} {k} = {v!r} is not a finite number"
+        if which == "tolerance" and not v > 0:
+            return f"tolerance {k} = {v!r} must be > 0 (a tolerance of zero or less fails every value)"
+        if which == "noise" and v < 0:
+            return f"noise {k} = {v!r} must be >= 0"
+    if which == "tolerance" and spec and "abs" not in spec and value == 0:
+        return "a relative tolerance of a zero reference value is zero; give 'abs'"
+    return None
 
 
 @lru_cache(maxsize=None)
 def _load_file(path: Path) -> tuple[Reference, ...]:
+    """The references of one file, read within bounds (:func:`revem.safe_io.load_json`: a regular file, at
+    most :data:`MAX_FILE_BYTES`, nesting at most :data:`MAX_DEPTH`, no NaN/Infinity) and checked where they
+    enter: names are strings, values finite, tolerances finite and > 0, noises finite and >= 0."""
     import math
 
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ReferenceFileError(f"reference file {path}: larger than {MAX_FILE_BYTES} bytes")
+    from ..safe_io import Refused, load_json
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceFileError(f"reference file {path}: not valid UTF-8 JSON ({exc})") from exc
+        data = load_json(path, "reference file", limit=MAX_FILE_BYTES, max_depth=MAX_DEPTH)
+    except Refused as exc:
+        raise ReferenceFileError(str(exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("references"), list) \
             or not {"element", "property"} <= set(data):
         raise ReferenceFileError(f"reference file {path}: expected an object with 'element', 'property' and a "
                                  "'references' list")
+    for k in ("element", "property"):
+        if not isinstance(data[k], str) or not data[k]:
+            raise ReferenceFileError(f"reference file {path}: '{k}' must be a non-empty string, got {data[k]!r}"[:300])
     try:
         origin = f"package:{path.relative_to(REFERENCE_DIR)}"
     except ValueError:
@@ -104,12 +136,25 @@ def _load_file(path: Path) -> tuple[Reference, ...]:
         missing = [k for k in ("case", "quantity", "value", "unit", "source") if not isinstance(r, dict) or k not in r]
         if missing:
             raise ReferenceFileError(f"reference file {path}: reference {i} lacks {', '.join(missing)}")
+        bad = [k for k in ("case", "quantity", "unit", "source", "protocol")
+               if k in r and not isinstance(r[k], str) or (k in ("case", "quantity") and r.get(k) == "")]
+        if bad:
+            raise ReferenceFileError(f"reference file {path}: reference {i}: {', '.join(bad)} must be "
+                                     f"{'non-empty ' if set(bad) & {'case', 'quantity'} else ''}strings "
+                                     f"(got {', '.join(repr(r.get(k))[:40] for k in bad)})")
         if not isinstance(r["value"], (int, float)) or isinstance(r["value"], bool) or not math.isfinite(r["value"]):
             raise ReferenceFileError(f"reference file {path}: reference {i} ({r['case']}, {r['quantity']}): value "
                                      f"{r['value']!r} is not a finite number")
-        out.append(Reference(element=str(data["element"]), property=str(data["property"]), origin=origin,
-                             extra={k: v for k, v in r.items() if k not in known},
-                             **{k: v for k, v in r.items() if k in known}))
+        for which in ("tolerance", "noise"):
+            why = _bound_problem(r.get(which), which, r["value"])
+            if why:
+                raise ReferenceFileError(f"reference file {path}: reference {i} ({r['case']}, {r['quantity']}): {why}")
+        fields = {k: v for k, v in r.items() if k in known}
+        for which in ("tolerance", "noise"):
+            if fields.get(which) is None:
+                fields.pop(which, None)
+        out.append(Reference(element=data["element"], property=data["property"], origin=origin,
+                             extra={k: v for k, v in r.items() if k not in known}, **fields))
     return tuple(out)
 
 

@@ -69,25 +69,32 @@ def report_folder(report_dir: str | Path, potential: str, element: str, tier: st
     return out
 
 
+MAX_DEPTH = 32  # a results file is about 6 levels deep (records' data included)
+
+
 def _parse(path: Path) -> object:
+    """The JSON of a results file, read within bounds (:func:`revem.safe_io.load_json`: a regular file
+    checked on the opened descriptor, so a link to ``/dev/zero`` or a FIFO is refused; at most
+    :data:`MAX_RESULTS_BYTES` counted while reading; nesting at most :data:`MAX_DEPTH`)."""
+    from ..safe_io import Refused, load_json
+
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ResultsFileError(f"results file {path}: cannot read it ({exc.strerror or exc})") from exc
-    if size > MAX_RESULTS_BYTES:
-        raise ResultsFileError(f"results file {path}: {size} bytes is larger than the {MAX_RESULTS_BYTES} byte limit")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ResultsFileError(f"results file {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultsFileError(f"results file {path}: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from exc
+        return load_json(path, "results file", limit=MAX_RESULTS_BYTES, max_depth=MAX_DEPTH, allow_nan=True)
+    except Refused as exc:
+        raise ResultsFileError(str(exc)) from None
+
+
+def _finite(v) -> bool:
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def validate(data: object, path: Path | str) -> dict:
-    """Check the structure of a parsed results file; return it (``meta`` and ``records``)."""
+    """Check the structure of a parsed results file and the values a verdict rests on; return it (``meta``
+    and ``records``).  ``meta.potential`` must be an object, ``meta.protocol_versions`` an object of integer
+    versions, the record keys strings, and every ``value`` / ``noise`` / ``tolerance`` finite (a baseline whose
+    values are NaN could never flag a regression) or null."""
     if isinstance(data, list):
         raise ResultsFileError(
             f"results file {path}: a bare list of records (the format of revem before results format "
@@ -104,14 +111,37 @@ def validate(data: object, path: Path | str) -> dict:
     for key in ("tier", "element", "potential", "protocol_versions"):
         if key not in meta:
             raise ResultsFileError(f"results file {path}: meta lacks '{key}'")
+    for key in ("tier", "element"):
+        if not isinstance(meta[key], str):
+            raise ResultsFileError(f"results file {path}: meta.{key} must be a string, got {type(meta[key]).__name__}")
+    if not isinstance(meta["potential"], dict):
+        raise ResultsFileError(f"results file {path}: meta.potential must be an object (name, sha256, ...), got "
+                               f"{type(meta['potential']).__name__}")
+    for key in ("name", "sha256"):
+        if meta["potential"].get(key) is not None and not isinstance(meta["potential"][key], str):
+            raise ResultsFileError(f"results file {path}: meta.potential.{key} must be a string")
+    pv = meta["protocol_versions"]
+    if not isinstance(pv, dict) or not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+                                           for k, v in pv.items()):
+        raise ResultsFileError(f"results file {path}: meta.protocol_versions must be an object of integer versions "
+                               f"per property, got {type(pv).__name__}")
     for i, r in enumerate(recs):
         if not isinstance(r, dict):
             raise ResultsFileError(f"results file {path}: record {i} is not an object")
         missing = [k for k in REQUIRED_FIELDS if k not in r]
         if missing:
             raise ResultsFileError(f"results file {path}: record {i} lacks {', '.join(repr(m) for m in missing)}")
-        if r["value"] is not None and not isinstance(r["value"], (int, float)):
-            raise ResultsFileError(f"results file {path}: record {i} ({record_key(r)}) has a non-numeric value")
+        bad = [k for k in KEY_FIELDS + ("unit",) if not isinstance(r[k], str)]
+        if bad:
+            raise ResultsFileError(f"results file {path}: record {i}: {', '.join(bad)} must be strings")
+        if r["value"] is not None and not _finite(r["value"]):
+            raise ResultsFileError(f"results file {path}: record {i} ({record_key(r)}) has a value {r['value']!r} that "
+                                   "is not a finite number (null for no value)")
+        for k in ("noise", "tolerance"):
+            v = r.get(k)
+            if v is not None and not (_finite(v) and v >= 0):
+                raise ResultsFileError(f"results file {path}: record {i} ({record_key(r)}) has a {k} {v!r} that is "
+                                       "not a finite number >= 0")
     cases = data.get("cases")
     if cases is None:
         data["cases"] = cases_of_records(recs)

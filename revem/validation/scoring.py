@@ -50,6 +50,8 @@ class Record:
     error: float | None = None
     error_pct: float | None = None
     tolerance: float | None = None
+    # the reference's tolerance as its file gives it ({"abs": ..., "rel": ...}); ``tolerance`` is the bound it gives
+    tolerance_spec: dict | None = None
     passed: bool | None = None
     noise: float | None = None
     uncertainty: float | None = None
@@ -151,6 +153,7 @@ def score(value: float | None, ref: Reference | None, *, test_id: str, potential
         if origin and not origin.startswith("package:"):  # a user reference (REVEM_REFERENCE_DIR): say so
             rec.reference_source = f"{ref.source} [user file {origin}]"
         rec.tolerance = ref.bound("tolerance")
+        rec.tolerance_spec = dict(ref.tolerance) if ref.tolerance else None
         if rec.value is not None:
             rec.error = rec.value - ref.value
             rec.error_pct = 100.0 * rec.error / ref.value if ref.value else None
