@@ -68,7 +68,7 @@ def target():
     session, made = Session(), {}
 
     def get(spec, **kw):
-        key = (spec if not isinstance(spec, (str, Path)) else str(spec), tuple(sorted(kw.items())))
+        key = (spec if not isinstance(spec, (str, Path)) else str(spec), repr(sorted(kw.items())))
         if key not in made:
             made[key] = Target.of(spec, session=session, **kw)
         return made[key]

@@ -95,13 +95,15 @@ def test_packaged_references_load_with_source_and_protocol():
 
 @pytest.mark.parametrize("element", ["Re", "Os"])
 def test_re_os_references_parametrize(element):
-    """No shipped potential covers Re or Os; their references still load and give cases."""
+    """No shipped potential covers Re or Os; their references still load and give cases, and every case of
+    their hcp lattice is collected (reported where no reference is stored)."""
     cases = {name: p.cases(element, "full") for name, p in protocols().items()}
     assert cases["grain_boundaries"] and cases["nve"] and cases["eos"], cases
-    for name, cs in cases.items():
-        for c in cs:
-            if name in ("eos", "grain_boundaries", "nve"):
-                assert references.has(element, name, c), (name, c)
+    for c in cases["grain_boundaries"] + cases["nve"]:  # expensive cases run only where referenced
+        assert references.has(element, "grain_boundaries", c) or references.has(element, "nve", c), c
+    refs = {r.case for r in references.load(element, "eos")}
+    assert refs <= set(cases["eos"]) and {"hcp", "fcc", "bcc"} <= set(cases["eos"])
+    assert "vacancy" in cases["defects"] and {"0001", "10-10"} <= set(cases["surfaces"])
 
 
 def test_nve_temperature_from_melting_point():
@@ -177,8 +179,9 @@ def test_wheel_ships_the_references(tmp_path):
 
 
 def test_property_without_cases_for_the_element_is_not_collected():
-    """Be has no surface reference: ``--property surfaces`` collects nothing (exit 5), no placeholder item."""
-    rc, ids = _collect("--element", "Mo", "--property", "defects", "--potential", "Mo_Zuo_JPCA2020", "--tier", "smoke")
+    """Diamond C has no stacking-fault line: ``--property gsfe`` collects nothing (exit 5), no placeholder item."""
+    pot = "C_SNAP_2021.10.15.quadratic"
+    rc, ids = _collect("--element", "C", "--property", "gsfe", "--potential", pot, "--tier", "smoke")
     assert rc == 5 and not ids
-    rc, ids = _collect("--element", "Mo", "--potential", "Mo_Zuo_JPCA2020", "--tier", "smoke")
-    assert rc == 0 and ids and not any("NOTSET" in i or "defects" in i for i in ids)
+    rc, ids = _collect("--element", "C", "--potential", pot, "--tier", "smoke")
+    assert rc == 0 and ids and not any("NOTSET" in i or "gsfe" in i for i in ids)
