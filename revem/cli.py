@@ -147,7 +147,8 @@ def reference_table(tier: str = "standard") -> str:
     from .validation.properties.common import lattice_of
 
     protos = protocols()
-    els = [el for el in references.elements() if lattice_of(el)]
+    catalog_els = {el for p in _catalog_potentials().values() for el in p.elements}
+    els = [el for el in sorted(set(references.elements()) | catalog_els) if lattice_of(el)]
     order = {"bcc": 0, "fcc": 1, "hcp": 2, "diamond": 3}
     els.sort(key=lambda el: (order[lattice_of(el)], el))
     lines = ["| element (lattice) | " + " | ".join(protos) + " |", "|---|" + "---|" * len(protos)]
