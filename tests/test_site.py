@@ -183,6 +183,39 @@ def test_results_files_are_escaped(evil_site):
     assert "a&lt;b&gt;/Cu/smoke/results.json" in index  # the folder left out, named
 
 
+def test_format2_layout_of_the_committed_baseline(tmp_path):
+    """A committed baseline (results format 2: <potential>/<element>/results.json) is a report directory too;
+    a report that is there twice (both layouts) is shown once and the other named."""
+    root = Path(__file__).resolve().parents[1] / "datasets" / "baselines" / "smoke"
+    files = sorted(root.glob("*/*/results.json"))
+    assert files
+    res = build_site(root, tmp_path / "site")
+    assert res.reports == len(files) and not res.skipped
+    copy = tmp_path / "reports"
+    shutil.copytree(root, copy)
+    (copy / "W_zhou" / "W" / "smoke").mkdir()
+    shutil.copy(copy / "W_zhou" / "W" / "results.json", copy / "W_zhou" / "W" / "smoke" / "results.json")
+    res = build_site(copy, tmp_path / "site2")
+    assert res.reports == len(files)
+    assert res.skipped == [("W_zhou/W/results.json", "the same potential, element and tier as W_zhou/W/smoke/results.json")]
+
+
+def test_odd_plot_data_never_loses_a_page():
+    """Plot data of the wrong shape or type gives no figure (or a named problem), never an exception."""
+    from revem.site.figures import figures
+
+    odd = [{"property": "eos", "case": "bcc", "quantity": "V0", "data": {"volumes": [1, "x", None], "energies": [1]}},
+           {"property": "eos", "case": "fcc", "quantity": "V0", "data": {"volumes": [1.0, 2.0], "energies": [1.0, float("nan")],
+                                                                          "base": "fcc", "E0": "?"}},
+           {"property": "gsfe", "case": "110_unrelaxed", "quantity": "rmse", "data": {"f": "abc", "gamma_dft": [1, 2]}},
+           {"property": "phonons", "case": "bcc", "quantity": "min_frequency", "data": {"band": {"distances": [[0, 1]],
+                                                                                               "frequencies": [[1, 2]]}}},
+           {"property": "robustness", "case": "dimer", "quantity": "n_minima", "data": {"r_A": [1, 2], "E_eV": {"a": 1}}}]
+    figs, problems = figures(odd)
+    assert all(isinstance(f["key"], str) for f in figs)
+    assert all(p.split(" figure: ")[0] in ("eos", "gsfe", "phonons", "robustness") for p in problems)
+
+
 def test_cli_bad_input_is_one_line_rc2(tmp_path, reports, capsys):
     cases = [([str(tmp_path / "nope"), "--out", str(tmp_path / "s1")], "no such folder"),
              ([str(tmp_path), "--out", str(tmp_path / "s2")], "no readable"),

@@ -1,4 +1,5 @@
-"""What the dashboard shows, read from a report directory (``<dir>/<potential>/<element>/<tier>/results.json``).
+"""What the dashboard shows, read from a report directory (``<dir>/<potential>/<element>/<tier>/results.json``;
+the layout of results format 2, ``<dir>/<potential>/<element>/results.json``, e.g. a committed baseline, too).
 
 Each results file is read with :func:`revem.validation.results.load` (bounded, checked) and summarised with
 revem's own report functions -- the verdict word and line of ``report.md``
@@ -100,16 +101,17 @@ def _planned(d: dict):
 def summarise(path: Path, root: Path) -> Report:
     """The :class:`Report` of one results file (raises :class:`ResultsFileError` naming what is wrong)."""
     rel = path.parent.relative_to(root).parts
-    if len(rel) != 3:
+    if len(rel) not in (2, 3):
         raise ResultsFileError("not at <potential>/<element>/<tier>/results.json")
-    pot_dir, el_dir, tier_dir = rel
+    pot_dir, el_dir = rel[:2]
     results_io.check_name(pot_dir)
-    if not ELEMENT_PATTERN.match(el_dir) or not TIER_PATTERN.match(tier_dir):
-        raise ResultsFileError(f"folder {el_dir}/{tier_dir} is not <element>/<tier>")
+    if not ELEMENT_PATTERN.match(el_dir) or (len(rel) == 3 and not TIER_PATTERN.match(rel[2])):
+        raise ResultsFileError(f"folder {'/'.join(rel[1:])} is not <element>/<tier>")
     d = results_io.load(path)
     meta = d["meta"]
-    if meta["element"] != el_dir or meta["tier"] != tier_dir:
-        raise ResultsFileError(f"its meta says {meta['element']}/{meta['tier']}, its folder {el_dir}/{tier_dir}")
+    tier_dir = rel[2] if len(rel) == 3 else meta["tier"]  # format 2: <potential>/<element>/results.json
+    if meta["element"] != el_dir or meta["tier"] != tier_dir or not TIER_PATTERN.match(tier_dir):
+        raise ResultsFileError(f"its meta says {meta['element']}/{meta['tier']}, its folder {'/'.join(rel[1:])}")
     records = d["records"]
     for r in records:  # the fields a page shows as text: strings (anything else is shown as its str())
         for k in ("property", "case", "quantity", "unit"):
@@ -146,12 +148,16 @@ class Collection:
 def collect(report_dir: str | Path, progress=None) -> Collection:
     """Every readable report under ``report_dir``; ``progress``: an iterable wrapper (e.g. tqdm)."""
     root = Path(report_dir)
-    files = sorted(p for p in root.glob("*/*/*/results.json"))
-    reports, skipped = [], []
+    files = sorted(root.glob("*/*/*/results.json")) + sorted(root.glob("*/*/results.json"))  # format 3, then 2
+    reports, skipped, seen = [], [], {}
     for f in (progress(files) if progress else files):
         rel = str(f.relative_to(root))
         try:
-            reports.append(summarise(f, root))
+            rep = summarise(f, root)
+            if rep.id in seen:
+                raise ResultsFileError(f"the same potential, element and tier as {seen[rep.id]}")
+            seen[rep.id] = rel
+            reports.append(rep)
         except ResultsFileError as exc:
             skipped.append((rel, " ".join(str(exc).split())[:300]))
         except Exception as exc:  # noqa: BLE001 - odd data in a results file: left out, named, the others shown

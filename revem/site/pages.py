@@ -21,7 +21,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, select_autoescape
 from jinja2.utils import htmlsafe_json_dumps
 
-from ..validation.report import _fmt
+from ..validation.report import _fmt, _short
 from .collect import RECORD_FIELDS, Collection, Report, ratio
 from .figures import figures
 
@@ -135,8 +135,9 @@ def overview_rows(col: Collection) -> list[dict]:
 def matrix(col: Collection) -> dict:
     """potential × element: the reports (one per tier) of each pair."""
     cells = defaultdict(lambda: defaultdict(list))
-    for rep in col.reports:
-        cells[rep.potential][rep.element].append(rep)
+    for rep in col.reports:  # the label of summary.md's matrix: FAIL n/N (n of N cases failed), PASS, INCOMPLETE
+        cells[rep.potential][rep.element].append({"id": rep.id, "word": rep.word, "tier": rep.tier, "line": rep.line,
+                                                  "short": _short(rep.cv)})
     return {"potentials": col.potentials, "elements": col.elements,
             "cells": {p: dict(by_el) for p, by_el in cells.items()},
             "tiers": len({rep.tier for rep in col.reports}) > 1}

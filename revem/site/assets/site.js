@@ -154,7 +154,7 @@
     var listNode = document.getElementById("reports-data");
     if (!listNode) return;
     var reports = JSON.parse(listNode.textContent);
-    var known = {};
+    var known = Object.create(null);  // no inherited keys: "#a=__proto__" is not a report
     reports.forEach(function (r) { known[r.id] = r; });
     var selA = document.getElementById("pick-a"), selB = document.getElementById("pick-b");
     var fProp = document.getElementById("c-property"), fScored = document.getElementById("c-scored");
