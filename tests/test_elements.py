@@ -137,14 +137,14 @@ def test_user_reference_dir_overrides_and_is_named(tmp_path, monkeypatch):
                         "--tier", "smoke", "--report-dir", str(out)],
                        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "REVEM_REFERENCE_DIR": str(user)},
                        timeout=300)
-    recs = json.loads((out / "W_zhou" / "W" / "results.json").read_text())["records"]
+    recs = json.loads((out / "W_zhou" / "W" / "smoke" / "results.json").read_text())["records"]
     rec = next(x for x in recs if x["quantity"] == "E_coh")
     assert rec["reference"] == 8.0 and "user file" in rec["reference_source"] and "cohesive_mine.json" in rec["reference_source"]
     assert rec["policy"] == "reference", r.stdout[-2000:]
 
 
 @pytest.mark.parametrize("content,match", [
-    ("{not json", "not valid UTF-8 JSON"),
+    ("{not json", "not valid JSON"),
     ('[1, 2]', "expected an object"),
     ('{"property": "eos", "element": "W", "references": [{"case": "bcc"}]}', "lacks"),
     ('{"property": "eos", "element": "W", "references": [{"case": "bcc", "quantity": "a0", "value": "3.1", '

@@ -140,7 +140,7 @@ def test_baseline_on_own_results_passes_although_dft_disagrees(tmp_path):
     # W_zhou's (110) surface energy is ~20 % below DFT: it fails against the reference ...
     first = _run(tmp_path / "a", ["surfaces"], "-k", "110", "--tier", "smoke", "--potential", "W_zhou")
     assert first.returncode == 1 and "FAIL" in first.stdout
-    res = tmp_path / "a" / "W_zhou" / "W" / "standard" / "results.json"
+    res = tmp_path / "a" / "W_zhou" / "W" / "smoke" / "results.json"
     # ... but against its own baseline nothing moved, so the regression check passes
     again = _run(tmp_path / "b", ["surfaces"], "-k", "110", "--tier", "smoke", "--potential", "W_zhou",
                  "--baseline", str(res))

@@ -129,7 +129,7 @@ def test_card_training_data_is_read_with_the_decompressed_cap(box, monkeypatch, 
     """The coverage domain of a card's training_data: the card loader's 256 MiB cap counts compressed bytes,
     the reader caps what they inflate to."""
     from revem.potentials import load_card
-    from revem.validation import coverage
+    from revem.validation.target import Target
 
     folder = box.root / "card"
     folder.mkdir()
@@ -140,7 +140,7 @@ def test_card_training_data_is_read_with_the_decompressed_cap(box, monkeypatch, 
     monkeypatch.setenv("REVEM_MAX_READ_BYTES", str(1 << 20))
     box.snap()
     with pytest.raises(data.DataCorrupt) as exc:
-        coverage.training_frames(pot)
+        Target.of(pot).training_frames()
     assert "train.extxyz.gz" in _one_line(exc) and "once decompressed" in str(exc.value)
     box.check()
 
