@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     sr.set_defaults(func=_cmd_references)
 
     for modname in ("revem.generator.cli", "revem.validation.reference_cli", "revem.datasets.diversity", "revem.datasets.labelling", "revem.fitting.cli",
-                    "revem.experiments.transferability", "revem.site.cli"):
+                    "revem.experiments.transferability", "revem.site.cli", "revem.schemas.cli"):
         try:
             mod = __import__(modname, fromlist=["register"])
         except ImportError as exc:

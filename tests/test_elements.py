@@ -146,9 +146,9 @@ def test_user_reference_dir_overrides_and_is_named(tmp_path, monkeypatch):
 @pytest.mark.parametrize("content,match", [
     ("{not json", "not valid JSON"),
     ('[1, 2]', "expected an object"),
-    ('{"property": "eos", "element": "W", "references": [{"case": "bcc"}]}', "lacks"),
+    ('{"property": "eos", "element": "W", "references": [{"case": "bcc"}]}', "references\[0\]: 'quantity' is a required property"),
     ('{"property": "eos", "element": "W", "references": [{"case": "bcc", "quantity": "a0", "value": "3.1", '
-     '"unit": "Å", "source": "x"}]}', "not a finite number"),
+     '"unit": "Å", "source": "x"}]}', "references\[0\].value: '3.1' is not of type 'number'"),
 ])
 def test_bad_user_reference_file_is_named(tmp_path, monkeypatch, content, match):
     (tmp_path / "W").mkdir()

@@ -63,7 +63,7 @@ def test_baseline_records_without_keys(tmp_path, zhou_results):
     f = tmp_path / "b.json"
     f.write_text(json.dumps(d))
     p = run(tmp_path, "--potential", "W_zhou", "--baseline", str(f), "--tier", "smoke")
-    assert p.returncode == 4 and "record 0 lacks 'quantity'" in out(p) and str(f) in out(p)
+    assert p.returncode == 4 and "records[0]: 'quantity' is a required property" in out(p) and str(f) in out(p)
 
 
 def test_baseline_without_records_is_refused(tmp_path, zhou_results):

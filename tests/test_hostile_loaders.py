@@ -220,21 +220,21 @@ REFERENCE_CASES = [
     ("tolerance-infinity", '{"property": "elastic", "element": "W", "references": [{"case": "bcc", "quantity": "C11", '
      '"value": 500, "unit": "GPa", "source": "s", "tolerance": {"abs": Infinity}}]}', "Infinity is not a JSON number"),
     ("tolerance-overflow", json.dumps(_ref_doc(tolerance={"abs": 1})).replace('"abs": 1', '"abs": 1e999'),
-     "tolerance abs = inf is not a finite number"),
-    ("tolerance-negative", _ref_doc(tolerance={"abs": -5}), "tolerance abs = -5 must be > 0"),
-    ("tolerance-zero", _ref_doc(tolerance={"rel": 0}), "tolerance rel = 0 must be > 0"),
-    ("tolerance-list", _ref_doc(tolerance=[0.1]), "tolerance must be a mapping"),
-    ("tolerance-unknown-key", _ref_doc(tolerance={"pct": 5}), "unknown key(s) ['pct']"),
-    ("tolerance-string", _ref_doc(tolerance={"abs": "5"}), "tolerance abs = '5' is not a finite number"),
+     "references[0].tolerance.abs: inf is not a finite number"),
+    ("tolerance-negative", _ref_doc(tolerance={"abs": -5}), "references[0].tolerance.abs: -5 is less than or equal to the minimum of 0"),
+    ("tolerance-zero", _ref_doc(tolerance={"rel": 0}), "references[0].tolerance.rel: 0 is less than or equal to the minimum of 0"),
+    ("tolerance-list", _ref_doc(tolerance=[0.1]), "references[0].tolerance: [0.1] is not of type 'object', 'null'"),
+    ("tolerance-unknown-key", _ref_doc(tolerance={"pct": 5}), "references[0].tolerance: Additional properties are not allowed ('pct' was unexpected)"),
+    ("tolerance-string", _ref_doc(tolerance={"abs": "5"}), "references[0].tolerance.abs: '5' is not of type 'number'"),
     ("rel-of-zero", _ref_doc(value=0.0, tolerance={"rel": 0.1}), "relative tolerance of a zero reference"),
-    ("noise-negative", _ref_doc(noise={"abs": -1}), "noise abs = -1 must be >= 0"),
+    ("noise-negative", _ref_doc(noise={"abs": -1}), "references[0].noise.abs: -1 is less than the minimum of 0"),
     ("value-nan", '{"property": "elastic", "element": "W", "references": [{"case": "bcc", "quantity": "C11", '
      '"value": NaN, "unit": "GPa", "source": "s"}]}', "NaN is not a JSON number"),
-    ("value-string", _ref_doc(value="500"), "value '500' is not a finite number"),
-    ("case-list", _ref_doc(case=["bcc"]), "case must be non-empty strings (got ['bcc'])"),
-    ("quantity-empty", _ref_doc(quantity=""), "quantity must be non-empty strings"),
-    ("unit-number", _ref_doc(unit=1), "unit must be strings"),
-    ("element-list", {"property": "elastic", "element": ["W"], "references": []}, "'element' must be a non-empty string"),
+    ("value-string", _ref_doc(value="500"), "references[0].value: '500' is not of type 'number'"),
+    ("case-list", _ref_doc(case=["bcc"]), "references[0].case: ['bcc'] is not of type 'string'"),
+    ("quantity-empty", _ref_doc(quantity=""), "references[0].quantity: '' should be non-empty"),
+    ("unit-number", _ref_doc(unit=1), "references[0].unit: 1 is not of type 'string'"),
+    ("element-list", {"property": "elastic", "element": ["W"], "references": []}, "element: ['W'] is not of type 'string'"),
     ("deep-nesting", '{"property": "elastic", "element": "W", "references": [], "x": ' + "[" * 3000 + "]" * 3000 + "}",
      "nested 3001 levels deep (limit 16)"),
     ("not-utf8", b'{"property": "elastic", "element": "W\xff", "references": []}', "not UTF-8 text"),
@@ -301,17 +301,18 @@ def _mut(fn):
 
 
 BASELINE_CASES = [
-    ("potential-string", lambda d: d["meta"].__setitem__("potential", "W_zhou"), "meta.potential must be an object"),
+    ("potential-string", lambda d: d["meta"].__setitem__("potential", "W_zhou"), "meta.potential: 'W_zhou' is not of type 'object'"),
     ("protocol-versions-list", lambda d: d["meta"].__setitem__("protocol_versions", ["eos"]),
-     "meta.protocol_versions must be an object of integer versions"),
+     "meta.protocol_versions: ['eos'] is not of type 'object'"),
     ("protocol-version-string", lambda d: d["meta"]["protocol_versions"].__setitem__("eos", "1"),
-     "meta.protocol_versions must be an object"),
-    ("tier-number", lambda d: d["meta"].__setitem__("tier", 1), "meta.tier must be a string"),
+     "meta.protocol_versions.eos: '1' is not of type 'integer'"),
+    ("tier-number", lambda d: d["meta"].__setitem__("tier", 1), "meta.tier: 1 is not of type 'string'"),
     ("potential-name-list", lambda d: d["meta"]["potential"].__setitem__("name", ["x"]),
-     "meta.potential.name must be a string"),
-    ("case-list", lambda d: d["records"][0].__setitem__("case", ["bcc"]), "record 0: case must be strings"),
-    ("value-string", lambda d: d["records"][0].__setitem__("value", "1.0"), "is not a finite number"),
-    ("noise-negative", lambda d: d["records"][0].__setitem__("noise", -1.0), "noise -1.0 that is not a finite number >= 0"),
+     "meta.potential.name: ['x'] is not of type 'string'"),
+    ("case-list", lambda d: d["records"][0].__setitem__("case", ["bcc"]), "records[0].case: ['bcc'] is not of type 'string'"),
+    ("value-string", lambda d: d["records"][0].__setitem__("value", "1.0"),
+     "records[0].value: '1.0' is not of type 'number', 'null'"),
+    ("noise-negative", lambda d: d["records"][0].__setitem__("noise", -1.0), "records[0].noise: -1.0 is less than the minimum of 0"),
 ]
 
 
@@ -337,7 +338,7 @@ def test_baseline_values_that_cannot_flag_a_regression_are_refused(tmp_path, tok
     d["records"][3]["value"] = "__X__"
     f = tmp_path / "results.json"
     f.write_text(json.dumps(d).replace('"__X__"', token))
-    with pytest.raises(results.ResultsFileError, match=r"record 3 .* has a value (nan|inf|-inf) that is not a finite"):
+    with pytest.raises(results.ResultsFileError, match=r"records\[3\]\.value: (nan|inf|-inf) is not a finite number"):
         results.load(f)
 
 

@@ -4,8 +4,9 @@ Safe by construction: a card or file is data, never code. What a potential may d
 in the modules it calls, before anything is imported, opened by LAMMPS or executed:
 
 * cards (:func:`load_card`) are read by :mod:`.safe_yaml` (1 MiB cap, UTF-8 with the file named on a bad
-  byte, no YAML anchors/aliases, bounded depth, no duplicate keys), and every key is type-checked with an
-  error naming the file and the key;
+  byte, no YAML anchors/aliases, bounded depth, no duplicate keys), every key is type-checked with an
+  error naming the file and the key, and the card is checked against the published card schema
+  (``revem schema card``, :mod:`revem.schemas`), naming the JSON path of the first violation;
 * names (:func:`validate_name`) match ``[A-Za-z0-9._-]+`` and are not ``.``/``..`` (the harness makes
   report folders of them);
 * LAMMPS lines go through :mod:`.lammps_input` (LAMMPS's own tokenisation, allow-list, files confined to
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
+from .. import schemas
 from .ase_policy import TRUSTED_ASE_MODULES
 from .errors import MalformedPotentialFile, PotentialError, PotentialFileMissing, UnsafeCommand
 from .file_checks import check_potential_file
@@ -56,6 +58,7 @@ __all__ = [
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
 PACKAGE_DATA_DIR = Path(__file__).parent / "data"   # files of revem's own catalog cards (the demo ACE)
+# the card keys, as card.schema.json lists them (tests/test_schemas.py keeps the two equal)
 CARD_KEYS = {"name", "elements", "kind", "citation", "lammps", "pace", "ase", "published", "notes", "doi", "files_from",
              "precision", "training_data"}
 PRECISIONS = ("float64", "float32")
@@ -292,6 +295,9 @@ def load_card(path: str | Path) -> Potential:
         base = card_dir
     roots = _card_roots(card_dir, base)
     kind_cls.read(card, pot, base, roots, where)
+    # the card's data model as published (`revem schema card`): after the checks above, which stay the authority
+    # (on files, commands and callables, with their own error types), it refuses what they do not look at
+    schemas.check("card", card, where, PotentialError)
     return pot
 
 

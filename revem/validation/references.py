@@ -16,6 +16,9 @@ give ``abs`` (in the reference's unit), ``rel`` (fraction), or both (the larger 
 
 A user reference replaces the packaged ones of the same (element, property, case, quantity); every
 reference knows the file it came from (``origin``), which the report records next to its source.
+
+The format is published as a JSON Schema (``revem schema reference``, :mod:`revem.schemas`): every file is
+checked against it when read, and by :func:`write` before it is written.
 """
 from __future__ import annotations
 
@@ -82,80 +85,75 @@ MAX_DEPTH = 16  # a reference file is 4 levels deep
 
 
 def _bound_problem(spec, which: str, value: float) -> str | None:
-    """Why a ``tolerance`` / ``noise`` entry cannot be used (None when it can): a mapping of ``abs`` (in the
-    reference's unit) and/or ``rel`` (fraction), each a finite number, > 0 for a tolerance (an infinite one
-    passes any value, a negative one fails every value), >= 0 for a noise."""
+    """What the schema cannot say about a ``tolerance`` / ``noise`` (None when it is usable): each bound is a
+    finite number (``1e999`` parses to infinity: an infinite tolerance passes any value), and a relative
+    tolerance of a zero reference value is zero."""
     import math
 
-    if spec is None:
+    if not spec:
         return None
-    if not isinstance(spec, dict):
-        return f"{which} must be a mapping of 'abs' and/or 'rel', got {type(spec).__name__}"
-    unknown = sorted(set(spec) - {"abs", "rel"})
-    if unknown:
-        return f"{which} has unknown key(s) {unknown} (allowed: abs, rel)"
     for k, v in spec.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            return f"{which} {k} = {v!r} is not a finite number"
-        if which == "tolerance" and not v > 0:
-            return f"tolerance {k} = {v!r} must be > 0 (a tolerance of zero or less fails every value)"
-        if which == "noise" and v < 0:
-            return f"noise {k} = {v!r} must be >= 0"
-    if which == "tolerance" and spec and "abs" not in spec and value == 0:
-        return "a relative tolerance of a zero reference value is zero; give 'abs'"
+        if not math.isfinite(v):
+            return f"{which}.{k}: {v!r} is not a finite number"
+    if which == "tolerance" and "abs" not in spec and value == 0:
+        return "tolerance: a relative tolerance of a zero reference value is zero; give 'abs'"
     return None
+
+
+def check_document(data: object, where: str) -> dict:
+    """Check a parsed reference file against the published schema (``revem schema reference``) and what a
+    schema cannot say (finite values and bounds; no relative tolerance of a zero value); return it.  Every
+    refusal is a :class:`ReferenceFileError` naming ``where`` and the JSON path of the first violation."""
+    import math
+
+    from .. import schemas
+
+    if not isinstance(data, dict):
+        raise ReferenceFileError(f"{where}: expected an object with 'element', 'property' and a 'references' list, "
+                                 f"got {type(data).__name__}")
+    schemas.check("reference", data, where, ReferenceFileError)
+    for i, r in enumerate(data["references"]):
+        at = f"{where}: references[{i}]"
+        if not math.isfinite(r["value"]):
+            raise ReferenceFileError(f"{at}.value: {r['value']!r} is not a finite number")
+        for which in ("tolerance", "noise"):
+            why = _bound_problem(r.get(which), which, r["value"])
+            if why:
+                raise ReferenceFileError(f"{at}.{why} ({r['case']}, {r['quantity']})")
+    return data
+
+
+KNOWN_FIELDS = ("case", "quantity", "value", "unit", "source", "tolerance", "noise", "protocol")
 
 
 @lru_cache(maxsize=None)
 def _load_file(path: Path) -> tuple[Reference, ...]:
     """The references of one file, read within bounds (:func:`revem.safe_io.load_json`: a regular file, at
     most :data:`MAX_FILE_BYTES`, nesting at most :data:`MAX_DEPTH`, no NaN/Infinity) and checked where they
-    enter: names are strings, values finite, tolerances finite and > 0, noises finite and >= 0."""
-    import math
-
+    enter (:func:`check_document`)."""
     from ..safe_io import Refused, load_json
 
     try:
         data = load_json(path, "reference file", limit=MAX_FILE_BYTES, max_depth=MAX_DEPTH)
     except Refused as exc:
         raise ReferenceFileError(str(exc)) from None
-    if not isinstance(data, dict) or not isinstance(data.get("references"), list) \
-            or not {"element", "property"} <= set(data):
-        raise ReferenceFileError(f"reference file {path}: expected an object with 'element', 'property' and a "
-                                 "'references' list")
-    for k in ("element", "property"):
-        if not isinstance(data[k], str) or not data[k]:
-            raise ReferenceFileError(f"reference file {path}: '{k}' must be a non-empty string, got {data[k]!r}"[:300])
+    check_document(data, f"reference file {path}")
     try:
         origin = f"package:{path.relative_to(REFERENCE_DIR)}"
     except ValueError:
         origin = str(path)
     out = []
-    known = {"case", "quantity", "value", "unit", "source", "tolerance", "noise", "protocol"}
-    for i, r in enumerate(data["references"]):
-        missing = [k for k in ("case", "quantity", "value", "unit", "source") if not isinstance(r, dict) or k not in r]
-        if missing:
-            raise ReferenceFileError(f"reference file {path}: reference {i} lacks {', '.join(missing)}")
-        bad = [k for k in ("case", "quantity", "unit", "source", "protocol")
-               if k in r and not isinstance(r[k], str) or (k in ("case", "quantity") and r.get(k) == "")]
-        if bad:
-            raise ReferenceFileError(f"reference file {path}: reference {i}: {', '.join(bad)} must be "
-                                     f"{'non-empty ' if set(bad) & {'case', 'quantity'} else ''}strings "
-                                     f"(got {', '.join(repr(r.get(k))[:40] for k in bad)})")
-        if not isinstance(r["value"], (int, float)) or isinstance(r["value"], bool) or not math.isfinite(r["value"]):
-            raise ReferenceFileError(f"reference file {path}: reference {i} ({r['case']}, {r['quantity']}): value "
-                                     f"{r['value']!r} is not a finite number")
-        for which in ("tolerance", "noise"):
-            why = _bound_problem(r.get(which), which, r["value"])
-            if why:
-                raise ReferenceFileError(f"reference file {path}: reference {i} ({r['case']}, {r['quantity']}): {why}")
-        fields = {k: v for k, v in r.items() if k in known}
-        for which in ("tolerance", "noise"):
-            if fields.get(which) is None:
-                fields.pop(which, None)
+    for r in data["references"]:
+        fields = {k: v for k, v in r.items() if k in KNOWN_FIELDS and v is not None}
         out.append(Reference(element=data["element"], property=data["property"], origin=origin,
-                             extra={k: v for k, v in r.items() if k not in known}, **fields))
+                             extra={k: v for k, v in r.items() if k not in KNOWN_FIELDS}, **fields))
     return tuple(out)
+
+
+def read_file(path: str | Path) -> tuple[Reference, ...]:
+    """The references of one reference file, checked as the harness checks them (a :class:`ReferenceFileError`
+    naming the file and the JSON path of the first problem otherwise)."""
+    return _load_file(Path(path))
 
 
 REQUIRED_KEYS = ("case", "quantity", "value", "unit", "source", "protocol")
@@ -179,6 +177,7 @@ def write(element: str, prop: str, refs: list[dict], name: str, out: Path | None
     if provenance:
         doc["provenance"] = provenance
     doc["references"] = refs
+    check_document(doc, f"reference file {name or out} of {prop}/{element}")  # never write what revem would refuse to read
     out = Path(out) if out is not None else REFERENCE_DIR / element / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")

@@ -15,6 +15,8 @@ A results file is one JSON object (one per potential, element and tier:
                   "converged", "policy", "reference", "tolerance", "passed", ...}, ...]}
 
 Format 2 (no ``cases``, one folder per potential and element) is still read: baselines made with it work.
+The format is published as a JSON Schema (``revem schema results``, :mod:`revem.schemas`); every file is
+checked against it on load, with a message naming the file and the JSON path of the first violation.
 
 Records are identified by physics -- (element, property, case, quantity) -- never by the potential's
 name, so a renamed potential is compared with its predecessor record by record.
@@ -32,9 +34,8 @@ from pathlib import Path
 
 FORMAT = "revem-results"
 FORMAT_VERSION = 3
-READABLE_VERSIONS = (2, 3)
+READABLE_VERSIONS = (2, 3)  # the schema's format_version enum (tests/test_schemas.py keeps them equal)
 KEY_FIELDS = ("element", "property", "case", "quantity")
-REQUIRED_FIELDS = KEY_FIELDS + ("value", "unit")
 JOURNAL = "journal.jsonl"
 MAX_RESULTS_BYTES = 256 * 1024 * 1024
 
@@ -84,70 +85,32 @@ def _parse(path: Path) -> object:
         raise ResultsFileError(str(exc)) from None
 
 
-def _finite(v) -> bool:
+def validate(data: object, path: Path | str) -> dict:
+    """Check a parsed results file against the published schema (``revem schema results``, format 2 or 3) and
+    the values a verdict rests on; return it, with the ``cases`` of a format-2 file reconstructed from its
+    records.  Every refusal names the file and the JSON path of the first violation; ``value``, ``noise`` and
+    ``tolerance`` must also be finite (a baseline whose values are NaN could never flag a regression), which a
+    JSON Schema cannot say."""
     import math
 
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    from .. import schemas
 
-
-def validate(data: object, path: Path | str) -> dict:
-    """Check the structure of a parsed results file and the values a verdict rests on; return it (``meta``
-    and ``records``).  ``meta.potential`` must be an object, ``meta.protocol_versions`` an object of integer
-    versions, the record keys strings, and every ``value`` / ``noise`` / ``tolerance`` finite (a baseline whose
-    values are NaN could never flag a regression) or null."""
     if isinstance(data, list):
         raise ResultsFileError(
-            f"results file {path}: a bare list of records (the format of revem before results format "
-            f"{FORMAT_VERSION}, without 'meta'); regenerate it with this revem (e.g. `make baseline`)")
+            f"results file {path}: a bare list of records (the format of revem before results format 2, without "
+            f"'meta'); regenerate it with this revem (e.g. `make baseline`)")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ResultsFileError(f"results file {path}: not a revem results file (expected a JSON object with "
                                f"\"format\": \"{FORMAT}\", \"meta\" and \"records\")")
-    if data.get("format_version") not in READABLE_VERSIONS:
-        raise ResultsFileError(f"results file {path}: format_version {data.get('format_version')!r}, this revem "
-                               f"reads {', '.join(map(str, READABLE_VERSIONS))}")
-    meta, recs = data.get("meta"), data.get("records")
-    if not isinstance(meta, dict) or not isinstance(recs, list):
-        raise ResultsFileError(f"results file {path}: 'meta' must be an object and 'records' a list")
-    for key in ("tier", "element", "potential", "protocol_versions"):
-        if key not in meta:
-            raise ResultsFileError(f"results file {path}: meta lacks '{key}'")
-    for key in ("tier", "element"):
-        if not isinstance(meta[key], str):
-            raise ResultsFileError(f"results file {path}: meta.{key} must be a string, got {type(meta[key]).__name__}")
-    if not isinstance(meta["potential"], dict):
-        raise ResultsFileError(f"results file {path}: meta.potential must be an object (name, sha256, ...), got "
-                               f"{type(meta['potential']).__name__}")
-    for key in ("name", "sha256"):
-        if meta["potential"].get(key) is not None and not isinstance(meta["potential"][key], str):
-            raise ResultsFileError(f"results file {path}: meta.potential.{key} must be a string")
-    pv = meta["protocol_versions"]
-    if not isinstance(pv, dict) or not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
-                                           for k, v in pv.items()):
-        raise ResultsFileError(f"results file {path}: meta.protocol_versions must be an object of integer versions "
-                               f"per property, got {type(pv).__name__}")
-    for i, r in enumerate(recs):
-        if not isinstance(r, dict):
-            raise ResultsFileError(f"results file {path}: record {i} is not an object")
-        missing = [k for k in REQUIRED_FIELDS if k not in r]
-        if missing:
-            raise ResultsFileError(f"results file {path}: record {i} lacks {', '.join(repr(m) for m in missing)}")
-        bad = [k for k in KEY_FIELDS + ("unit",) if not isinstance(r[k], str)]
-        if bad:
-            raise ResultsFileError(f"results file {path}: record {i}: {', '.join(bad)} must be strings")
-        if r["value"] is not None and not _finite(r["value"]):
-            raise ResultsFileError(f"results file {path}: record {i} ({record_key(r)}) has a value {r['value']!r} that "
-                                   "is not a finite number (null for no value)")
-        for k in ("noise", "tolerance"):
+    schemas.check("results", data, f"results file {path}", ResultsFileError)
+    for i, r in enumerate(data["records"]):
+        for k in ("value", "noise", "tolerance"):
             v = r.get(k)
-            if v is not None and not (_finite(v) and v >= 0):
-                raise ResultsFileError(f"results file {path}: record {i} ({record_key(r)}) has a {k} {v!r} that is "
-                                       "not a finite number >= 0")
-    cases = data.get("cases")
-    if cases is None:
-        data["cases"] = cases_of_records(recs)
-    elif not isinstance(cases, list) or not all(isinstance(c, dict) and {"property", "case", "status"} <= set(c)
-                                                for c in cases):
-        raise ResultsFileError(f"results file {path}: 'cases' must be a list of objects with property, case, status")
+            if v is not None and not math.isfinite(v):
+                raise ResultsFileError(f"results file {path}: records[{i}].{k}: {v!r} is not a finite number "
+                                       f"(null for no number) in record {record_key(r)}")
+    if data.get("cases") is None:
+        data["cases"] = cases_of_records(data["records"])
     return data
 
 
