@@ -319,7 +319,9 @@ class Engine:
                 ex = "; ".join("/".join(k[1:]) for k in missing[:5])
                 problems.append(f"{where}: {len(missing)} numbers computed now are not in the baseline (e.g. {ex})")
             ran = {(o.case.property, o.case.case) for o in outs if o.status != "skipped"}
-            vanished = sorted(k for k in base if (k[1], k[2]) in ran and k not in now_keys)
+            ran |= {(r["property"], r["case"]) for r in recs}
+            vanished = sorted(k for k, b in base.items()
+                              if ((k[1], k[2]) in ran or results_io.source_case(b) in ran) and k not in now_keys)
             if vanished:
                 notes.append(f"{where}: {len(vanished)} baseline numbers of the cases run are no longer produced "
                              f"(e.g. {'; '.join('/'.join(k[1:]) for k in vanished[:5])})")
@@ -390,6 +392,7 @@ class _CaseScorer:
                         protocol_version=self.engine.protocol_versions.get(cid.property),
                         uncertainty_covers=m.uncertainty_covers)
             data = None  # attach bulky plot data once
+            rec.from_case = cid.case
             self._label(rec)
             if flag:  # a physical red flag: the number is shown, the case fails
                 rec.passed = False
@@ -426,6 +429,7 @@ class _CaseScorer:
         rec = score(None, None, test_id=cid.test_id, potential=cid.potential, element=cid.element, prop=cid.property,
                     case=cid.case, quantity="error", unit="", note=f"{type(exc).__name__}: {exc}"[:500], policy="identity")
         rec.passed = False
+        rec.from_case = cid.case
         self._label(rec)
         self.records.append(rec)
         known = self.baseline_record(cid.case, "error") is not None

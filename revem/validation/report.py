@@ -487,8 +487,7 @@ def summary_plot(runs: list[tuple[Path, dict]], path: Path) -> Path | None:
     z = np.array(rows, float)
     fig_h = 1.2 + 0.32 * len(rows)
     fig, ax = plt.subplots(figsize=(1.0 * len(props) + 4.5, fig_h))
-    cmap = matplotlib.colormaps["RdBu_r"].copy()
-    cmap.set_bad("0.92")
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.92")
     finite = z[np.isfinite(z)]
     span = max(10.0, float(np.nanmax(finite)) if finite.size else 10.0)
     im = ax.imshow(np.clip(z, 1 / span, span), cmap=cmap, norm=LogNorm(vmin=1 / span, vmax=span), aspect="auto")

@@ -220,12 +220,17 @@ def incompatible(old_meta: dict, new_meta: dict) -> str | None:
     return None
 
 
+def source_case(r: dict) -> tuple[str, str]:
+    """(property, case of the run) that produced record ``r`` (``from_case``; older files: the record's case)."""
+    return (r["property"], str(r.get("from_case") or r["case"]))
+
+
 def merge(old: list[dict], new: list[dict], protocol_versions: dict, ran: set | None = None) -> list[dict]:
-    """Records of ``new`` replace every old record of the same (property, case) (and of the cases in ``ran``,
-    which may have produced no record: a skip); old records of other cases are kept when their property's
-    protocol version is unchanged."""
-    ran = set(ran or ()) | {(r["property"], r["case"]) for r in new}
-    kept = [r for r in old if (r["property"], r["case"]) not in ran
+    """Records of ``new`` replace every old record produced by the same case of a run (:func:`source_case`; and
+    of the cases in ``ran``, which may have produced no record: a skip); old records of other cases are kept
+    when their property's protocol version is unchanged."""
+    ran = set(ran or ()) | {source_case(r) for r in new}
+    kept = [r for r in old if source_case(r) not in ran
             and r.get("protocol_version") == protocol_versions.get(r["property"], r.get("protocol_version"))]
     return kept + list(new)
 

@@ -68,6 +68,9 @@ class Record:
     coverage: float | None = None
     domain: str | None = None
     coverage_structures: int | None = None
+    # the case of the run that produced the record (the elastic case "C11" records case "bcc"): a later run of
+    # that case replaces exactly its records (revem.validation.results.merge)
+    from_case: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:
