@@ -766,3 +766,70 @@ def output_lock(path, what: str = "output"):
         except OSError:
             pass
         os.close(fd)
+
+
+# ----------------------------------------------------------------------------------------- schedulers
+#: seconds a Dask scheduler has to answer before ``--scheduler`` / ``--dask`` is refused
+SCHEDULER_TIMEOUT = 5.0
+
+
+def _scheduler_identity(address: str, timeout: float):
+    """The scheduler's answer to ``identity`` (a dict), within ``timeout`` seconds in all: a port that accepts
+    connections but never answers (not a Dask scheduler) cannot hang the caller."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def go():
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        try:
+            await asyncio.wait_for(comm.write({"op": "identity", "reply": True}), timeout)
+            return await asyncio.wait_for(comm.read(), timeout)
+        finally:
+            comm.abort()
+
+    return asyncio.run(asyncio.wait_for(go(), timeout + 1.0))
+
+
+def connect_scheduler(address: str, what: str = "--scheduler", timeout: float = SCHEDULER_TIMEOUT):
+    """A ``dask.distributed`` Client of the scheduler at ``address``, reached before any output is created:
+    the address is parsed, a TCP connection is tried (a refused or unresolvable address fails at once) and
+    the scheduler must answer Dask's ``identity`` within ``timeout`` seconds.  :class:`Refused`, one line naming
+    ``what``, the address and why, otherwise; nothing is created."""
+    try:
+        from distributed import Client
+        from distributed.comm import parse_address
+        from distributed.comm.addressing import parse_host_port
+    except ImportError:
+        raise Refused(f"{what} needs dask.distributed: pip install 'revem[dist]'") from None
+    import socket
+
+    addr = str(address).strip()
+    if "://" not in addr:
+        addr = f"tcp://{addr}"
+    why = None
+    try:
+        scheme, loc = parse_address(addr)
+        if scheme in ("tcp", "tls"):
+            host, port = parse_host_port(loc)
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                pass
+        if scheme != "inproc":
+            ident = _scheduler_identity(addr, timeout)
+            if not (isinstance(ident, dict) and ident.get("type") == "Scheduler"):
+                why = "it does not answer as a Dask scheduler"
+    except (ValueError, TypeError) as exc:
+        why = f"not a scheduler address ({_one_line(exc)})"
+    except socket.gaierror as exc:
+        why = f"unknown host ({exc.strerror or exc})"
+    except (OSError, TimeoutError, EOFError) as exc:  # refused, unreachable, no answer within the timeout
+        msg = getattr(exc, "strerror", None) or _one_line(exc) or type(exc).__name__
+        why = f"no answer within {timeout:g} s ({msg})" if isinstance(exc, TimeoutError) or "Timed out" in msg else msg
+    except Exception as exc:  # noqa: BLE001 (the comm layer raises its own types: CommClosedError, a garbled reply)
+        why = f"it does not answer as a Dask scheduler ({type(exc).__name__}: {_one_line(exc)[:120]})"
+    if why is None:
+        try:
+            return Client(addr, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001
+            why = f"{type(exc).__name__}: {_one_line(exc)}"
+    raise Refused(f"{what} {address}: cannot reach a Dask scheduler there: {why}; nothing was started or written")

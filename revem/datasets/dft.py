@@ -33,6 +33,7 @@ import hashlib
 import importlib.util
 import os
 import platform
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -141,6 +142,23 @@ def paw_setup_info(element: str, xc: str = "PBE", setups: str = "paw") -> dict:
                          "pip install gpaw-data (the PyPI package ships the datasets)")
 
 
+#: callbacks told of every calculator a :func:`gpaw_calculator` factory makes (:func:`observe_calculators`)
+_OBSERVERS: list = []
+
+
+@contextmanager
+def observe_calculators(callback):
+    """Within the block, ``callback(settings)`` is called each time any :func:`gpaw_calculator` factory makes a
+    calculator (also factories made inside a protocol, e.g. with a fixed k-mesh): one call per DFT calculation,
+    since protocols make a fresh calculator per structure.  ``revem reference compute`` prints its progress
+    from here."""
+    _OBSERVERS.append(callback)
+    try:
+        yield
+    finally:
+        _OBSERVERS.remove(callback)
+
+
 def gpaw_calculator(settings: DFTSettings | None = None, **overrides):
     """A zero-argument factory returning a fresh GPAW PW calculator with ``settings``.
 
@@ -156,6 +174,8 @@ def gpaw_calculator(settings: DFTSettings | None = None, **overrides):
     def factory():
         from gpaw import GPAW
 
+        for cb in list(_OBSERVERS):
+            cb(settings)
         return GPAW(**settings.gpaw_kwargs())
 
     factory.settings = settings

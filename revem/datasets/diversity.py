@@ -167,18 +167,41 @@ def _mean_sd(vals: list) -> dict:
             "n_defined": int(len(v)), "n_draws": len(vals)}
 
 
-def bootstrap(mom: Moments, mode: str, reps: int, rng: np.random.Generator) -> dict:
-    """log det over ``reps`` resamples (with replacement) of the configurations, at full size."""
+def _ticked(values, tick):
+    for v in values:
+        if tick is not None:
+            tick()
+        yield v
+
+
+def bootstrap(mom: Moments, mode: str, reps: int, rng: np.random.Generator, tick=None) -> dict:
+    """log det over ``reps`` resamples (with replacement) of the configurations, at full size (``tick()`` after
+    each: a progress bar)."""
     n = len(mom)
-    return _mean_sd([mom.logdet(np.bincount(rng.integers(0, n, n), minlength=n), mode)[0] for _ in range(reps)])
+    vals = []
+    for _ in range(reps):
+        vals.append(mom.logdet(np.bincount(rng.integers(0, n, n), minlength=n), mode)[0])
+        if tick is not None:
+            tick()
+    return _mean_sd(vals)
 
 
-def subsample(mom: Moments, mode: str, size: int, reps: int, rng: np.random.Generator) -> dict:
+def subsample_draws(n: int, size: int, reps: int) -> int:
+    """Random subsets :func:`subsample` draws (1 when the subset is the whole set)."""
+    return 1 if min(size, n) == n else reps
+
+
+def subsample(mom: Moments, mode: str, size: int, reps: int, rng: np.random.Generator, tick=None) -> dict:
     """log det of ``reps`` random subsets (without replacement) of ``size`` configurations."""
     n = len(mom)
     size = min(size, n)
-    draws = 1 if size == n else reps
-    out = _mean_sd([mom.logdet_subset(rng.choice(n, size, replace=False), mode) for _ in range(draws)])
+    draws = subsample_draws(n, size, reps)
+    vals = []
+    for _ in range(draws):
+        vals.append(mom.logdet_subset(rng.choice(n, size, replace=False), mode))
+        if tick is not None:
+            tick()
+    out = _mean_sd(vals)
     out["whole_set"] = size == n  # no subsampling spread: use the bootstrap sd for this set
     if size == n:
         out["sd"] = None
@@ -186,14 +209,21 @@ def subsample(mom: Moments, mode: str, size: int, reps: int, rng: np.random.Gene
     return out
 
 
-def entropy_curve(mom: Moments, mode: str, reps: int, rng: np.random.Generator, points: int = 12) -> dict:
+def curve_sizes(n: int, m: int, mode: str, points: int = 12) -> np.ndarray:
+    """Subset sizes of :func:`entropy_curve` (none when the set is too small)."""
+    lo = 2 if mode == "per-atom" else m + 2
+    if n < lo:
+        return np.zeros(0, int)
+    return np.unique(np.geomspace(lo, n, points).astype(int))
+
+
+def entropy_curve(mom: Moments, mode: str, reps: int, rng: np.random.Generator, points: int = 12, tick=None) -> dict:
     """log det vs number of configurations (random subsets; mean, sd per size)."""
     n = len(mom)
-    lo = 2 if mode == "per-atom" else mom.m + 2
-    if n < lo:
+    sizes = curve_sizes(n, mom.m, mode, points)
+    if not len(sizes):
         return {"n_configs": [], "mean": [], "sd": []}
-    sizes = np.unique(np.geomspace(lo, n, points).astype(int))
-    res = [subsample(mom, mode, int(s), reps, rng) for s in sizes]
+    res = [subsample(mom, mode, int(s), reps, rng, tick) for s in sizes]
     return {"n_configs": [int(s) for s in sizes], "mean": [r["mean"] for r in res], "sd": [r["sd"] for r in res]}
 
 
@@ -283,7 +313,16 @@ def discover(path: str) -> list[str]:
     """The data files of a dataset argument: the file itself, or a folder's extxyz/.db files
     (sorted; searched recursively when the folder itself holds none)."""
     if not os.path.exists(path):
-        raise DiversityError(f"dataset {path} does not exist")
+        from ..data import parse_spec, registry
+        from ..safe_io import Refused
+
+        try:
+            name, _ = parse_spec(path)
+        except Refused as exc:
+            raise DiversityError(str(exc)) from None
+        if name in registry() or os.path.isfile(name):  # a registry name (NAME@every=N), or a file with @every
+            return [path]
+        raise DiversityError(f"dataset {path} does not exist (neither a file, a folder nor a registry name)")
     if os.path.isfile(path):
         return [path]
     if not os.path.isdir(path):
@@ -298,6 +337,7 @@ def discover(path: str) -> list[str]:
 
 
 def _group_name(root: str, f: str) -> str:
+    f = f.partition("@every=")[0]
     rel = os.path.relpath(f, root) if os.path.isdir(root) else os.path.basename(f)
     for suf in sorted(EXTXYZ_SUFFIXES + DB_SUFFIXES, key=len, reverse=True):
         if rel.endswith(suf):
@@ -306,58 +346,27 @@ def _group_name(root: str, f: str) -> str:
 
 
 def _read_file(f: str, include_bootstrap: bool):
-    """[(group, frames, v_eq_or_None, stored_feats_or_None)] of one file; DiversityError naming it.  Every
-    read is bounded and read-only (:mod:`revem.safe_io`)."""
-    from ..safe_io import Refused, open_regular, read_extxyz
-
-    try:
-        with open_regular(f, "dataset file") as fh:
-            head = fh.read(16)
-        if head.startswith(b"SQLite format 3"):
-            return _read_db(f, include_bootstrap)
-        if f.endswith(DB_SUFFIXES):
-            raise DiversityError(f"dataset file {f} is not an SQLite database")
-        return [(None, read_extxyz(f, "dataset file"), None, None)]
-    except Refused as exc:
-        raise DiversityError(str(exc)) from None
-
-
-def _read_db(f: str, include_bootstrap: bool):
-    """Groups of an ASE or revem database opened read-only (:func:`revem.data.open_database`: a foreign
-    SQLite file is refused before anything could be written to it; the generator's ``v_ref`` and
-    ``rcutfac`` are checked > 0 where they enter)."""
-    from ..data import open_database
+    """(kind, [(group, frames, v_run or None, stored feats per frame)]) of one input, read through the one input
+    loader (:func:`revem.data.load_configurations`: a registry name, extxyz, an ASE database, a revem generator
+    database or its export (placeholder X at its v_ref: reduced units) or a ``revem rescale`` output; every read
+    bounded and read-only).  A generator's rows are grouped by stream; their stored features come along.
+    DiversityError naming the input."""
+    from ..data import load_configurations
     from ..safe_io import Refused
 
     try:
-        db = open_database(f, "dataset file")
-        if db.kind == "revem-db":
-            from ..generator.featurizer import DescriptorSettings
-
-            v_run = db.v_ref
-            rc = db.meta.get("rcutfac")
-            settings = DescriptorSettings(rcutfac=rc) if rc else DescriptorSettings.for_reference_volume(v_run)
-            sel = {} if include_bootstrap else {"kind": "accepted"}
-            groups: dict = {}
-            for row in db.rows(**sel):
-                g = groups.setdefault(row.key_value_pairs.get("stream", "?"), ([], []))
-                g[0].append(row.toatoms())
-                feats = row.data.get("features") if row.data else None
-                g[1].append((np.asarray(feats, float), settings, v_run) if feats is not None else None)
-            return [(name, fr, v_run, st) for name, (fr, st) in groups.items()]
-        frames = []
-        for row in db.rows():
-            a = row.toatoms()
-            a.info.update(row.key_value_pairs)
-            frames.append(a)
-        return [(None, frames, None, None)]
-    except DiversityError:
-        raise
+        src = load_configurations(f, include_bootstrap=include_bootstrap, what="dataset file")
     except Refused as exc:
         raise DiversityError(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 (ASE raises many types)
-        raise DiversityError(f"dataset file {f} cannot be read as an ASE / revem database: "
-                             f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
+    v_run = src.v_ref if src.placeholder else None
+    if src.kind not in ("revem-db", "rescaled-db"):
+        return src.kind, [(None, src.frames, v_run, src.features)]
+    groups: dict = {}
+    for at, g, st in zip(src.frames, src.group, src.features):
+        e = groups.setdefault(g or "?", ([], []))
+        e[0].append(at)
+        e[1].append(st)
+    return src.kind, [(name, fr, v_run, st) for name, (fr, st) in groups.items()]
 
 
 def load_dataset(path: str, max_configs: int | None = None, seed: int = 0, include_bootstrap: bool = False,
@@ -370,9 +379,9 @@ def load_dataset(path: str, max_configs: int | None = None, seed: int = 0, inclu
     ds = Dataset(name or path.rstrip("/"), path, "extxyz")
     rng = np.random.default_rng(seed)
     for f in discover(path):
-        parts = _read_file(f, include_bootstrap)
-        if f.endswith(DB_SUFFIXES):
-            ds.kind = "revem-db" if any(p[2] is not None for p in parts) else "ase-db"
+        kind, parts = _read_file(f, include_bootstrap)
+        if kind != "extxyz":
+            ds.kind = kind
         for gname, frames, v_run, stored in parts:
             group = _group_name(path, f) + (f":{gname}" if gname else "")
             idx = np.arange(len(frames))
@@ -399,8 +408,9 @@ def load_dataset(path: str, max_configs: int | None = None, seed: int = 0, inclu
     return ds
 
 
-def featurize(ds: Dataset, featurizer, v_ref: float) -> None:
-    """Raw features at v_ref and V / V_eq of every configuration of ``ds`` (in place)."""
+def featurize(ds: Dataset, featurizer, v_ref: float, bar=None) -> None:
+    """Raw features at v_ref and V / V_eq of every configuration of ``ds`` (in place); ``bar``: a progress bar
+    advanced once per configuration."""
     from ..generator.featurizer import FeaturizerError
     from ..generator.select import reference_structure
 
@@ -409,6 +419,8 @@ def featurize(ds: Dataset, featurizer, v_ref: float) -> None:
     for i, (a, veq, st) in enumerate(zip(ds.frames, ds.v_eq, ds.stored)):
         det = abs(float(np.linalg.det(np.asarray(a.get_cell(), float))))
         rel.append(det / len(a) / veq if det > 1e-6 else np.nan)
+        if bar is not None:
+            bar.update(1)
         if st is not None and st[1] == featurizer.settings and abs(st[2] - v_ref) < 1e-12 \
                 and st[0].shape == (len(a), featurizer.settings.n_features):
             ds.feats.append(st[0])
@@ -444,26 +456,65 @@ def quests_available() -> tuple[bool, str]:
     return True, ""
 
 
+#: configurations per QUESTS descriptor call and query atoms per kernel sum (one progress step each)
+QUESTS_CONFIG_CHUNK = 64
+QUESTS_ATOM_CHUNK = 2000
+
+
+def _quests_entropy(x: np.ndarray, h: float, tick=None) -> float:
+    """QUESTS' ``entropy(x, h)`` (-mean log of the kernel density at each point), the kernel sums taken over
+    chunks of query points so that a bar can advance (the same numbers: each point's sum is its own)."""
+    from quests.entropy import kernel_sum
+
+    n = len(x)
+    p = np.concatenate([_ks(kernel_sum, x[i:i + QUESTS_ATOM_CHUNK], x, h, tick) for i in range(0, n, QUESTS_ATOM_CHUNK)])
+    return float(-np.mean(np.log(p / n)))
+
+
+def _quests_delta(y: np.ndarray, x: np.ndarray, h: float, tick=None) -> np.ndarray:
+    """QUESTS' ``delta_entropy(y, x, h)`` = -log sum_i K(y, x_i), over chunks of ``y``."""
+    from quests.entropy import kernel_sum
+
+    return np.concatenate([-np.log(_ks(kernel_sum, y[i:i + QUESTS_ATOM_CHUNK], x, h, tick))
+                           for i in range(0, len(y), QUESTS_ATOM_CHUNK)])
+
+
+def _ks(kernel_sum, q, x, h, tick):
+    out = kernel_sum(q, x, h=h)
+    if tick is not None:
+        tick(len(q))
+    return out
+
+
 def quests_metrics(atoms_by_ds: dict, reference: str, max_atoms: int = 10000, seed: int = 0,
-                   k: int = QUESTS_K, cutoff: float = QUESTS_CUTOFF, h: float = QUESTS_BANDWIDTH) -> dict:
+                   k: int = QUESTS_K, cutoff: float = QUESTS_CUTOFF, h: float = QUESTS_BANDWIDTH,
+                   progress: bool = False) -> dict:
     """QUESTS entropy per dataset (on an equal number of atoms) and dH / overlap of each other
-    dataset against the reference and back (module docstring)."""
+    dataset against the reference and back (module docstring).  ``progress``: two bars with ETA, the
+    descriptors (configurations) and the kernel sums (query atoms)."""
     ok, why = quests_available()
     if not ok:
         return {"available": False, "reason": why}
     from quests.descriptor import get_descriptors
-    from quests.entropy import delta_entropy, entropy
 
     import warnings
+
+    from ..progress import bar
 
     rng = np.random.default_rng(seed)
     X = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba type-safety chatter
+        b = bar(sum(len(a) for a in atoms_by_ds.values()), "diversity: QUESTS descriptors", progress, unit="config")
         for name, atoms in atoms_by_ds.items():
             if not atoms:
                 continue
-            x = get_descriptors(atoms, k=k, cutoff=cutoff)
+            parts = []
+            for i in range(0, len(atoms), QUESTS_CONFIG_CHUNK):
+                chunk = atoms[i:i + QUESTS_CONFIG_CHUNK]
+                parts.append(get_descriptors(chunk, k=k, cutoff=cutoff))
+                b.update(len(chunk))
+            x = np.concatenate(parts)
             n_all = len(x)
             if len(x) > max_atoms:
                 x = x[np.sort(rng.choice(len(x), max_atoms, replace=False))]
@@ -471,21 +522,26 @@ def quests_metrics(atoms_by_ds: dict, reference: str, max_atoms: int = 10000, se
         out = {"available": True, "settings": {"k": k, "cutoff_A": cutoff, "bandwidth": h, "max_atoms": max_atoms,
                                                "units": "nats", "overlap": "fraction of atoms with dH <= 0"},
                "datasets": {}}
+        b.close()
         if not X:
             return {**out, "available": True, "reason": "no configurations"}
         n_eq = min(len(x) for x, _ in X.values())
+        total = sum(n_eq + len(x) for x, _ in X.values())
+        if reference in X:
+            total += sum(len(x) + len(X[reference][0]) for n, (x, _) in X.items() if n != reference)
+        b = bar(total, "diversity: QUESTS kernel sums", progress, unit="atom")
         for name, (x, n_all) in X.items():
             xe = x if len(x) == n_eq else x[np.sort(rng.choice(len(x), n_eq, replace=False))]
-            out["datasets"][name] = {"entropy": float(entropy(xe, h=h)), "entropy_n_atoms": int(n_eq),
-                                     "entropy_own_size": float(entropy(x, h=h)), "n_atoms_used": int(len(x)),
+            out["datasets"][name] = {"entropy": _quests_entropy(xe, h, b.update), "entropy_n_atoms": int(n_eq),
+                                     "entropy_own_size": _quests_entropy(x, h, b.update), "n_atoms_used": int(len(x)),
                                      "n_atoms": int(n_all), "max_entropy_log_n": float(np.log(n_eq))}
         if reference in X:
             xr = X[reference][0]
             for name, (x, _) in X.items():
                 if name == reference:
                     continue
-                d_or = delta_entropy(x, xr, h=h)  # other given reference
-                d_ro = delta_entropy(xr, x, h=h)  # reference given other
+                d_or = _quests_delta(x, xr, h, b.update)  # other given reference
+                d_ro = _quests_delta(xr, x, h, b.update)  # reference given other
                 out["datasets"][name]["vs_reference"] = {
                     "overlap_in_reference": float(np.mean(d_or <= 0)),
                     "dH_median": float(np.median(d_or)), "dH_p90": float(np.percentile(d_or, 90)),
@@ -500,10 +556,12 @@ def _num(x):
 
 
 def analyse(datasets: list[Dataset], reference: str, reps: int = 30, seed: int = 0,
-            quests: bool = True, quests_max_atoms: int = 10000, v_ref: float | None = None) -> dict:
+            quests: bool = True, quests_max_atoms: int = 10000, v_ref: float | None = None,
+            progress: bool = False) -> dict:
     """All numbers for featurized datasets (see the module docstring); the first key order is the
-    one printed."""
+    one printed.  ``progress``: bars with ETA over the resampling (log dets) and the QUESTS stages."""
     from ..generator.featurizer import W_REFERENCE_VOLUME
+    from ..progress import bar
 
     v_ref = W_REFERENCE_VOLUME if v_ref is None else v_ref
     rng = np.random.default_rng(seed)
@@ -512,6 +570,17 @@ def analyse(datasets: list[Dataset], reference: str, reps: int = 30, seed: int =
     moms = {(ds.name, s): (Moments([ds.feats[i] for i in sel_idx[ds.name][s]]) if len(sel_idx[ds.name][s]) else None)
             for ds in datasets for s in SELECTIONS}
     n_match = {s: min(len(sel_idx[ds.name][s]) for ds in datasets) for s in SELECTIONS}
+    creps = max(5, reps // 3)
+    total = 0
+    for (name, s), mom in moms.items():
+        if mom is None:
+            continue
+        for mode in MODES:
+            n = len(mom)
+            total += reps + subsample_draws(n, n_match[s], reps)
+            total += sum(subsample_draws(n, int(z), creps) for z in curve_sizes(n, mom.m, mode))
+    b = bar(total, "diversity: log det resampling", progress, unit="logdet")
+    tick = b.update
     out = {"datasets": {}}
     for ds in datasets:
         d = {"path": ds.path, "kind": ds.kind, "groups": ds.groups, "n_configs_read": len(ds.feats)}
@@ -528,9 +597,9 @@ def analyse(datasets: list[Dataset], reference: str, reps: int = 30, seed: int =
                 ld, _ = mom.logdet(np.ones(len(mom)), mode)
                 r[f"logdet_{key}"] = ld
                 r[f"rank_{key}"] = numerical_rank(mom.cov(np.ones(len(mom)), mode)[0])
-                r[f"uncertainty_{key}"] = {"bootstrap": bootstrap(mom, mode, reps, rng),
-                                           "matched": subsample(mom, mode, n_match[s], reps, rng)}
-                r[f"curve_{key}"] = entropy_curve(mom, mode, max(5, reps // 3), rng)
+                r[f"uncertainty_{key}"] = {"bootstrap": bootstrap(mom, mode, reps, rng, tick),
+                                           "matched": subsample(mom, mode, n_match[s], reps, rng, tick)}
+                r[f"curve_{key}"] = entropy_curve(mom, mode, creps, rng, tick=tick)
             d[s] = r
         t = d["truncated"]
         d.update({"logdet_per_atom": t["logdet_per_atom"], "logdet_per_config": t["logdet_per_config"],
@@ -538,6 +607,7 @@ def analyse(datasets: list[Dataset], reference: str, reps: int = 30, seed: int =
                   "uncertainty_per_atom": t["uncertainty_per_atom"],
                   "uncertainty_per_config": t["uncertainty_per_config"]})
         out["datasets"][ds.name] = d
+    b.close()
     # ZCA comparisons, truncated selection, in the reference's frame
     ref = next(ds for ds in datasets if ds.name == reference)
     rows = {}
@@ -556,7 +626,7 @@ def analyse(datasets: list[Dataset], reference: str, reps: int = 30, seed: int =
 
         margin = DescriptorSettings.for_reference_volume(v_ref).rcutfac + 1.0
         atoms = {ds.name: rescaled_atoms(ds, sel_idx[ds.name]["truncated"], v_ref, margin) for ds in datasets}
-        q = quests_metrics(atoms, reference, max_atoms=quests_max_atoms, seed=seed)
+        q = quests_metrics(atoms, reference, max_atoms=quests_max_atoms, seed=seed, progress=progress)
     else:
         q = {"available": False, "reason": "skipped (--no-quests)"}
     out["quests"] = {k: v for k, v in q.items() if k != "datasets"}
@@ -786,17 +856,26 @@ def run(args) -> int:
             folder = OutputFolder(args.out, "--out", inputs=paths, command="revem diversity")
             folder.plan(*PLOTS)
         datasets = [load_dataset(p, args.max_configs, args.seed, args.include_bootstrap) for p in paths]
+        if not getattr(args, "no_progress", True):
+            for ds in datasets:
+                print(f"revem diversity: {ds.name}: {len(ds.frames)} configurations ({ds.kind}; "
+                      f"{len(ds.groups)} group(s))", file=sys.stderr, flush=True)
         reference = (args.reference or paths[0]).rstrip("/")
         settings = DescriptorSettings.for_reference_volume(args.v_ref)
+        from ..progress import bar
+
+        progress = not getattr(args, "no_progress", True)
         f = LammpsSnapFeaturizer(settings)
+        b = bar(sum(len(ds.frames) for ds in datasets), "diversity: features", progress, unit="config")
         try:
             for ds in datasets:
-                featurize(ds, f, args.v_ref)
+                featurize(ds, f, args.v_ref, b)
         finally:
+            b.close()
             f.close()
         t1 = time.perf_counter()
         res = analyse(datasets, reference, reps=args.reps, seed=args.seed, quests=not args.no_quests,
-                      quests_max_atoms=args.quests_max_atoms, v_ref=args.v_ref)
+                      quests_max_atoms=args.quests_max_atoms, v_ref=args.v_ref, progress=progress)
         t2 = time.perf_counter()
         res["settings"] = {**settings.as_dict(), "n_features": settings.n_features, "v_ref": args.v_ref,
                            "truncation": TRUNCATION, "reps": args.reps, "seed": args.seed,
@@ -838,7 +917,8 @@ def register(subparsers) -> None:
                     "and overlap. See revem/diversity.py for the definitions.",
         epilog="exit status: 0 done; 2 refused (missing, unreadable or empty dataset, element without an "
                "equilibrium volume; the message names it)")
-    p.add_argument("datasets", nargs="+", help="extxyz / extxyz.gz files, folders of them, ASE or revem databases")
+    p.add_argument("datasets", nargs="+", help="registry names (NAME@every=N), extxyz / extxyz.gz files, folders of "
+                   "them, ASE databases, revem generator databases, their exports or revem rescale outputs")
     p.add_argument("--reference", default=None, help="dataset whose frame the ZCA / PCA / QUESTS overlap use "
                    "(default: the first)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -851,4 +931,6 @@ def register(subparsers) -> None:
     p.add_argument("--v-ref", type=float, default=15.9, help="reference volume per atom, A^3 (default 15.9)")
     p.add_argument("--quests-max-atoms", type=int, default=10000, help="atoms per set for QUESTS (random subset)")
     p.add_argument("--no-quests", action="store_true")
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no progress bars (features, log det resampling, QUESTS descriptors and kernel sums)")
     p.set_defaults(func=run)

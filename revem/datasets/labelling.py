@@ -1,11 +1,14 @@
 """``revem label``: energies, forces and stresses for a dataset, from DFT (GPAW) or a teacher potential.
 
-**Inputs.**  A revem generator database (``revem generate``; species the placeholder ``X`` at the
-run's reduced volume v_ref), an ASE database, or an extxyz file (optionally ``.gz``).  A generator
-database is rescaled to ``--element`` exactly as ``revem rescale`` does (seed 000 §5.3; lengths x
+**Inputs.**  Whatever the one input loader reads (:func:`revem.data.load_configurations`): a registry
+name of the data mirror (``fitsnap-WBe/W/EOS_Data.extxyz.gz``, ``NAME@every=N``), an extxyz file
+(optionally ``.gz``), an ASE database, a revem generator database (``revem generate``; species the
+placeholder ``X`` at the run's reduced volume v_ref), its export (``revem export``: each frame carries
+``revem_v_ref``) or the output of ``revem rescale``.  Placeholder configurations are rescaled to
+``--element`` (required for them) exactly as ``revem rescale`` does (seed 000 §5.3; lengths x
 (V_El / v_ref)^(1/3), V_El the Materials Project equilibrium volume per atom,
-:mod:`revem.generator.rescale`), its accepted configurations by default (``--include-bootstrap``:
-the bootstrap rows too).  Every configuration is labelled as a clean copy (numbers, positions, cell,
+:mod:`revem.generator.rescale`), and the command says so; a generator database gives its accepted
+configurations by default (``--include-bootstrap``: the bootstrap rows too).  Every configuration is labelled as a clean copy (numbers, positions, cell,
 pbc; no initial magnetic moments or charges), so DFT runs non-spin-polarised whatever the file carries.
 
 **Labellers.**  ``--teacher SPEC``: any potential :func:`revem.potentials.core.load_potential`
@@ -142,113 +145,53 @@ def _plain(v):
 
 
 def read_configurations(path: str, element: str | None = None, include_bootstrap: bool = False) -> tuple[list, dict]:
-    """``(configs, meta)`` of an input file; :class:`LabelError` naming the file for anything it cannot use.
+    """``(configs, meta)`` of an input; :class:`LabelError` naming it for anything it cannot use.
 
-    ``meta``: ``kind`` ('revem-db', 'ase-db', 'extxyz'), and for a generator database ``v_ref``
-    (Å³/atom), ``element``, ``length_factor``.  Every read is bounded and read-only
-    (:mod:`revem.safe_io`): regular files only, capped bytes and frames, databases opened ``mode=ro``."""
-    from ase.data import atomic_numbers
-
-    from ..safe_io import Refused, open_regular
+    Read through the one input loader (:func:`revem.data.load_configurations`): a registry name
+    (``NAME@every=N`` too), an extxyz(.gz) file, an ASE database, a revem generator database or its export
+    (placeholder species X, rescaled to ``element`` exactly as ``revem rescale`` does; without ``element`` they
+    are refused), or the output of ``revem rescale``.  ``meta``: ``kind`` ('revem-db', 'rescaled-db', 'ase-db',
+    'ase-json', 'extxyz'), ``input`` (the path, or the registry name), and for placeholder frames rescaled here
+    ``v_ref`` (Å³/atom), ``element``, ``length_factor``, ``rescaled_here``.  Every read is bounded and
+    read-only (:mod:`revem.safe_io`)."""
+    from ..data import load_configurations
+    from ..safe_io import Refused
 
     p = str(path)
-    if not os.path.lexists(p):
-        raise LabelError(f"input {p} does not exist")
-    if os.path.isdir(p):
-        raise LabelError(f"input {p} is a directory, not a dataset file")
-    if element is not None and (element not in atomic_numbers or not element[:1].isupper() or element == "X"):
-        raise LabelError(f"--element {element!r} is not a chemical symbol")
     try:
-        with open_regular(p, "input") as fh:
-            head = fh.read(16)
+        src = load_configurations(p, element, include_bootstrap=include_bootstrap, what="input")
     except Refused as exc:
         raise LabelError(str(exc)) from None
-    from ..generator.storage import SQLITE_MAGIC
-
-    if head.startswith(SQLITE_MAGIC[:15]):
-        configs, meta = _read_database(p, element, include_bootstrap)
-    elif p.endswith(EXTXYZ_SUFFIXES):
-        configs, meta = _read_extxyz(p), {"kind": "extxyz"}
-    elif p.endswith(".db"):
-        raise LabelError(f"input {p} is not an SQLite database (no SQLite header)")
-    else:
-        raise LabelError(f"input {p}: unknown format; expected a revem or ASE database (.db, SQLite) "
-                         f"or an extxyz file ({', '.join(EXTXYZ_SUFFIXES)})")
-    if not configs:
+    gen = src.kind == "revem-db"
+    if src.placeholder:
+        raise LabelError(f"input {p} holds the placeholder species X of a revem generator "
+                         f"{'database' if gen else 'export'} (v_ref = {src.v_ref:g} Å³/atom): pass --element El to "
+                         "rescale it to an element (as revem rescale does)")
+    if not src.frames:
         raise LabelError(f"input {p} holds no configurations"
                          + (" (accepted; --include-bootstrap adds the bootstrap rows)"
-                            if meta["kind"] == "revem-db" and not include_bootstrap else ""))
-    if meta["kind"] != "revem-db":
-        species = sorted({s for c in configs for s in c.atoms.get_chemical_symbols()})
-        if "X" in species:
-            raise LabelError(f"input {p} holds the placeholder species X: label the revem generator database "
-                             "itself with --element, or rescale it first (revem rescale DB --element El)")
-        if element is not None and species != [element]:
-            raise LabelError(f"--element {element} rescales a revem generator database; {p} is a "
-                             f"{meta['kind']} of {', '.join(species)} (leave --element out)")
-    for c in configs:
-        c.structure_hash = structure_hash(c.atoms)
-    return configs, meta
-
-
-def _read_extxyz(p: str) -> list:
-    from ..safe_io import Refused, read_extxyz
-
-    try:
-        frames = read_extxyz(p, "input")
-    except Refused as exc:
-        raise LabelError(str(exc)) from None
-    out = []
-    for i, a in enumerate(frames):
+                            if src.kind in ("revem-db", "rescaled-db") and not include_bootstrap else ""))
+    if element is not None and not src.rescaled_here:
+        species = src.elements()
+        if species != [element]:
+            raise LabelError(f"--element {element} rescales a revem generator database or export; {p} is a "
+                             f"{src.kind} of {', '.join(species)} (leave --element out)")
+    configs = []
+    for idx, a in zip(src.index, src.frames):
         info = {k: _plain(v) for k, v in a.info.items()
                 if k not in _DROPPED_INFO and not k.startswith("label_") and _scalar_or_str(v)}
-        out.append(Config(i, _clean(a), info))
-    return out
+        configs.append(Config(int(idx), _clean(a), info))
+    for c in configs:
+        c.structure_hash = structure_hash(c.atoms)
+    meta = {"kind": src.kind, "input": os.path.abspath(p) if os.path.lexists(p) else p, "description": src.describe()}
+    if src.rescaled_here or src.kind == "rescaled-db":
+        meta.update(v_ref=src.meta.get("v_ref"), element=src.element,
+                    length_factor=src.length_factor, rescaled_here=src.rescaled_here)
+    return configs, meta
 
 
 def _scalar_or_str(v) -> bool:
     return isinstance(v, (str, bool, int, float, np.integer, np.floating, np.bool_))
-
-
-def _read_database(p: str, element: str | None, include_bootstrap: bool) -> tuple[list, dict]:
-    """Configurations of an ASE or revem database, opened read-only (:func:`revem.data.open_database`: a
-    foreign SQLite file is refused before anything could be written to it; ``v_ref`` checked > 0)."""
-    from ..data import open_database
-    from ..safe_io import Refused
-
-    try:
-        db = open_database(p, "input")
-        if db.kind == "revem-db":
-            from ..generator.rescale import length_factor, rescaled
-
-            v_ref = db.v_ref
-            if element is None:
-                raise LabelError(f"input {p} is a revem generator database (placeholder species X at "
-                                 f"v_ref = {v_ref:g} Å³/atom): pass --element El to rescale it to an element")
-            try:
-                factor = length_factor(element, v_ref)
-            except KeyError as exc:
-                raise LabelError(f"--element {element}: {exc.args[0]}") from None
-            sel = {} if include_bootstrap else {"kind": "accepted"}
-            out = []
-            for row in db.rows(**sel):
-                atoms = rescaled(row.toatoms(), element, factor)  # as revem rescale
-                info = {k: _plain(v) for k, v in row.key_value_pairs.items() if _scalar_or_str(v)}
-                info.update(element=element, length_factor=factor)
-                out.append(Config(int(row.id), _clean(atoms), info))
-            return out, {"kind": "revem-db", "v_ref": v_ref, "element": element, "length_factor": factor}
-        out = []
-        for row in db.rows():
-            info = {k: _plain(v) for k, v in row.key_value_pairs.items() if _scalar_or_str(v)}
-            out.append(Config(int(row.id), _clean(row.toatoms()), info))
-        return out, {"kind": "ase-db"}
-    except LabelError:
-        raise
-    except Refused as exc:
-        raise LabelError(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 (ASE raises many types for a broken file)
-        raise LabelError(f"input {p} cannot be read as an ASE / revem database: "
-                         f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
 
 
 # ------------------------------------------------------------------------------- labellers
@@ -669,21 +612,13 @@ def _run_pool(spec, todo, workers, on_result) -> None:
     ex.shutdown(wait=True)
 
 
-def _run_dask(spec, todo, address, on_result) -> None:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise LabelError("--dask needs dask.distributed: pip install 'revem[dist]'") from None
-    try:
-        client = Client(address, timeout=30)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise LabelError(f"--dask {address}: cannot reach the scheduler ({exc})") from None
-    try:
-        futs = [client.submit(label_task, *_args_of(spec, c), pure=False) for c in todo]
-        for fut in as_completed(futs):
-            on_result(fut.result())
-    finally:
-        client.close()
+def _run_dask(spec, todo, client, on_result) -> None:
+    """The tasks on a connected ``dask.distributed`` Client (:func:`revem.safe_io.connect_scheduler`)."""
+    from distributed import as_completed
+
+    futs = [client.submit(label_task, *_args_of(spec, c), pure=False) for c in todo]
+    for fut in as_completed(futs):
+        on_result(fut.result())
 
 
 class WorkersDied(RuntimeError):
@@ -735,15 +670,28 @@ def label(input_path: str, out: str, spec: dict, element: str | None = None, wor
     configs, meta = read_configurations(input_path, element, include_bootstrap)
     elements = sorted({s for c in configs for s in c.atoms.get_chemical_symbols()})
     prov, settings, lhash = identity(spec, elements)
+    client = None
+    if dask_address:  # reached (or refused within seconds) before the lock or the progress file exist
+        from ..safe_io import connect_scheduler
+
+        try:
+            client = connect_scheduler(dask_address, "--dask")
+        except Refused as exc:
+            raise LabelError(str(exc)) from None
+    if meta.get("rescaled_here"):
+        log(f"revem label: {input_path}: placeholder species X at v_ref = {meta['v_ref']:g} Å³/atom rescaled to "
+            f"{meta['element']} as revem rescale does (lengths x {meta['length_factor']:.6f})")
     header = {"format": FORMAT, "version": FORMAT_VERSION, "labeller_hash": lhash, "labeller_settings": settings,
-              "labeller": prov, "input": os.path.abspath(input_path), "input_kind": meta["kind"],
+              "labeller": prov, "input": meta["input"], "input_kind": meta["kind"],
               "element": element, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
         lock = output_lock(prog, "--out")
         lock.__enter__()
-    except LockHeld:
-        raise
-    except Refused as exc:
+    except (LockHeld, Refused) as exc:
+        if client is not None:
+            client.close()
+        if isinstance(exc, LockHeld):
+            raise
         raise LabelError(str(exc)) from None
     try:
         store = ProgressStore(prog, header)
@@ -775,7 +723,7 @@ def label(input_path: str, out: str, spec: dict, element: str | None = None, wor
             log(f"revem label: {len(todo)} configurations ({sum(len(c.atoms) for c in todo)} atoms) to label with "
                 f"{prov['name']}" + (f", {len(refused)} refused" if refused else "")
                 + (f" on {dask_address}" if dask_address else f" on {workers} worker(s)"))
-            _label_todo(store, spec, lhash, todo, workers, dask_address, progress)
+            _label_todo(store, spec, lhash, todo, workers, client, progress)
         finally:
             store.close()
         summary = _finish(out, input_path, meta, configs, store, refused, prov, lhash, element, log)
@@ -785,6 +733,8 @@ def label(input_path: str, out: str, spec: dict, element: str | None = None, wor
         _write_json(summary_path(out), summary)
     finally:
         lock.__exit__(None, None, None)
+        if client is not None:
+            client.close()
     return summary
 
 
@@ -795,7 +745,7 @@ def _samefile(a: str, b: str) -> bool:
         return False
 
 
-def _label_todo(store, spec, lhash, todo, workers, dask_address, progress) -> None:
+def _label_todo(store, spec, lhash, todo, workers, client, progress) -> None:
     by_index = {c.source_index: c for c in todo}
     stall = int(os.environ.get(STALL_ENV) or 0)
     bar = None
@@ -825,8 +775,8 @@ def _label_todo(store, spec, lhash, todo, workers, dask_address, progress) -> No
     try:
         if not todo:
             return
-        if dask_address:
-            _run_dask(spec, todo, dask_address, on_result)
+        if client is not None:
+            _run_dask(spec, todo, client, on_result)
         elif workers > 1 and len(todo) > 1:
             from concurrent.futures.process import BrokenProcessPool
 
@@ -874,7 +824,7 @@ def _finish(out, input_path, meta, configs, store, refused, prov, lhash, element
         cost["cpu_s_labelled"] += r["cpu_s"]
         a = c.atoms.copy()
         a.info = dict(c.info)
-        a.info.update(label_source=os.path.abspath(input_path), label_source_index=c.source_index,
+        a.info.update(label_source=meta["input"], label_source_index=c.source_index,
                       label_labeller=prov["name"], label_labeller_hash=lhash, label_settings=settings_json,
                       label_wall_s=r["wall_s"], label_cpu_s=r["cpu_s"])
         if "scf_converged" in r:
@@ -895,7 +845,7 @@ def _finish(out, input_path, meta, configs, store, refused, prov, lhash, element
     reasons = Counter(_reason_kind(f["reason"]) for f in failures)
     per_atom = cost["cpu_s_labelled"] / cost["atoms_labelled"] if cost["atoms_labelled"] else None
     return {
-        "input": os.path.abspath(input_path), "input_kind": meta["kind"], "element": element,
+        "input": meta["input"], "input_kind": meta["kind"], "element": element,
         "length_factor": meta.get("length_factor"), "output": os.path.abspath(out),
         "progress_file": os.path.abspath(store.path), "labeller": prov, "labeller_hash": lhash,
         "n_configs": len(configs), "n_labelled": len(frames),
@@ -1000,15 +950,16 @@ def register(subparsers) -> None:
                "written (full disk; nothing half-written); 2 refused (input, options, a resume with other settings, "
                "another live run labelling into the same --out; the message names it); 3 GPAW not installed; "
                "4 a worker died (run again to resume)")
-    p.add_argument("input", help="revem generator database, ASE database (.db) or extxyz(.gz) file")
+    p.add_argument("input", help="registry name (NAME@every=N), extxyz(.gz) file, ASE database (.db), revem generator "
+                   "database or its export (rescaled to --element), or revem rescale output")
     p.add_argument("--out", required=True, help="output extxyz (.extxyz/.xyz, optionally .gz)")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--teacher", default=None, metavar="SPEC",
                      help="potential as labeller: catalog name (revem potentials), card or potential file")
     who.add_argument("--dft", action="store_true", help="GPAW plane-wave DFT (PBE, non-spin-polarised, "
                      "Methfessel-Paxton; revem.datasets.dft.DFTSettings)")
-    p.add_argument("--element", default=None, help="element a revem generator database is rescaled to "
-                   "(as revem rescale); required for one")
+    p.add_argument("--element", default=None, help="element a revem generator database or export (placeholder "
+                   "species X) is rescaled to (as revem rescale); required for one")
     p.add_argument("--include-bootstrap", action="store_true", help="generator database: the bootstrap rows too")
     p.add_argument("--ecut", type=_option("--ecut"), default=None, help="--dft: plane-wave cutoff, eV (default 400)")
     p.add_argument("--kpts-density", dest="kpts_density", type=_option("--kpts-density"), default=None,

@@ -348,8 +348,8 @@ def _teacher_label(frames_or_path, out: Path, teacher: str, element: str, worker
             c.calc = None
             clean.append(c)
         (folder or OutputFolder(out.parent)).write_with(src.name, lambda tmp: write_extxyz(clean, tmp))
-    is_db = str(src).endswith(".db")
-    label(str(src), str(out), teacher_spec(teacher), element=element if is_db else None, workers=workers,
+    is_db = str(src).endswith(".db")  # a generator database: every row (bootstrap too)
+    label(str(src), str(out), teacher_spec(teacher), element=element, workers=workers,
           progress=progress, include_bootstrap=is_db, log=lambda m: print(m, file=sys.stderr))
     return read_extxyz_fast(str(out))
 
@@ -382,9 +382,14 @@ def check_args(args) -> dict:
             raise FitError(f"--models {','.join(bad)}: choose from linear, quadratic, ace")
     wanted = set(MODEL_NAMES.values()) if args.models == "all" else {MODEL_NAMES[m] for m in args.models.split(",")}
     models = {k: v for k, v in MODELS.items() if k in wanted}
+    from revem.data import resolve_input
+
     for opt, path in (("--em", args.em), ("--em-labelled", args.em_labelled), ("--de-labelled", args.de_labelled)):
-        if path is not None and not os.path.isfile(path):
-            raise FitError(f"{opt} {path} " + ("is not a regular file" if os.path.exists(path) else "does not exist"))
+        if path is not None:  # a file or a registry name (the one input loader's inputs)
+            try:
+                resolve_input(path, opt)
+            except Refused as exc:
+                raise FitError(str(exc)) from None
     if args.em_labelled and not args.de_labelled:
         raise FitError("--em-labelled needs --de-labelled (the DE set labelled by the same ground truth)")
     if args.de_labelled and not args.em_labelled:
@@ -409,7 +414,7 @@ def check_args(args) -> dict:
             load_potential(args.teacher)
         except (PotentialError, OSError, ValueError) as exc:
             raise FitError(f"--teacher {args.teacher}: {exc}") from None
-    inputs = [p for p in (args.em, args.em_labelled, args.de_labelled) if p]
+    inputs = [p.partition("@every=")[0] for p in (args.em, args.em_labelled, args.de_labelled) if p]
     from revem.safe_io import OutputFolder
 
     try:
@@ -460,10 +465,10 @@ def run(args) -> int:
             folder.write_with("part1_rse.png", lambda tmp: figure_part1(p1, tmp))
         if plan["part2"]:
             if args.em_labelled:
-                from revem.data import read_extxyz_fast
+                from revem.data import load_configurations
 
-                em = read_extxyz_fast(args.em_labelled)
-                de = read_extxyz_fast(args.de_labelled)
+                em = load_configurations(args.em_labelled, what="--em-labelled").frames
+                de = load_configurations(args.de_labelled, what="--de-labelled").frames
                 truth = args.truth or "the labels of the given files"
                 em_source = args.em_labelled
             else:
@@ -522,8 +527,9 @@ def register(subparsers) -> None:
                               "2 refused (options, inputs, nothing to do, an unusable --out; the message names the "
                               "problem; checked before any work, nothing written)")
     t.add_argument("--out", default="transferability", help="output folder (default ./transferability)")
-    t.add_argument("--em", default=None, help="part 2: a revem generator database (rescaled to W here) or extxyz of "
-                   "EM configurations, labelled by --teacher")
+    t.add_argument("--em", default=None, help="part 2: EM configurations labelled by --teacher: a revem generator "
+                   "database or its export (rescaled to W here), a revem rescale output, an extxyz file or a registry "
+                   "name (the one input loader's inputs)")
     t.add_argument("--teacher", default="W_zhou", help="part 2 surrogate ground truth (default W_zhou)")
     t.add_argument("--em-labelled", default=None, help="part 2 with your own ground truth: labelled EM extxyz "
                    "(e.g. revem label --dft)")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from .snap import FitError, SnapSettings, Weighting
 
@@ -36,52 +35,42 @@ def _finite_labels(at) -> bool:
 
 
 def read_sources(specs: list[str], element: str | None = None, dropped: list | None = None):
-    """(frames, group label per frame, provenance list, element) from registry names / extxyz paths
-    (``@every=N``); every read bounded (:mod:`revem.safe_io`).  A frame with non-finite energy, forces or
-    stress is dropped from the data (so from the fit *and* the training split the card names) and listed in
-    ``dropped`` (``source``, frame index); the provenance counts them."""
-    from revem.data import DataCorrupt, DataUnavailable, read_extxyz_fast, registry
-    from revem.safe_io import sha256_of
+    """(frames, group label per frame, provenance list, element) of the DATA entries, each read through the one
+    input loader (:func:`revem.data.load_configurations`: registry names, extxyz files, ASE databases, ``@every=N``;
+    every read bounded, :mod:`revem.safe_io`).  A frame with non-finite energy, forces or stress is dropped from
+    the data (so from the fit *and* the training split the card names) and listed in ``dropped`` (``source``,
+    frame index); the provenance counts them."""
+    from revem.data import load_configurations
+    from revem.safe_io import Refused
 
     frames, groups, prov = [], [], []
     for spec in specs:
-        name, every = spec, 1
-        if "@every=" in spec:
-            name, _, n = spec.partition("@every=")
-            try:
-                every = int(n)
-                if not 1 <= every <= 10**9:
-                    raise ValueError
-            except ValueError:
-                raise FitError(f"{spec}: '@every=' needs a positive integer") from None
         try:
-            got = read_extxyz_fast(name)
-        except (DataCorrupt, DataUnavailable) as exc:
+            src = load_configurations(spec, what="data")
+        except Refused as exc:
             raise FitError(str(exc)) from None
-        if not isinstance(got, list):
-            got = [got]
-        got = got[::every]
-        if not got:
+        name = src.name
+        if src.placeholder:
+            raise FitError(f"{name}: generated configurations (placeholder species X) have no labels: label them "
+                           f"first (revem label {name} --element El --teacher ... or --dft)")
+        if not src.frames:
             raise FitError(f"{spec}: no configurations")
         kept = []
-        for i, at in enumerate(got):
+        for i, at in zip(src.index, src.frames):
             if at.calc is None:
-                raise FitError(f"{name}: frame {i * every} has no energy/forces (label it first: revem label)")
+                raise FitError(f"{name}: frame {i} has no energy/forces (label it first: revem label)")
             if not _finite_labels(at):
                 if dropped is not None:
-                    dropped.append({"source": name, "frame": i * every})
+                    dropped.append({"source": name, "frame": i})
                 continue
             kept.append(at)
         if not kept:
             raise FitError(f"{spec}: every configuration has non-finite labels")
-        label = Path(name).name.split(".")[0]
         frames += kept
-        groups += [label] * len(kept)
-        reg = name in registry()
-        entry = {"source": name, "every": every, "n": len(kept), "n_dropped_nonfinite": len(got) - len(kept),
-                 "registry": reg}
-        entry["sha256"] = registry()[name].get("sha256") if reg else sha256_of(name)
-        prov.append(entry)
+        groups += [src.label] * len(kept)
+        prov.append({"source": name, "every": src.every, "n": len(kept),
+                     "n_dropped_nonfinite": len(src.frames) - len(kept), "registry": src.registry,
+                     "sha256": src.sha256()})
     els = sorted({s for at in frames for s in at.get_chemical_symbols()})
     if element is None:
         if len(els) != 1:
@@ -158,12 +147,7 @@ def _data_paths(specs) -> list[str]:
     """The DATA entries that are files (not registry names), for the output checks."""
     import os
 
-    out = []
-    for spec in specs:
-        name = spec.partition("@every=")[0]
-        if os.path.lexists(name):
-            out.append(name)
-    return out
+    return [spec.partition("@every=")[0] for spec in specs if os.path.lexists(spec.partition("@every=")[0])]
 
 
 def _default_name(args, element: str) -> str:
@@ -264,7 +248,8 @@ def register(subparsers) -> None:
         epilog="exit status: 0 written; 1 an output could not be written (full disk; nothing half-written); 2 refused "
                "(unreadable data, mixed elements, bad options, an --out that is a file or an input, a --name that is "
                "not [A-Za-z0-9_-]; the message names it; nothing written)")
-    s.add_argument("data", nargs="+", help="registry names or extxyz files with energies and forces ('NAME@every=N')")
+    s.add_argument("data", nargs="+", help="registry names, extxyz files or ASE databases with energies and forces "
+                   "('NAME@every=N'), e.g. the output of revem label")
     s.add_argument("--element", default=None, help="chemical symbol (default: the data's single element)")
     s.add_argument("--quadratic", action="store_true", help="quadratic SNAP (seed 002 eq. 3); default 2J_max 6 then")
     s.add_argument("--twojmax", type=int, default=None, help="2J_max (default 8 linear, 6 quadratic)")

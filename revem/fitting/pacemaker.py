@@ -397,7 +397,8 @@ def write_dataset(frames, path: str | os.PathLike, *, e_atom: float | None = Non
 
 
 def _read_frames(src):
-    """Frames from a list of Atoms, or from one or more extxyz paths / revem data registry names."""
+    """Frames from a list of Atoms, or from one or more inputs of the one input loader
+    (:func:`revem.data.load_configurations`: extxyz paths, ASE databases, registry names, ``NAME@every=N``)."""
     from ase import Atoms
 
     if isinstance(src, Atoms):
@@ -407,17 +408,21 @@ def _read_frames(src):
     src = list(src)
     if src and all(isinstance(a, Atoms) for a in src):
         return src
-    from revem.data import DataCorrupt, DataUnavailable, read_extxyz_fast
+    from revem.data import load_configurations
+    from revem.safe_io import Refused
 
     frames = []
     for s in src:
         if not isinstance(s, (str, os.PathLike)):
             raise PacemakerError(f"{s!r} is neither ase.Atoms nor an extxyz path")
         try:
-            got = read_extxyz_fast(s)
-        except (DataCorrupt, DataUnavailable) as exc:
-            raise PacemakerError(str(exc)) from exc
-        frames.extend(got if isinstance(got, list) else [got])
+            got = load_configurations(str(s), what="dataset")
+        except Refused as exc:
+            raise PacemakerError(str(exc)) from None
+        if got.placeholder:
+            raise PacemakerError(f"{s}: generated configurations (placeholder species X) have no labels: label them "
+                                 "first (revem label ... --element El)")
+        frames.extend(got.frames)
     return frames
 
 

@@ -82,56 +82,69 @@ def _refuse(cmd: str, exc: BaseException, code: int = 2) -> int:
     return code
 
 
+def _given(args) -> dict:
+    """The run settings the user gave on the command line (None: not given)."""
+    from .runner import RUN_OPTIONS
+
+    dest = {"n_bootstrap": "bootstrap"}
+    out = {key: getattr(args, dest.get(key, key)) for key, _, _ in RUN_OPTIONS}
+    out.update(windows=args.windows, modes=args.modes, iterations=args.iterations)
+    return out
+
+
 def _generate(args) -> int:
+    from ..safe_io import connect_scheduler
     from .locking import LeaseHeld, LeaseLost
-    from .runner import build_specs, prepare, run_dask, run_local, stored_run_settings
-    from .storage import database_error
+    from .runner import (DEFAULT_ITERATIONS, RUN_OPTIONS, prepare, resolve_run, run_dask, run_local, specs_for)
+    from .storage import StoreError, database_error, file_kind
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "objective", "logdet") != "logdet":  # the W paper's per-configuration entropy
         from .knn import run_cli
 
+        for key, _, default in RUN_OPTIONS:  # the settings knn.py reads; --steps None is its own default
+            if key in ("seed", "v_ref", "core_factor") and getattr(args, key, None) is None:
+                setattr(args, key, default)
+        if args.iterations is None:
+            args.iterations = DEFAULT_ITERATIONS
         return run_cli(args)
+    client = None
     try:
-        from .runner import DEFAULT_STEPS
-
-        boot_rows, atoms, steps = args.bootstrap_rows, args.atoms, args.steps
-        if args.resume:  # a run keeps the start rule, cell sizes and evaluation cap it was created with
-            stored = stored_run_settings(args.out) or {}
-            if boot_rows is None and "bootstrap_rows" in stored:
-                boot_rows = stored["bootstrap_rows"]
-            if atoms is None:
-                atoms = stored.get("atoms")
-            if steps is None and stored.get("steps") is not None:
-                steps = int(stored["steps"])
-        if steps is None:
-            steps = DEFAULT_STEPS
-        specs = build_specs(args.windows, args.modes, args.iterations, seed=args.seed,
-                            v_ref=args.v_ref, core_factor=args.core_factor, low_density=args.low_density,
-                            optimizer=args.optimizer, steps=steps, k0=args.k0, ridge=args.ridge,
-                            n_bootstrap=args.bootstrap, rcutfac=args.rcutfac, bootstrap_rows=boot_rows,
-                            atoms=atoms)
-        meta = {"seed": args.seed, "v_ref": args.v_ref, "core_factor": args.core_factor,
-                "low_density": args.low_density, "optimizer": args.optimizer, "steps": steps,
-                "k0": args.k0, "k_up": 1.05, "k_down": 0.9, "patience": 3, "n_bootstrap": args.bootstrap,
-                "ridge": args.ridge, "rcutfac": args.rcutfac,
-                "bootstrap_rows": specs[0].bootstrap_rows if specs else boot_rows,
-                "atoms": specs[0].atoms if specs else atoms,
-                "descriptor": specs[0].descriptor.as_dict() if specs else None,
+        if args.resume and file_kind(args.out) == "missing":
+            raise StoreError(f"--resume: {args.out} does not exist (nothing to resume; drop --resume to start a new run)")
+        res = resolve_run(args.out, _given(args), args.resume)
+        specs = specs_for(res)
+        if not specs:
+            raise ValueError(f"no stream selected in {args.out}")
+        meta = {"seed": res["seed"], "v_ref": res["v_ref"], "core_factor": res["core_factor"],
+                "low_density": res["low_density"], "optimizer": res["optimizer"], "steps": res["steps"],
+                "k0": res["k0"], "k_up": 1.05, "k_down": 0.9, "patience": 3, "n_bootstrap": res["n_bootstrap"],
+                "ridge": res["ridge"], "rcutfac": res["rcutfac"],
+                "bootstrap_rows": specs[0].bootstrap_rows, "atoms": specs[0].atoms,
+                "descriptor": specs[0].descriptor.as_dict(),
                 "units": "A, A^3/atom; species X (reduced units, see v_ref)"}
+        if args.scheduler:  # reached (or refused in a few seconds) before the database is created or touched
+            client = connect_scheduler(args.scheduler, "--scheduler")
         prepare(args.out, specs, meta, args.resume)
+        if args.resume:
+            print(f"revem generate: resuming {args.out}: {len(specs)} stream(s) ({', '.join(s.name for s in specs[:4])}"
+                  f"{', ...' if len(specs) > 4 else ''}) with the stored settings (seed {res['seed']}, v_ref "
+                  f"{res['v_ref']:g}, steps {specs[0].steps}, atoms {specs[0].atoms})", file=sys.stderr)
         progress = not args.no_progress
-        if args.scheduler:
-            res = run_dask(args.out, specs, args.scheduler, progress)
+        if client is not None:
+            res_ = run_dask(args.out, specs, client, progress)
         else:
-            res = run_local(args.out, specs, args.workers, progress)
+            res_ = run_local(args.out, specs, args.workers, progress)
     except (LeaseHeld, LeaseLost) as exc:
         return _refuse("generate", exc, 3)
-    except (ValueError, FileExistsError) as exc:  # StoreError is a ValueError
+    except (ValueError, FileExistsError) as exc:  # StoreError and Refused are ValueErrors
         return _refuse("generate", exc)
     except sqlite3.Error as exc:
         return _refuse("generate", database_error(args.out, exc))
-    for r in sorted(res, key=lambda r: r["stream"]):
+    finally:
+        if client is not None:
+            client.close()
+    for r in sorted(res_, key=lambda r: r["stream"]):
         print(f"{r['stream']}: {r['iteration']} iterations, {r['accepted']} accepted, "
               f"{r['rejected_rmin']} R_min rejections, {r['rejected_no_gain']} without gain, "
               f"{r['errors']} errors; S = {r['S']:.4f} (log det, dimensionless), K = {r['K']:.4g}")
@@ -159,29 +172,43 @@ def _default_rescaled(db: str, el: str) -> str:
 
 
 def _export(args) -> int:
-    import ase.io
+    """``revem export DB OUT``: a generator database (placeholder species X; each frame carries the run's
+    ``revem_v_ref`` so that ``revem label --element`` can rescale it), a ``revem rescale`` database or any ASE
+    database as extxyz, read through the one input loader (:func:`revem.data.load_configurations`;
+    ``--element`` rescales a generator database on the way, as ``revem rescale``).  OUT is written through a
+    temporary file renamed at the end, never over the input or a file revem did not write."""
+    import numpy as np
 
-    from .storage import Store, StoreError, check_directory, database_error, row_atoms
+    from ..data import load_configurations
+    from ..safe_io import OutputError, Refused, check_output_file, write_extxyz
+    from .storage import StoreError, check_directory, database_error, file_kind
 
-    tmp = None
+    notes: list = []
     try:
-        store = Store(args.db, create=False)
+        kind = file_kind(args.db)
+        if kind != "sqlite":
+            raise StoreError(f"{args.db} does not exist" if kind == "missing"
+                             else f"{args.db} is empty (not a revem database)")
         check_directory(args.out)
-        sel = {} if args.include_bootstrap else {"kind": "accepted"}
-        frames = [row_atoms(r) for r in store.rows(**sel)]
-        d, base = os.path.split(os.path.abspath(args.out))
-        tmp = os.path.join(d, f".{base}.tmp-{os.getpid()}")
-        ase.io.write(tmp, frames, format="extxyz")
-        os.replace(tmp, args.out)  # never a half-written export
-        tmp = None
-    except StoreError as exc:
+        folder = check_output_file(args.out, inputs=[args.db], suffixes=(".extxyz", ".xyz", ".extxyz.gz", ".xyz.gz"))
+        loaded = load_configurations(args.db, args.element, include_bootstrap=args.include_bootstrap,
+                                     what="database")
+        frames = []
+        for at, feats in zip(loaded.frames, loaded.features):
+            if feats is not None and feats[0].shape[0] == len(at):
+                at.arrays["bispectrum"] = np.asarray(feats[0])
+            frames.append(at)
+        folder.write_with(os.path.basename(args.out), lambda tmp: notes.extend(write_extxyz(frames, tmp)))
+        folder.finish(remove_stale=False)
+    except OutputError as exc:
+        return _refuse("export", exc, 1)
+    except (StoreError, Refused) as exc:
         return _refuse("export", exc)
     except sqlite3.Error as exc:
         return _refuse("export", database_error(args.db, exc))
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-    print(f"wrote {len(frames)} configurations to {args.out}")
+    for n in notes:
+        print(f"revem export: {args.out}: {n}", file=sys.stderr)
+    print(f"wrote {len(frames)} configurations to {args.out} ({loaded.describe()})")
     return 0
 
 
@@ -280,26 +307,29 @@ def register(subparsers) -> None:
         epilog="exit status: 0 done; 2 refused (bad option, unusable or mismatching database; nothing "
                "written); 3 a stream is being written by another live process (the message names it)")
     g.add_argument("--out", required=True, help="ASE SQLite database to write (.db)")
-    g.add_argument("--windows", default="0-16", type=_windows, help="window indices, e.g. 0-16, 8 or 0,3,5-7 (default 0-16)")
-    g.add_argument("--modes", default="per-atom,per-config", type=_modes, help="per-atom,per-config (default both)")
-    g.add_argument("--iterations", type=_int_at_least(1), default=25000, help="iterations per stream (paper: 25000)")
-    g.add_argument("--seed", type=_int_at_least(0), default=0)
+    g.add_argument("--windows", default=None, type=_windows, help="window indices, e.g. 0-16, 8 or 0,3,5-7 (default 0-16; --resume: the stored streams)")
+    g.add_argument("--modes", default=None, type=_modes, help="per-atom,per-config (default both; --resume: the stored streams)")
+    g.add_argument("--iterations", type=_int_at_least(1), default=None, help="iterations per stream (default 25000, the paper's; --resume: each stream's stored count, a larger one extends the run)")
+    g.add_argument("--seed", type=_int_at_least(0), default=None, help="default 0")
     g.add_argument("--workers", type=_int_at_least(1), default=1, help="local worker processes (default 1)")
-    g.add_argument("--resume", action="store_true", help="continue the run stored in --out (refused for streams that another live process writes)")
-    g.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port)")
-    g.add_argument("--low-density", action="store_true",
+    g.add_argument("--resume", action="store_true", help="continue the run stored in --out with its stored settings "
+                   "(every option left out takes the stored value; one given with another value is refused; refused "
+                   "for streams that another live process writes)")
+    g.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port); reached before "
+                   "anything is written (an unreachable one is refused within ~5 s, nothing created)")
+    g.add_argument("--low-density", action="store_true", default=None,
                    help="add windows 17-20 (3-6 x v_ref, small R_core) for open structures (Sec. 5.3)")
-    g.add_argument("--v-ref", type=_float_above(0, unit=" A^3/atom"), default=15.9, help="reference volume per atom, A^3 (default 15.9, W)")
-    g.add_argument("--core-factor", type=_float_above(0), default=0.85, help="R_core = f * V_start^(1/3) (default 0.85)")
+    g.add_argument("--v-ref", type=_float_above(0, unit=" A^3/atom"), default=None, help="reference volume per atom, A^3 (default 15.9, W)")
+    g.add_argument("--core-factor", type=_float_above(0), default=None, help="R_core = f * V_start^(1/3) (default 0.85)")
     g.add_argument("--rcutfac", type=_float_above(0, unit=" A"), default=None,
                    help="SNAP cutoff, A (default 4.73442 * (v_ref / 15.9)^(1/3))")
-    g.add_argument("--optimizer", choices=["lbfgs", "steepest"], default="lbfgs")
+    g.add_argument("--optimizer", choices=["lbfgs", "steepest"], default=None, help="default lbfgs")
     g.add_argument("--steps", type=_int_at_least(1), default=None,
                    help="max objective evaluations per candidate (default 30: every window above 3 candidates per "
                         "CPU-second at 1.5x the log det gain per CPU-second of 60; --resume keeps the stored run's)")
     g.add_argument("--k0", type=_float_above(0), default=None, help="initial K (default 0.05 per-atom, 0.1 per-config; 0.5 per-config with --bootstrap-rows 0)")
-    g.add_argument("--ridge", type=_float_above(0, inclusive=True), default=1e-6, help="ridge added to the standardised covariance")
-    g.add_argument("--bootstrap", type=_int_at_least(2), default=10, help="bootstrap configurations per stream (default 10)")
+    g.add_argument("--ridge", type=_float_above(0, inclusive=True), default=None, help="ridge added to the standardised covariance (default 1e-6)")
+    g.add_argument("--bootstrap", type=_int_at_least(2), default=None, help="bootstrap configurations per stream (default 10)")
     g.add_argument("--bootstrap-rows", type=_int_at_least(0), default=None,
                    help="start rule: the bootstrap also draws random configurations until the stream holds at "
                         "least this many sample rows (atoms per-atom, configurations per-config) so that S is "
@@ -327,10 +357,13 @@ def register(subparsers) -> None:
     r.add_argument("--out", default=None, help="output database (default DB-<El>.db)")
     r.set_defaults(func=_rescale)
 
-    e = subparsers.add_parser("export", help="write a generated database as extended XYZ")
-    e.add_argument("db")
-    e.add_argument("out")
+    e = subparsers.add_parser("export", help="write a generated (or rescaled) database as extended XYZ")
+    e.add_argument("db", help="revem generator database, revem rescale output or ASE database")
+    e.add_argument("out", help="extxyz file (.extxyz/.xyz, optionally .gz)")
     e.add_argument("--include-bootstrap", action="store_true")
+    e.add_argument("--element", default=None, help="rescale a generator database to this element on the way (as "
+                   "revem rescale); without it the placeholder species X is written with the run's v_ref "
+                   "(revem_v_ref), which revem label --element reads")
     e.set_defaults(func=_export)
 
     i = subparsers.add_parser("info", help="per-stream counts and current S of a generated database")
@@ -340,14 +373,16 @@ def register(subparsers) -> None:
 
     sl = subparsers.add_parser(
         "select", help="D-optimal subset of an existing dataset (greedy max log det of the feature covariance)",
-        description="Greedily pick the N configurations of POOL (extxyz, extxyz.gz or ASE db; several files "
-                    "are one pool) that raise S = log det Sigma most, with the generator's SNAP features of "
+        description="Greedily pick the N configurations of POOL (registry names, extxyz(.gz), ASE or revem "
+                    "databases; several inputs are one pool) that raise S = log det Sigma most, with the generator's SNAP features of "
                     "the configurations rescaled to the reference density (lengths x (15.9 / V_eq)^(1/3), "
                     "V_eq the composition-weighted equilibrium volume per atom of the elements, or "
                     "--pool-volume); write them (extxyz) and compare S with random subsets of the same size.",
         epilog="exit status: 0 done; 2 refused (missing or unreadable pool, N outside 1..pool size, unknown "
                "mode, element without an equilibrium volume, unwritable output directory; nothing written)")
-    sl.add_argument("pool", nargs="+", help="extxyz / extxyz.gz / ASE database file(s)")
+    sl.add_argument("pool", nargs="+", help="registry names (NAME@every=N), extxyz / extxyz.gz files, ASE databases, "
+                    "revem generator databases or exports (at their v_ref; --element rescales them) or revem rescale "
+                    "outputs")
     sl.add_argument("--n", type=_int_at_least(1), required=True, help="configurations to select")
     sl.add_argument("--mode", choices=["per-atom", "per-config"], default="per-config",
                     help="rows of the covariance: every atom, or each configuration's mean (default)")
@@ -358,6 +393,11 @@ def register(subparsers) -> None:
     sl.add_argument("--pool-volume", type=_float_above(0, unit=" A^3/atom"), default=None,
                     help="volume per atom (A^3) of the pool's reference state, instead of the elements' "
                          "equilibrium volumes")
+    sl.add_argument("--element", default=None, help="rescale generator configurations (placeholder species X) to "
+                    "this element, as revem rescale, so that the subset is written in its units (the features are "
+                    "the same: they are taken at the reference density)")
+    sl.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                    help="no progress bars (features, greedy picks, random subsets)")
     sl.add_argument("--json", action="store_true")
     sl.set_defaults(func=_select)
 

@@ -53,6 +53,102 @@ def stored_run_settings(out: str) -> dict | None:
     return {**LEGACY_RUN, **meta}
 
 
+#: the options of ``revem generate`` that are run settings: (run-settings key, option, value when not given)
+RUN_OPTIONS = (("seed", "--seed", 0), ("v_ref", "--v-ref", 15.9), ("core_factor", "--core-factor", 0.85),
+               ("low_density", "--low-density", False), ("optimizer", "--optimizer", "lbfgs"),
+               ("steps", "--steps", DEFAULT_STEPS), ("k0", "--k0", None), ("n_bootstrap", "--bootstrap", 10),
+               ("ridge", "--ridge", 1e-6), ("rcutfac", "--rcutfac", None), ("bootstrap_rows", "--bootstrap-rows", None),
+               ("atoms", "--atoms", None))
+#: iterations per stream of a new run when --iterations is not given (the paper's)
+DEFAULT_ITERATIONS = 25000
+DEFAULT_WINDOWS = list(range(17))
+
+
+def _show(v) -> str:
+    return "not set" if v is None else (json.dumps(v) if isinstance(v, str) else f"{v:g}" if isinstance(v, float)
+                                         else str(v).lower() if isinstance(v, bool) else str(v))
+
+
+def resolve_run(out: str, given: dict, resume: bool) -> dict:
+    """The settings of a run from the options the user gave (``given``: run-settings key -> value, None where
+    the option was not given; also ``windows``, ``modes``, ``iterations``).
+
+    A new run: every option not given takes its default (:data:`RUN_OPTIONS`, 25000 iterations, windows 0-16,
+    both modes).  ``resume``: the settings stored in ``out`` (its ``revem_meta`` run settings and the specs of
+    its streams) are applied -- an option that is not given takes the stored value, so ``revem generate --out DB
+    --resume`` alone continues the run as it was made; windows and modes not given are the stored streams,
+    iterations not given each stream's own.  An option given with a value that differs from the stored one is
+    refused (ValueError, one line naming each option with the value given and the value stored); one given with
+    the stored value is accepted.  Returns ``{key: value}`` for every :data:`RUN_OPTIONS` key plus ``windows``,
+    ``modes``, ``iterations`` (an int) and ``stream_iterations`` (stream name -> iterations, resumed streams)."""
+    stored = stored_run_settings(out) if resume else None
+    streams = Store(out, create=False).streams() if stored is not None else {}
+    res: dict = {}
+    conflicts = []
+    for key, opt, default in RUN_OPTIONS:
+        g = given.get(key)
+        if stored is None:
+            res[key] = default if g is None else g
+            continue
+        st = stored.get(key)
+        if g is None or g == st:
+            res[key] = st
+            continue
+        if key == "k0" and st is None and streams and all(r["spec"].get("k0") == g for r in streams.values()):
+            res[key] = None  # the per-mode default the streams were made with
+            continue
+        if key == "rcutfac" and st is None:
+            d = stored.get("descriptor") or {}
+            eff = d.get("rcutfac") if isinstance(d, dict) else None
+            if eff is None:
+                eff = DescriptorSettings.for_reference_volume(float(stored.get("v_ref") or 15.9)).rcutfac
+            if eff == g:
+                res[key] = None
+                continue
+            st = eff
+        shown = st
+        if key == "k0" and st is None:
+            shown = ", ".join(sorted({f"{r['spec']['mode']} {r['spec'].get('k0'):g}" for r in streams.values()})) or None
+            conflicts.append(f"{opt} {_show(g)} (stored: the per-mode default{', ' + shown if shown else ''})")
+            continue
+        conflicts.append(f"{opt} {_show(g)} (stored {key} = {_show(shown)})")
+    if conflicts:
+        raise ValueError(f"--resume: {'; '.join(conflicts)} conflict{'s' if len(conflicts) == 1 else ''} with the run "
+                         f"stored in {out}; leave {'it' if len(conflicts) == 1 else 'them'} out to resume with the "
+                         "stored settings, or choose another --out for a new run")
+    stored_streams = {n: r["spec"] for n, r in streams.items()}
+    windows, modes = given.get("windows"), given.get("modes")
+    res["only_stored_streams"] = bool(stored_streams) and windows is None and modes is None
+    res["stored_streams"] = sorted(stored_streams)
+    if windows is None:
+        windows = sorted({int(sp["window"]["index"]) for sp in stored_streams.values()}) or DEFAULT_WINDOWS
+    if modes is None:
+        modes = [m for m in MODES if any(sp["mode"] == m for sp in stored_streams.values())] or list(MODES)
+    it = given.get("iterations")
+    res["stream_iterations"] = {} if it is not None else {n: int(sp["iterations"]) for n, sp in stored_streams.items()}
+    if it is None:
+        it = max(res["stream_iterations"].values(), default=DEFAULT_ITERATIONS)
+    res.update(windows=list(windows), modes=list(modes), iterations=int(it))
+    return res
+
+
+def specs_for(res: dict) -> list[StreamSpec]:
+    """The streams of a resolved run (:func:`resolve_run`): :func:`build_specs` of its settings, limited to the
+    stored streams when neither windows nor modes were given on ``--resume``, each resumed stream with its own
+    iterations unless ``--iterations`` was given."""
+    specs = build_specs(res["windows"], res["modes"], res["iterations"], seed=res["seed"], v_ref=res["v_ref"],
+                        core_factor=res["core_factor"], low_density=res["low_density"], optimizer=res["optimizer"],
+                        steps=res["steps"], k0=res["k0"], ridge=res["ridge"], n_bootstrap=res["n_bootstrap"],
+                        rcutfac=res["rcutfac"], bootstrap_rows=res["bootstrap_rows"], atoms=res["atoms"])
+    own = res.get("stream_iterations") or {}
+    if res.get("only_stored_streams"):
+        specs = [s for s in specs if s.name in res["stored_streams"]]
+    for s in specs:
+        if s.name in own:
+            s.iterations = own[s.name]
+    return specs
+
+
 def build_specs(windows: list[int], modes: list[str], iterations: int, seed: int = 0,
                 v_ref: float = 15.9, core_factor: float = 0.85, low_density: bool = False,
                 optimizer: str = "lbfgs", steps: int | None = None, k0: float | None = None,
@@ -260,15 +356,22 @@ def run_local(out: str, specs: list[StreamSpec], workers: int = 1, progress: boo
     return results
 
 
-def run_dask(out: str, specs: list[StreamSpec], scheduler: str, progress: bool = True) -> list[dict]:
-    """Submit every stream to the Dask scheduler at ``scheduler`` (e.g. tcp://host:8786)."""
-    from dask.distributed import Client, wait as dwait
+def run_dask(out: str, specs: list[StreamSpec], scheduler, progress: bool = True) -> list[dict]:
+    """Submit every stream to a Dask scheduler: ``scheduler`` a connected ``Client`` (kept open), or an address
+    (e.g. tcp://host:8786; reached with :func:`revem.safe_io.connect_scheduler`, closed at the end)."""
+    from contextlib import nullcontext
 
+    from dask.distributed import wait as dwait
+
+    from ..safe_io import connect_scheduler
+
+    own = isinstance(scheduler, str)
+    client_cm = connect_scheduler(scheduler, "--scheduler") if own else nullcontext(scheduler)
     store = Store(out, create=False)
     bars = Progress(store, specs, progress)
     results, errors = [], []
     try:
-        with Client(scheduler) as client:
+        with client_cm as client:
             futs = [client.submit(run_stream, os.path.abspath(out), s.as_dict(), None, pure=False,
                                   key=f"revem-{s.name}-{time.time_ns()}") for s in specs]
             pending = list(futs)

@@ -54,43 +54,25 @@ POOL_SUFFIXES = (".extxyz", ".extxyz.gz", ".xyz", ".xyz.gz", ".db", ".json")
 OUT_SUFFIXES = (".extxyz", ".xyz", ".extxyz.gz", ".xyz.gz")
 
 
-def read_pool(path: str) -> list:
-    """Frames of an extxyz (optionally .gz) file or an ASE database (SQLite, or ASE's JSON format); every
-    read bounded and read-only (:mod:`revem.safe_io`: regular files only, capped bytes and frames; an SQLite
-    file that is not an ASE database is refused before anything could be written to it).  SelectError
-    naming the file."""
-    from ..safe_io import Refused, load_json, open_regular, read_extxyz
+def read_pool(path: str, element: str | None = None) -> list:
+    """Frames of one pool input, through the one input loader (:func:`revem.data.load_configurations`): a
+    registry name (``NAME@every=N``), an extxyz(.gz) file, an ASE database (SQLite or ASE's JSON), a revem
+    generator database or its export (placeholder species X at the run's v_ref; rescaled to ``element`` when
+    given, as ``revem rescale``) or a ``revem rescale`` output; every read bounded and read-only.  A placeholder
+    frame carries its v_ref in ``info['revem_v_ref']`` (its reference density, :func:`equilibrium_volume_of`).
+    SelectError naming the input."""
+    return load_pool(path, element).frames
+
+
+def load_pool(path: str, element: str | None = None):
+    """:func:`read_pool` with the loader's :class:`revem.data.Loaded` record."""
+    from ..data import load_configurations
+    from ..safe_io import Refused
 
     try:
-        with open_regular(path, "pool") as fh:
-            head = fh.read(16)
-        if head.startswith(b"SQLite format 3"):
-            from ..data import open_database
-
-            rows = open_database(path, "pool").rows()
-            frames = [row.toatoms(add_additional_information=True) for row in rows]
-        elif path.endswith(".json"):
-            import ase.db
-
-            load_json(path, "pool")  # bounded, depth-capped; ASE's reader then parses the checked file
-            frames = [row.toatoms(add_additional_information=True) for row in ase.db.connect(path, type="json").select()]
-        elif path.endswith(".db"):
-            raise SelectError(f"pool {path} is not an SQLite database (no SQLite header)")
-        else:
-            return read_extxyz(path, "pool")
-        for a in frames:
-            kvp = a.info.pop("key_value_pairs", {})
-            a.info.pop("data", None)
-            a.info.pop("unique_id", None)
-            a.info.update(kvp)
-        return frames
-    except SelectError:
-        raise
+        return load_configurations(path, element, what="pool")
     except Refused as exc:
         raise SelectError(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 (ASE raises many types for a broken file)
-        raise SelectError(f"pool {path} cannot be read as extxyz or an ASE database: "
-                          f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
 
 
 # -- features -------------------------------------------------------------------------------
@@ -99,9 +81,12 @@ def equilibrium_volume_of(atoms, pool_volume: float | None = None) -> float:
     elements' equilibrium volumes; SelectError for an element without one."""
     if pool_volume is not None:
         return float(pool_volume)
+    from ..data import PLACEHOLDER, V_REF_KEY
     from .rescale import equilibrium_volume
 
     syms = atoms.get_chemical_symbols()
+    if set(syms) == {PLACEHOLDER} and atoms.info.get(V_REF_KEY) is not None:  # the generator's reduced units
+        return float(atoms.info[V_REF_KEY])
     vols = {}
     for el in set(syms):
         try:
@@ -125,8 +110,10 @@ def reference_structure(atoms, v_ref: float, pool_volume: float | None, margin: 
 
 
 def pool_features(frames: list, v_ref: float = W_REFERENCE_VOLUME, pool_volume: float | None = None,
-                  featurizer=None) -> list[np.ndarray]:
-    """Raw bispectrum features (N_c, 55) of each frame, at the reference density."""
+                  featurizer=None, progress: bool = False) -> list[np.ndarray]:
+    """Raw bispectrum features (N_c, 55) of each frame, at the reference density (a progress bar with ETA
+    when ``progress``)."""
+    from ..progress import each
     from .featurizer import FeaturizerError, LammpsSnapFeaturizer
 
     own = featurizer is None
@@ -134,7 +121,7 @@ def pool_features(frames: list, v_ref: float = W_REFERENCE_VOLUME, pool_volume: 
     margin = f.settings.rcutfac + 1.0
     out = []
     try:
-        for i, a in enumerate(frames):
+        for i, a in enumerate(each(frames, "select: features", progress, unit="config")):
             if len(a) == 0:
                 raise SelectError(f"frame {i} of the pool has no atoms")
             cell, pos = reference_structure(a, v_ref, pool_volume, margin)
@@ -174,7 +161,7 @@ def _candidate_data(rows_list):
 
 
 def greedy_select(rows_list: list[np.ndarray], n_select: int, ridge: float = RIDGE,
-                  lemma_max_rank: int | None = None) -> Selection:
+                  lemma_max_rank: int | None = None, progress: bool = False) -> Selection:
     """Greedy D-optimal subset of ``n_select`` configurations (rows of each: (k_c, m), standardised).
 
     Exact greedy on S = log det(W/(n-1) + ridge I) with rank-(k+1) updates (module docstring).
@@ -194,7 +181,9 @@ def greedy_select(rows_list: list[np.ndarray], n_select: int, ridge: float = RID
     n, mu, W = 0, np.zeros(m), np.zeros((m, m))
     order, path = [], []
     eye = np.eye(m)
-    for _ in range(n_select):
+    from ..progress import each
+
+    for _ in each(range(n_select), "select: greedy", progress, unit="pick"):
         score = np.full(P, -np.inf)
         for kk in np.unique(k[~chosen]):
             cand = np.flatnonzero((k == kk) & ~chosen)
@@ -244,10 +233,12 @@ def greedy_select(rows_list: list[np.ndarray], n_select: int, ridge: float = RID
 
 
 def random_subsets(rows_list: list[np.ndarray], n_select: int, n_random: int, seed: int = 0,
-                   ridge: float = RIDGE) -> np.ndarray:
+                   ridge: float = RIDGE, progress: bool = False) -> np.ndarray:
+    from ..progress import each
+
     rng = np.random.default_rng(seed)
     return np.array([subset_entropy(rows_list, rng.choice(len(rows_list), n_select, replace=False), ridge)
-                     for _ in range(n_random)])
+                     for _ in each(range(n_random), "select: random subsets", progress, unit="subset")])
 
 
 @dataclass
@@ -278,7 +269,8 @@ class SelectResult:
 
 
 def select(paths: list[str], n_select: int, mode: str = "per-config", n_random: int = 20, seed: int = 0,
-           pool_volume: float | None = None, ridge: float = RIDGE) -> SelectResult:
+           pool_volume: float | None = None, ridge: float = RIDGE, element: str | None = None,
+           progress: bool = False) -> SelectResult:
     """Read the pool(s), featurize, select greedily, and score random subsets of the same size.
     SelectError (nothing written) for a missing or unreadable pool, N outside [1, pool size], an
     unknown mode, or an element without an equilibrium volume (and no ``pool_volume``)."""
@@ -288,25 +280,22 @@ def select(paths: list[str], n_select: int, mode: str = "per-config", n_random: 
         raise SelectError(f"--n must be >= 1 (got {n_select})")
     if pool_volume is not None and not (np.isfinite(pool_volume) and pool_volume > 0):
         raise SelectError(f"--pool-volume must be > 0 A^3/atom (got {pool_volume})")
-    for p in paths:
-        if not os.path.exists(p):
-            raise SelectError(f"pool {p} does not exist")
     t0 = time.perf_counter()
-    frames = [a for p in paths for a in read_pool(p)]
+    frames = [a for p in paths for a in read_pool(p, element)]
     if n_select > len(frames):
         raise SelectError(f"--n {n_select} is larger than the pool ({len(frames)} configurations in "
                           f"{', '.join(paths)})")
     for a in frames:  # every element has a volume, before the (slower) features
         equilibrium_volume_of(a, pool_volume)
     t1 = time.perf_counter()
-    feats = pool_features(frames, pool_volume=pool_volume)
+    feats = pool_features(frames, pool_volume=pool_volume, progress=progress)
     t2 = time.perf_counter()
     norm = Normalization.from_features(np.vstack(feats), ridge=ridge)
     rows_list = [sample_rows(norm.apply(f), mode) for f in feats]
-    sel = greedy_select(rows_list, n_select, ridge)
+    sel = greedy_select(rows_list, n_select, ridge, progress=progress)
     t3 = time.perf_counter()
     S = subset_entropy(rows_list, sel.order, ridge)
-    S_rand = random_subsets(rows_list, n_select, n_random, seed, ridge)
+    S_rand = random_subsets(rows_list, n_select, n_random, seed, ridge, progress=progress)
     t4 = time.perf_counter()
     return SelectResult(sel.order, S, S_rand, subset_entropy(rows_list, range(len(rows_list)), ridge),
                         len(frames), int(sum(len(rows_list[i]) for i in sel.order)),
@@ -354,6 +343,10 @@ def check_options(args) -> None:
         number(args.pool_volume, "--pool-volume", lo=0, lo_open=True, unit=" A^3/atom")
     if args.mode not in MODES:
         raise SelectError(f"--mode {args.mode!r}: expected one of {', '.join(MODES)}")
+    if getattr(args, "element", None) is not None:
+        from ..data import _check_element
+
+        _check_element(args.element)
 
 
 def run(args) -> int:
@@ -370,14 +363,13 @@ def run(args) -> int:
 
     try:
         check_options(args)
-        for p in args.pool:
-            if not os.path.lexists(p):
-                raise SelectError(f"pool {p} does not exist")
-            if os.path.isdir(p):
-                raise SelectError(f"pool {p} is a directory")
-        folder = check_output_file(args.out, inputs=args.pool, suffixes=OUT_SUFFIXES)
+        from ..data import resolve_input
+
+        local = [resolve_input(p, "pool")[1] for p in args.pool]  # a file or a registry name, before any work
+        folder = check_output_file(args.out, inputs=local, suffixes=OUT_SUFFIXES)
         res = select(args.pool, args.n, args.mode, n_random=args.random, seed=args.seed,
-                     pool_volume=args.pool_volume)
+                     pool_volume=args.pool_volume, element=getattr(args, "element", None),
+                     progress=not getattr(args, "no_progress", True))
         notes = write_subset(res, args.out, folder)
     except OutputError as exc:
         return refuse(exc, 1)

@@ -104,7 +104,25 @@ def write_reference(module, element: str, factory, out: Path, tier: str = "stand
                  else "; NOTE: settings differ from those checked in dft_setup_gpaw.json"))
     kw = {"volume": volume} if volume is not None else {}
     t = time.time()
-    doc = module.reference_entries(element, factory, tier, source=source, **kw)
+    from ..datasets.dft import observe_calculators
+    from ..progress import Ticker
+
+    total = expected_calculations(module, element, tier, volume)
+    ticker = Ticker(total, f"revem reference compute: {module.__name__.rsplit('.', 1)[-1]} {element}: DFT calculation")
+    if total:
+        print(f"revem reference compute: about {total} DFT calculations; a line as each one finishes, with the ETA "
+              "(mean time per calculation x those left)", flush=True)
+    state = {"started": 0}
+
+    def started(_settings) -> None:  # a calculator is made for each calculation: the previous one has finished
+        if state["started"]:
+            ticker.tick()
+        state["started"] += 1
+
+    with observe_calculators(started):
+        doc = module.reference_entries(element, factory, tier, source=source, **kw)
+    if state["started"]:
+        ticker.tick()
     prov["wall_time_s"] = round(time.time() - t, 1)
     from . import references
 
@@ -112,6 +130,25 @@ def write_reference(module, element: str, factory, out: Path, tier: str = "stand
     doc = {"property": doc["property"], "element": doc["element"], "provenance": prov, "references": doc["references"]}
     print(f"wrote {out} ({len(doc['references'])} references)")
     return doc
+
+
+def expected_calculations(module, element: str, tier: str, volume=None) -> int | None:
+    """How many DFT calculations ``module.reference_entries`` makes (for the ETA), or None when unknown: the
+    module's own ``reference_calculations(element, tier, volume)`` where it has one; for the paths protocol its
+    grids (the points of each path, plus the 7-point E(V) fit of V0 when no volume is given)."""
+    fn = getattr(module, "reference_calculations", None)
+    if callable(fn):
+        try:
+            return int(fn(element, tier, volume))
+        except Exception:  # noqa: BLE001 (an estimate only)
+            return None
+    if module.__name__.endswith(".paths") and hasattr(module, "_grid") and hasattr(module, "cases"):
+        try:
+            n = sum(len(module._grid(p, None)) for p in module.cases(element, tier))
+            return n + (0 if volume is not None else len(module.DEFAULTS["eos_volumes_rel"]))
+        except Exception:  # noqa: BLE001
+            return None
+    return None
 
 
 def register(subparsers) -> argparse.ArgumentParser:
