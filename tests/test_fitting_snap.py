@@ -178,6 +178,7 @@ def test_fit_mirror_w_and_validate_end_to_end(data_dir, tmp_path):
                         "-p", "no:cacheprovider", "-q"], capture_output=True, text=True, env=env, cwd=ROOT)
     assert r.returncode in (0, 1), r.stdout[-3000:] + r.stderr[-2000:]  # 1: some property outside tolerance
     assert " passed" in r.stdout
-    report = (tmp_path / "rep" / "W_test_snap" / "W" / "report.md").read_text()
-    assert report.startswith("# Validation of `W_test_snap` for W")
+    report = (tmp_path / "rep" / "W_test_snap" / "W" / "smoke" / "report.md").read_text()
+    assert report.startswith("**INCOMPLETE**")  # two properties of the smoke tier: the verdict says so
+    assert "# Validation of `W_test_snap` for W (smoke tier)" in report
     assert "Coverage of the training data" in report
