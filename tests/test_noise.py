@@ -33,7 +33,7 @@ def test_perturbed_rerun_stays_within_noise(tmp_path):
                             capture_output=True, text=True, cwd=ROOT, timeout=900, env=env)
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
     for p in POTENTIALS:
-        recs = results_io.load(tmp_path / "b" / p / "W" / "results.json")["records"]
+        recs = results_io.load(tmp_path / "b" / p / "W" / "smoke" / "results.json")["records"]
         compared = [r for r in recs if r.get("baseline")]
         assert len(compared) == len(recs) > 300
         assert not any(r["baseline"]["regression"] for r in compared)
