@@ -287,7 +287,7 @@ def test_user_reference_tolerance_is_recorded_as_given(user_refs):
 # ==================================================================================================
 # baselines and results files
 # ==================================================================================================
-BASE = ROOT / "datasets" / "baselines" / "smoke" / "W_zhou" / "W" / "results.json"
+BASE = ROOT / "datasets" / "baselines" / "smoke" / "W_zhou" / "W" / "smoke" / "results.json"
 
 
 def _base() -> dict:

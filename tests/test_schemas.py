@@ -23,7 +23,9 @@ from revem.validation.references import REFERENCE_DIR, ReferenceFileError
 from revem.validation.results import ResultsFileError
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINES = sorted((ROOT / "datasets" / "baselines" / "smoke").rglob("results.json"))
+BASELINES = sorted((ROOT / "datasets" / "baselines" / "smoke").rglob("results.json"))  # format 3
+#: a results file of the previous format (2), as revem wrote it before results became per tier (a test fixture)
+FORMAT2 = sorted((ROOT / "tests" / "data" / "format2").rglob("results.json"))
 #: files of reference_data that are not reference files (no property reads them)
 NOT_REFERENCES = {"dft_setup_gpaw.json"}
 REFERENCE_FILES = sorted(p for p in REFERENCE_DIR.glob("*/*.json") if p.name not in NOT_REFERENCES)
@@ -136,13 +138,21 @@ def test_every_shipped_card_validates(name):
     assert load_card(catalog()[name]).name == name
 
 
-@pytest.mark.parametrize("path", BASELINES, ids=[p.parent.parent.name for p in BASELINES])
-def test_committed_format_2_baselines_validate_and_load(path):
+@pytest.mark.parametrize("path", FORMAT2, ids=[p.parent.parent.name for p in FORMAT2])
+def test_format_2_results_validate_and_load(path):
     doc = json.loads(path.read_text())
     assert doc["format_version"] == 2 and "cases" not in doc
     assert schemas.violation("results", doc) is None
     d = results.load(path)
     assert {(c["property"], c["case"]) for c in d["cases"]} == {(r["property"], r["case"]) for r in d["records"]}
+
+
+@pytest.mark.parametrize("path", BASELINES, ids=[p.parent.parent.parent.name for p in BASELINES])
+def test_committed_baselines_validate_and_load(path):
+    doc = json.loads(path.read_text())
+    assert doc["format_version"] == 3 and doc["cases"] and doc["planned"]
+    assert schemas.violation("results", doc) is None
+    assert results.load(path)["records"]
 
 
 # ==================================================================================================
@@ -426,7 +436,7 @@ def test_revem_schema_check(tmp_path):
                                 "'object'")
     p = _cli("reference", "--check", str(REFERENCE_FILES[0]))
     assert p.returncode == 0 and "references of" in p.stdout
-    p = _cli("results", "--check", str(BASELINES[0]), str(tmp_path / "missing.json"))
+    p = _cli("results", "--check", str(FORMAT2[0]), str(tmp_path / "missing.json"))
     assert p.returncode == 2 and "results format 2, W smoke" in p.stdout and "missing.json" in p.stderr
     assert "Traceback" not in p.stderr
     p = _cli("nonsense")

@@ -102,7 +102,7 @@ def evil_site(reports, tmp_path_factory) -> Path:
     """A report directory with a crafted results file: markup and script in every field a page shows."""
     d = tmp_path_factory.mktemp("evil_reports")
     src = json.loads((reports / "EMT" / "Cu" / "smoke" / "results.json").read_text())
-    src["meta"]["potential"].update(name=EVIL, citation=EVIL_SCRIPT, source=EVIL_ATTR, kind=EVIL)
+    src["meta"]["potential"].update(name="evil", citation=EVIL_SCRIPT, source=EVIL_ATTR, kind=EVIL)  # names are checked on load
     src["meta"]["host"] = EVIL_SCRIPT
     for i, r in enumerate(src["records"]):
         r["note"] = EVIL_SCRIPT
@@ -183,10 +183,10 @@ def test_results_files_are_escaped(evil_site):
     assert "a&lt;b&gt;/Cu/smoke/results.json" in index  # the folder left out, named
 
 
-def test_format2_layout_of_the_committed_baseline(tmp_path):
-    """A committed baseline (results format 2: <potential>/<element>/results.json) is a report directory too;
-    a report that is there twice (both layouts) is shown once and the other named."""
-    root = Path(__file__).resolve().parents[1] / "datasets" / "baselines" / "smoke"
+def test_format2_layout_of_an_earlier_report_dir(tmp_path):
+    """A report directory of the previous layout (results format 2: <potential>/<element>/results.json) is shown
+    too; a report that is there twice (both layouts) is shown once and the other named."""
+    root = Path(__file__).resolve().parents[1] / "tests" / "data" / "format2"
     files = sorted(root.glob("*/*/results.json"))
     assert files
     res = build_site(root, tmp_path / "site")

@@ -158,17 +158,11 @@ def dump(path: Path, meta: dict, records: list[dict], cases: list[dict] | None =
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (readers never see half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (readers never see half a
+    file; :func:`revem.safe_io.atomic_file`)."""
+    from ..safe_io import atomic_file
+
+    atomic_file(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), "results file")
 
 
 # -- journal ---------------------------------------------------------------------------------------
