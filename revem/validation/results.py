@@ -190,7 +190,8 @@ def dump(path: Path, meta: dict, records: list[dict], cases: list[dict] | None =
             "planned": [list(k) for k in planned] if planned is not None else None,
             "cases": sorted(cases if cases is not None else cases_of_records(records),
                             key=lambda c: (c["property"], c["case"])),
-            "records": sorted(records, key=lambda r: (r["property"], r["case"], r["quantity"], r.get("reference_source") or ""))}
+            "records": sorted(records, key=lambda r: (r["property"], r["case"], r["quantity"], r.get("reference_source") or "",
+                                         str(r.get("test_id") or "")))}
     write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
@@ -257,12 +258,24 @@ def incompatible(old_meta: dict, new_meta: dict) -> str | None:
     return None
 
 
+def producer(r: dict) -> tuple[str, str]:
+    """(property, case) of the case that produced record ``r``: the case of its test id
+    ``test_<property>[<potential>-<element>-<case>]``, which may differ from the record's own ``case`` (elastic
+    case ``C12`` gives a record of case ``bcc``); the record's ``case`` when the test id says nothing else."""
+    prop, tid = str(r.get("property")), str(r.get("test_id") or "")
+    head = f"test_{prop}[{r.get('potential')}-{r.get('element')}-"
+    if tid.startswith(head) and tid.endswith("]"):
+        return prop, tid[len(head):-1]
+    return prop, str(r.get("case"))
+
+
 def merge(old: list[dict], new: list[dict], protocol_versions: dict, ran: set | None = None) -> list[dict]:
-    """Records of ``new`` replace every old record of the same (property, case) (and of the cases in ``ran``,
-    which may have produced no record: a skip); old records of other cases are kept when their property's
-    protocol version is unchanged."""
-    ran = set(ran or ()) | {(r["property"], r["case"]) for r in new}
-    kept = [r for r in old if (r["property"], r["case"]) not in ran
+    """Records of ``new`` replace every old record produced by the same case (:func:`producer`; and by the cases
+    in ``ran``, which may have produced no record: a skip); old records of other cases are kept when their
+    property's protocol version is unchanged.  (Matching on the record's own ``case`` would let elastic case
+    ``C12``, whose records are of case ``bcc``, drop the records of ``C11``.)"""
+    ran = set(ran or ()) | {producer(r) for r in new}
+    kept = [r for r in old if producer(r) not in ran
             and r.get("protocol_version") == protocol_versions.get(r["property"], r.get("protocol_version"))]
     return kept + list(new)
 
