@@ -44,10 +44,12 @@ EXIT_CODES = """exit codes (pytest's):
   0  every selected case passed (with --report-only: the run completed, whatever the numbers)
   1  a case failed (disagreement with a reference under --fail-on, a regression, a crash, an unconverged
      protocol, a broken identity), or the baseline does not cover the run
-  2  interrupted
-  3  internal error (the reports could not be written; finished cases stay in journal.jsonl)
-  4  usage error (bad option, potential, element or baseline; a report folder locked by another run)
-  5  nothing was selected"""
+  2  interrupted, or (--dask) cases lost because their workers died: --resume computes them
+  3  internal error (the reports could not be written; finished cases stay in journal.jsonl), or (--dask) the
+     run stopped because a worker could not run the cases
+  4  usage error (bad option, potential, element, baseline or --shard; a report folder locked by another run;
+     an unreachable --dask scheduler)
+  5  nothing was selected (with --shard: an empty shard)"""
 
 
 def _validate_cmd(args, element: str) -> list[str]:
@@ -77,6 +79,10 @@ def _cmd_validate(args) -> int:
 
     from ase.data import atomic_numbers
 
+    if args.dask or args.shard or args.resume:  # the engine path: Dask tasks, a shard, a resumed run
+        from .validation.runner import cli_validate
+
+        return cli_validate(args)
     el = args.element
     if el == "all":
         return _validate_all(args)
@@ -217,17 +223,30 @@ def build_parser() -> argparse.ArgumentParser:
                     help="accept a baseline that lacks some of the numbers computed now")
     sv.add_argument("--fail-on", default=None, choices=["auto", "all", "reference", "regression", "worse"],
                     help="what fails a case (default auto: reference without --baseline, regression with it)")
-    sv.add_argument("-n", "--workers", default="1", help="pytest-xdist workers ('auto' for all cores)")
+    sv.add_argument("-n", "--workers", default="1", help="pytest-xdist workers ('auto' for all cores); with --shard "
+                    "or --resume: a LocalCluster of that many worker processes")
     sv.add_argument("--report-only", action="store_true",
                     help="exit 0 when cases fail (the job is the reports, e.g. `make validate` or making a baseline); "
                          "usage errors, interruptions and internal errors still exit non-zero")
+    sv.add_argument("--dask", default=None, metavar="ADDRESS", help="run every case as a task on this dask.distributed "
+                    "scheduler (tcp://host:8786; see docs/distributed.md for dask-jobqueue on Slurm/PBS)")
+    sv.add_argument("--shard", default=None, metavar="I/N", help="run the I-th of N deterministic shards of the cases "
+                    "(1 <= I <= N; balanced by --costs), e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT; "
+                    "`revem merge` folds the shards' report dirs into one")
+    sv.add_argument("--costs", default=None, metavar="PATH", help="an earlier run's report dir (or results.json): "
+                    "measured case seconds that balance --shard and weight the ETA")
+    sv.add_argument("--resume", action="store_true", help="leave out the cases that already have a comparable result "
+                    "in --report-dir (same tier, potential content, protocol version, --fail-on and --baseline)")
+    sv.add_argument("--progress", action="store_true", help="show the progress bar when stderr is not a terminal "
+                    "(with --dask/--shard/--resume)")
     sv.set_defaults(func=_cmd_validate)
 
     sr = sub.add_parser("references", help="print the element x property table of the packaged references (markdown)")
     sr.add_argument("--tier", default="standard", choices=["smoke", "standard", "full"])
     sr.set_defaults(func=_cmd_references)
 
-    for modname in ("revem.generator.cli", "revem.validation.reference_cli", "revem.datasets.diversity", "revem.datasets.labelling", "revem.fitting.cli",
+    for modname in ("revem.generator.cli", "revem.validation.reference_cli", "revem.validation.merging",
+                    "revem.datasets.diversity", "revem.datasets.labelling", "revem.fitting.cli",
                     "revem.experiments.transferability", "revem.site.cli", "revem.schemas.cli"):
         try:
             mod = __import__(modname, fromlist=["register"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import runner
 from .engine import CaseOutcome, ConfigError, Engine, RunConfig, load_targets
 from .session import Session
 from .target import Target
@@ -35,6 +36,10 @@ class Results:
     problems: list = field(default_factory=list)  # baseline coverage problems (they fail a regression check)
     notes: list = field(default_factory=list)
     tier: str = "standard"
+    resumed: list = field(default_factory=list)  # CaseId s left out by resume=True (their earlier result stands)
+    resumed_failed: list = field(default_factory=list)  # of those, the ones whose earlier result failed
+    lost: list = field(default_factory=list)  # CaseId s whose Dask workers died too often (no result: resume)
+    error: str = ""  # why a Dask run stopped early (the finished cases are in the reports)
 
     @property
     def records(self) -> list[dict]:
@@ -43,8 +48,8 @@ class Results:
 
     @property
     def passed(self) -> bool:
-        """True when every case that ran passed and the baseline (if any) covered the run."""
-        return not self.failed_cases and not self.problems
+        """True when every case that ran passed, none was lost, and the baseline (if any) covered the run."""
+        return not (self.failed_cases or self.resumed_failed or self.problems or self.lost or self.error)
 
     @property
     def failed_cases(self) -> list[CaseOutcome]:
@@ -94,7 +99,8 @@ class Results:
 def validate(potential, element: str | None = None, *, properties=None, tier: str = "standard", baseline=None,
              report_dir: str | Path | None = "reports", fail_on: str = "auto", allow_partial_baseline: bool = False,
              name: str | None = None, elements=None, training_data=None, precision: str | None = None,
-             progress: bool = True) -> Results:
+             progress: bool = True, dask=None, workers: int = 1, shard=None, resume: bool = False,
+             costs=None) -> Results:
     """Validate ``potential`` for ``element`` and return :class:`Results`.
 
     ``potential``: a catalog name, a card or potential file, a :class:`~revem.potentials.Potential`, an ASE
@@ -104,9 +110,14 @@ def validate(potential, element: str | None = None, *, properties=None, tier: st
     earlier results.json or report folder to regression-check against; ``report_dir``: where the reports
     go (None: write nothing); ``fail_on``: as ``--fail-on``.  For a calculator object or factory:
     ``name`` (its report folder), ``elements`` it covers, ``training_data`` (for coverage labels) and
-    ``precision`` (``float32``/``float64``).  A bad option raises :class:`ValueError` naming it."""
-    from .writer import RunWriter
+    ``precision`` (``float32``/``float64``).
 
+    Past one process (:mod:`revem.validation.runner`): ``dask`` -- a scheduler address (``tcp://host:8786``),
+    a ``distributed.Client`` or a cluster object (``LocalCluster``, dask-jobqueue's ``SLURMCluster``) -- runs
+    every case as a task there; ``workers`` > 1 starts a LocalCluster of that many processes; ``shard`` ("I/N")
+    runs the I-th of N shards balanced by the case costs of ``costs`` (an earlier run's report folder);
+    ``resume`` leaves out the cases that already have a comparable result in ``report_dir``.  A bad option
+    raises :class:`ValueError` naming it."""
     session = Session()
     specs = potential if isinstance(potential, (list, tuple)) else [potential]
     wanted = [element] if element else []
@@ -127,35 +138,9 @@ def validate(potential, element: str | None = None, *, properties=None, tier: st
                        allow_partial_baseline=allow_partial_baseline, elements=wanted,
                        properties=list(properties or []), command=f"revem.validate({', '.join(t.name for t in targets)})")
     engine = Engine(targets, config, session=session)
-    cases = engine.collect()
-    writer = RunWriter(engine) if report_dir is not None and cases else None
-    res = Results(tier=tier)
-    try:
-        if writer is not None:
-            Path(config.report_dir).mkdir(parents=True, exist_ok=True)
-            writer.begin(cases)
-        bar = _progress(cases, progress)
-        for cid in cases:
-            bar.set_postfix_str(f"{cid.property} {cid.case}", refresh=False)
-            outcome = engine.run_case(cid)
-            res.outcomes.append(outcome)
-            if writer is not None:
-                writer.record(outcome)
-            bar.update(1)
-            bar.set_description(f"{len(res.failed_cases)} failed, {len(res.skipped_cases)} skipped")
-        bar.close()
-        res.problems, res.notes = engine.baseline_problems(res.outcomes)
-        if writer is not None:
-            res.report_dirs = writer.finish(res.problems, res.notes)
-    finally:
-        if writer is not None:
-            writer.release()
-        session.close()
-    return res
-
-
-def _progress(cases, enabled: bool):
-    """A tqdm bar over the cases (ETA from the cases done so far); silent when disabled."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=len(cases), disable=not enabled, unit="case", desc="validating")
+    run = runner.run(engine, dask=dask, workers=workers, shard=shard, resume=resume, costs=costs, progress=progress)
+    if run.interrupted:  # the reports of the finished cases are written; the caller's Ctrl-C goes on
+        raise KeyboardInterrupt
+    return Results(outcomes=run.outcomes, report_dirs=run.report_dirs, problems=run.problems, notes=run.notes,
+                   tier=tier, resumed=run.resumed, resumed_failed=run.resumed_failed, lost=run.lost,
+                   error=run.error)

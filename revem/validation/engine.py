@@ -186,7 +186,7 @@ class Engine:
     """A validation run: targets × elements × properties × cases, measured and scored (module docstring)."""
 
     def __init__(self, targets: list[Target], config: RunConfig, session: Session | None = None,
-                 run_id: str | None = None):
+                 run_id: str | None = None, baseline: results_io.Baseline | None = None):
         self.config = config
         self.session = session or (targets[0].session if targets else Session())
         self.targets = {t.name: t.bound(self.session) if t.session is not self.session else t for t in targets}
@@ -199,8 +199,8 @@ class Engine:
             if self.targets and not any(t.covers(el) for t in self.targets.values()):
                 covered = ", ".join(f"{t.name}: {' '.join(t.elements) or 'any'}" for t in self.targets.values())
                 raise ConfigError(f"--element {el}: no requested potential covers {el} ({covered})")
-        self.baseline = None
-        if config.baseline:
+        self.baseline = baseline  # given: the run's baseline as loaded elsewhere (a Dask worker gets the client's)
+        if baseline is None and config.baseline:
             try:
                 self.baseline = results_io.Baseline(config.baseline, tier=config.tier)
                 self.baseline.check_against(config.tier, self.protocol_versions)

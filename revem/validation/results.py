@@ -153,7 +153,8 @@ def dump(path: Path, meta: dict, records: list[dict], cases: list[dict] | None =
             "planned": [list(k) for k in planned] if planned is not None else None,
             "cases": sorted(cases if cases is not None else cases_of_records(records),
                             key=lambda c: (c["property"], c["case"])),
-            "records": sorted(records, key=lambda r: (r["property"], r["case"], r["quantity"], r.get("reference_source") or ""))}
+            "records": sorted(records, key=lambda r: (r["property"], r["case"], r["quantity"], r.get("reference_source") or "",
+                                         str(r.get("test_id") or "")))}
     write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
@@ -215,14 +216,25 @@ def incompatible(old_meta: dict, new_meta: dict) -> str | None:
 
 
 def source_case(r: dict) -> tuple[str, str]:
-    """(property, case of the run) that produced record ``r`` (``from_case``; older files: the record's case)."""
-    return (r["property"], str(r.get("from_case") or r["case"]))
+    """(property, case) of the case of a run that produced record ``r``, which may differ from the record's own
+    ``case`` (elastic case ``C12`` gives a record of case ``bcc``): its ``from_case``; in files written before
+    records carried it, the case of its test id ``test_<property>[<potential>-<element>-<case>]``; else the
+    record's ``case``."""
+    prop = str(r.get("property"))
+    if r.get("from_case"):
+        return prop, str(r["from_case"])
+    tid = str(r.get("test_id") or "")
+    head = f"test_{prop}[{r.get('potential')}-{r.get('element')}-"
+    if tid.startswith(head) and tid.endswith("]"):
+        return prop, tid[len(head):-1]
+    return prop, str(r.get("case"))
 
 
 def merge(old: list[dict], new: list[dict], protocol_versions: dict, ran: set | None = None) -> list[dict]:
     """Records of ``new`` replace every old record produced by the same case of a run (:func:`source_case`; and
-    of the cases in ``ran``, which may have produced no record: a skip); old records of other cases are kept
-    when their property's protocol version is unchanged."""
+    by the cases in ``ran``, which may have produced no record: a skip); old records of other cases are kept
+    when their property's protocol version is unchanged.  (Matching on the record's own ``case`` would let
+    elastic case ``C12``, whose records are of case ``bcc``, drop the records of ``C11``.)"""
     ran = set(ran or ()) | {source_case(r) for r in new}
     kept = [r for r in old if source_case(r) not in ran
             and r.get("protocol_version") == protocol_versions.get(r["property"], r.get("protocol_version"))]

@@ -92,6 +92,7 @@ class _Folder:
     lock: FolderLock
     old_records: list = field(default_factory=list)  # comparable earlier records (results.json + a killed run's journal)
     old_cases: list = field(default_factory=list)
+    old_meta: dict | None = None  # the meta of the comparable earlier results (None when there are none)
     outcomes: list = field(default_factory=list)  # this run's CaseOutcome s
     moved: str = ""  # where earlier results of other content went
 
@@ -152,7 +153,7 @@ class RunWriter:
         if old_meta is not None and results_io.incompatible(old_meta, meta):
             sha = str((old_meta.get("potential") or {}).get("sha256", ""))[:12] or "unknown"
             f.moved = self._move_aside(f.path, sha, results_io.incompatible(old_meta, meta))
-            records, cases = [], []
+            records, cases, old_meta = [], [], None
         elif (f.path / results_io.JOURNAL).exists():
             # fold the killed run's journal into results.json now, so this run's journal holds only its own cases
             if records or cases:
@@ -165,7 +166,7 @@ class RunWriter:
                 journal.rename(f.path / f"journal.previous-{k}.jsonl")
             else:
                 journal.unlink()
-        f.old_records, f.old_cases = records, cases
+        f.old_records, f.old_cases, f.old_meta = records, cases, old_meta
 
     @staticmethod
     def _move_aside(folder: Path, tag: str, why: str) -> str:
@@ -181,6 +182,37 @@ class RunWriter:
             shutil.move(str(p), dest / p.name)
         (dest / "WHY.txt").write_text(f"moved aside by a later revem run: {why}\n")
         return f"earlier results ({why}) were moved to {dest.name}/"
+
+    def finished_cases(self) -> dict[CaseId, str]:
+        """The selected cases that already have a result in their folder (results.json or a killed run's journal)
+        that this run would give again: a comparable earlier run (same tier, element and potential content), the
+        same protocol version of the case's property, the same ``fail_on`` and baseline (they decide the verdict),
+        and a passed or failed status (a skipped case is run again: its data may be there now).  What
+        ``--resume`` leaves out; the value is the earlier status (passed or failed)."""
+        out = {}
+        me = self.engine.meta
+        for f in self.folders.values():
+            if f.old_meta is None:
+                continue
+            meta = me(f.potential, f.element)
+            if (f.old_meta.get("fail_on"), f.old_meta.get("baseline")) != (meta["fail_on"], meta["baseline"]):
+                continue
+            old_pv = f.old_meta.get("protocol_versions") or {}
+            pv = self.engine.protocol_versions
+            stale = {results_io.source_case(r) for r in f.old_records
+                     if r.get("protocol_version") != pv.get(r["property"], r.get("protocol_version"))}
+            have = {(c["property"], str(c["case"])): c["status"] for c in f.old_cases
+                    if c.get("status") in ("passed", "failed")}
+            out.update({c: have[(c.property, c.case)] for c in f.selected if (c.property, c.case) in have
+                        and (c.property, c.case) not in stale and old_pv.get(c.property) == pv.get(c.property)})
+        return out
+
+    def narrow(self, todo: list[CaseId]) -> None:
+        """Only ``todo`` of the selected cases will run (``--resume``): the in-progress reports count those."""
+        keep = set(todo)
+        for f in self.folders.values():
+            f.selected = [c for c in f.selected if c in keep]
+            self._write_report(f, final=False)
 
     # -- during the run --------------------------------------------------------------------------
     def record(self, outcome: CaseOutcome) -> None:
@@ -230,21 +262,27 @@ class RunWriter:
         return records, cases
 
     def _write_report(self, f: _Folder, final: bool, meta: dict | None = None) -> None:
-        from .report import make_plots, markdown
-
         records, cases = self._merged(f)
         meta = meta or self.engine.meta(f.potential, f.element)
         running = None if final else {"done": len(f.outcomes), "selected": len(f.selected),
                                       "run": f"of pid {os.getpid()} started {meta.get('date', '')}"}
-        md = markdown(f.potential, f.element, records, meta, cases=cases,
-                      planned=[(c.property, c.case) for c in f.planned], running=running, moved=f.moved)
-        if final:
-            for png in f.path.glob("*.png"):
-                png.unlink()
-            pngs = make_plots(records, f.path)
-            if pngs:
-                md += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
-        results_io.write_text_atomic(f.path / "report.md", md)
+        write_report(f.path, f.potential, f.element, records, meta, cases, [(c.property, c.case) for c in f.planned],
+                     running=running, moved=f.moved)
+
+
+def write_report(folder: Path, potential: str, element: str, records: list, meta: dict, cases: list, planned: list,
+                 running: dict | None = None, moved: str = "") -> None:
+    """``report.md`` of a report folder; the final one (``running`` None) with its plots, drawn afresh."""
+    from .report import make_plots, markdown
+
+    md = markdown(potential, element, records, meta, cases=cases, planned=planned, running=running, moved=moved)
+    if running is None:
+        for png in folder.glob("*.png"):
+            png.unlink()
+        pngs = make_plots(records, folder)
+        if pngs:
+            md += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
+    results_io.write_text_atomic(folder / "report.md", md)
 
 
 def _case_entry(o: CaseOutcome, run_id: str | None) -> dict:
