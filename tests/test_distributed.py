@@ -192,7 +192,7 @@ def test_shards_are_deterministic_disjoint_and_balanced_by_measured_costs(tmp_pa
                for c in cases]
     folder = tmp_path / "W_zhou" / "W" / "smoke"
     folder.mkdir(parents=True)
-    meta = {"tier": "smoke", "element": "W", "potential": {"name": "W_zhou", "sha256": "x"}, "protocol_versions": {}}
+    meta = {"tier": "smoke", "element": "W", "potential": {"name": "W_zhou", "sha256": "0" * 64}, "protocol_versions": {}}
     results_io.dump(folder / "results.json", meta, [], entries)
     costs = CaseCosts("smoke", [tmp_path])
     assert costs.seconds(heavy) == 30.0
