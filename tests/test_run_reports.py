@@ -13,7 +13,6 @@ import pytest
 from ase.calculators.emt import EMT
 
 import revem
-from revem.validation import results as results_io
 from revem.validation.engine import CaseId, ConfigError, Engine, RunConfig, load_targets
 from revem.validation.scoring import compare_baseline, score
 from revem.validation.writer import FolderLocked, RunWriter

@@ -609,7 +609,6 @@ def analyse(datasets: list[Dataset], reference: str, reps: int = 30, seed: int =
         out["datasets"][ds.name] = d
     b.close()
     # ZCA comparisons, truncated selection, in the reference's frame
-    ref = next(ds for ds in datasets if ds.name == reference)
     rows = {}
     for ds in datasets:
         idx = sel_idx[ds.name]["truncated"]

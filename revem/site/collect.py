@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..validation import results as results_io
-from ..validation.report import _ratio, _red_flags, case_verdict, plain, verdict, verdict_line
+from ..validation.report import case_verdict, plain, red_flags, verdict, verdict_line
+from ..validation.report import ratio as report_ratio
 from ..validation.results import ResultsFileError
 
 #: the record fields a page shows (``data``, the plot data, goes into figures instead)
@@ -66,7 +67,7 @@ class Report:
 def ratio(r: dict) -> float | None:
     """|error| / tolerance of a scored record (None when not scored or not a finite number)."""
     try:
-        x = _ratio(r)
+        x = report_ratio(r)
     except (TypeError, ValueError):
         return None
     return x if x is not None and math.isfinite(x) else None
@@ -125,7 +126,7 @@ def summarise(path: Path, root: Path) -> Report:
                  element=el_dir, tier=tier_dir, meta=meta, records=records, cases=cases, word=cv["word"],
                  line=line, cv=cv, counts=counts)
     rep.props = _cells(records)
-    rep.flags = [str(f) for f in _red_flags(records)]
+    rep.flags = [str(f) for f in red_flags(records)]
     rep.pngs = sorted(p for p in path.parent.glob("*.png") if p.is_file() and not p.is_symlink())
     return rep
 

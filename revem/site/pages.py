@@ -21,7 +21,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, select_autoescape
 from jinja2.utils import htmlsafe_json_dumps
 
-from ..validation.report import _fmt, _short
+from ..validation.report import fmt, short_verdict
 from .collect import RECORD_FIELDS, Collection, Report, ratio
 from .figures import figures
 
@@ -62,8 +62,8 @@ def json_for_html(obj) -> str:
 
 
 def num(v, digits: int = 4) -> str:
-    """A number as the reports print it (``_fmt``): 4 significant digits, – for none."""
-    return _fmt(v, digits)
+    """A number as the reports print it (``fmt``): 4 significant digits, – for none."""
+    return fmt(v, digits)
 
 
 @lru_cache(maxsize=4096)
@@ -137,7 +137,7 @@ def matrix(col: Collection) -> dict:
     cells = defaultdict(lambda: defaultdict(list))
     for rep in col.reports:  # the label of summary.md's matrix: FAIL n/N (n of N cases failed), PASS, INCOMPLETE
         cells[rep.potential][rep.element].append({"id": rep.id, "word": rep.word, "tier": rep.tier, "line": rep.line,
-                                                  "short": _short(rep.cv)})
+                                                  "short": short_verdict(rep.cv)})
     return {"potentials": col.potentials, "elements": col.elements,
             "cells": {p: dict(by_el) for p, by_el in cells.items()},
             "tiers": len({rep.tier for rep in col.reports}) > 1}

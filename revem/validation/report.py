@@ -22,7 +22,7 @@ from . import results as results_io
 from .plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR  # noqa: F401
 
 
-def _fmt(v, digits=4):
+def fmt(v, digits=4):
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, bool):
@@ -32,7 +32,7 @@ def _fmt(v, digits=4):
     return str(v)
 
 
-def _ratio(r) -> float | None:
+def ratio(r) -> float | None:
     if r.get("error") is None or not r.get("tolerance"):
         return None
     return abs(r["error"]) / r["tolerance"]
@@ -42,7 +42,7 @@ def _is_crash(r) -> bool:
     return r["quantity"] == "error" and r["value"] is None
 
 
-def _red_flags(records: list[dict]) -> list[str]:
+def red_flags(records: list[dict]) -> list[str]:
     flags = []
     for r in records:
         where = f"{r['property']} {r['case']}"
@@ -51,8 +51,8 @@ def _red_flags(records: list[dict]) -> list[str]:
         elif not r.get("converged", True):
             flags.append(f"{where} {r['quantity']}: NOT CONVERGED ({r.get('note', '')[:160]})")
         elif r.get("policy") == "identity" and r.get("passed") is False:
-            flags.append(f"{where}: exact identity broken ({r['quantity']} = {_fmt(r['value'])} {r['unit']}, "
-                         f"tolerance {_fmt(r['tolerance'])})")
+            flags.append(f"{where}: exact identity broken ({r['quantity']} = {fmt(r['value'])} {r['unit']}, "
+                         f"tolerance {fmt(r['tolerance'])})")
     for r in records:
         m = re.search(r"FLAG: (.+)$", r.get("note") or "")
         if m:
@@ -158,12 +158,12 @@ def scorecard(records: list[dict]) -> list[str]:
         by_prop[r["property"]].append(r)
     for prop, rs in sorted(by_prop.items()):
         v = verdict(rs)
-        worst = max(((_ratio(r), r) for r in rs if _ratio(r) is not None and r.get("passed") is not None),
+        worst = max(((ratio(r), r) for r in rs if ratio(r) is not None and r.get("passed") is not None),
                     key=lambda t: t[0], default=(None, None))
         wcase = f"{worst[1]['case']} {worst[1]['quantity']}" if worst[1] else "–"
         status = "FAIL" if v["failed"] else ("ok" if v["scored"] else "reported")
         lines.append(f"| {prop} ({status}) | {v['scored']} | {v['passed']} | {v['failed']} | "
-                     f"{v['unconverged'] + v['crashes']} | {v['regressions']} | {_fmt(worst[0], 3)} | {wcase} |")
+                     f"{v['unconverged'] + v['crashes']} | {v['regressions']} | {fmt(worst[0], 3)} | {wcase} |")
     return lines
 
 
@@ -193,8 +193,8 @@ def coverage_table(records: list[dict]) -> list[str]:
     lines += ["", "| property | case | label | coverage ratio | structures | failed numbers |", "|---|---|---|---:|---:|---:|"]
     for (prop, case), r in sorted(cases.items(), key=lambda kv: -(kv[1].get("coverage") or -1.0)):
         nf = sum(x["passed"] is False for x in records if (x["property"], x["case"]) == (prop, case))
-        lines.append(f"| {prop} | {case} | {r.get('domain') or 'not labelled'} | {_fmt(r.get('coverage'), 3)} | "
-                     f"{_fmt(r.get('coverage_structures'))} | {nf or ''} |")
+        lines.append(f"| {prop} | {case} | {r.get('domain') or 'not labelled'} | {fmt(r.get('coverage'), 3)} | "
+                     f"{fmt(r.get('coverage_structures'))} | {nf or ''} |")
     return lines
 
 
@@ -207,8 +207,8 @@ def _coverage_intro(meta: dict) -> list[str]:
     return [f"Training domain: {dom.get('n_configs')} of {dom.get('n_configs_total')} configurations "
             f"({dom.get('n_atoms')} atoms) of {', '.join(dom.get('sources') or [])}; per-atom Mahalanobis distance in "
             f"the 55 standardised SNAP components (ridge {dom.get('ridge')}); ratio 1 = the largest distance of a "
-            f"training atom ({_fmt(dom.get('threshold'), 4)}; their 99th percentile is ratio "
-            f"{_fmt(dom.get('p99_ratio'), 3)}). A case's ratio is the largest over the atoms of the "
+            f"training atom ({fmt(dom.get('threshold'), 4)}; their 99th percentile is ratio "
+            f"{fmt(dom.get('p99_ratio'), 3)}). A case's ratio is the largest over the atoms of the "
             "structures it evaluated (first, last and up to 10 more); > 1: extrapolating. A Gaussian model of "
             "descriptor space, not the potential's own uncertainty: in-domain does not mean accurate. Results "
             "cached by an earlier case are not re-evaluated (not labelled).", ""]
@@ -246,7 +246,7 @@ def _dataset_table(recs: list[dict]) -> list[str]:
         m = re.match(r"(\d+) frames", notes[case])
         nreg = sum(bool((r.get("baseline") or {}).get("regression")) for r in qs.values())
         lines.append(f"| {case} | {m.group(1) if m else '–'} | "
-                     + " | ".join(_fmt(qs[q]["value"], 3) if q in qs else "–" for q in cols) + f" | {nreg or ''} |")
+                     + " | ".join(fmt(qs[q]["value"], 3) if q in qs else "–" for q in cols) + f" | {nreg or ''} |")
     return lines
 
 
@@ -254,7 +254,7 @@ def _domain_cell(r: dict) -> str:
     if not r.get("domain"):
         return "–"
     d = "**in-domain**" if r["domain"] == "in-domain" else r["domain"]
-    return f"{d} ({_fmt(r.get('coverage'), 3)})"
+    return f"{d} ({fmt(r.get('coverage'), 3)})"
 
 
 def markdown(potential: str, element: str, records: list[dict], meta: dict | None = None, *,
@@ -283,7 +283,7 @@ def markdown(potential: str, element: str, records: list[dict], meta: dict | Non
     cov = coverage_table(records)
     if cov or (meta.get("training_domain") or {}).get("error"):
         lines += ["## Coverage of the training data", ""] + _coverage_intro(meta) + cov + [""]
-    flags = _red_flags(records)
+    flags = red_flags(records)
     if flags:
         lines += ["## Red flags", ""] + [f"- {f}" for f in flags] + [""]
     regress = [r for r in records if (r.get("baseline") or {}).get("regression")]
@@ -293,8 +293,8 @@ def markdown(potential: str, element: str, records: list[dict], meta: dict | Non
             lines += ["| property | case | quantity | baseline | now | Δ | noise | vs reference |", "|---|---|---|---:|---:|---:|---:|---|"]
             for r in sorted(regress, key=lambda r: -abs((r["baseline"]["delta"] or 0) / (r["baseline"]["noise"] or 1))):
                 b = r["baseline"]
-                lines.append(f"| {r['property']} | {r['case']} | {r['quantity']} | {_fmt(b['old'], 6)} | {_fmt(b['new'], 6)} | "
-                             f"{_fmt(b['delta'], 3)} {r['unit']} | ±{_fmt(b['noise'], 3)} | {b['direction']} |")
+                lines.append(f"| {r['property']} | {r['case']} | {r['quantity']} | {fmt(b['old'], 6)} | {fmt(b['new'], 6)} | "
+                             f"{fmt(b['delta'], 3)} {r['unit']} | ±{fmt(b['noise'], 3)} | {b['direction']} |")
         for p in meta.get("baseline_problems") or []:
             lines.append(f"- {p}")
         lines.append("")
@@ -305,12 +305,12 @@ def markdown(potential: str, element: str, records: list[dict], meta: dict | Non
                   "| property | case | quantity | reference | potential | unit | error/tol | why |"
                   + (" domain (ratio) |" if labelled else ""),
                   "|---|---|---|---:|---:|---|---:|---|" + ("---|" if labelled else "")]
-        for r in sorted(fails, key=lambda r: -(_ratio(r) if _ratio(r) is not None else math.inf)):
+        for r in sorted(fails, key=lambda r: -(ratio(r) if ratio(r) is not None else math.inf)):
             why = ("not converged" if not r.get("converged", True) else "crashed" if _is_crash(r)
                    else "red flag" if "FLAG:" in (r.get("note") or "")
                    else "identity broken" if r.get("policy") == "identity" else "outside tolerance")
-            lines.append(f"| {r['property']} | {r['case']} | {r['quantity']} | {_fmt(r['reference'])} | {_fmt(r['value'])} | "
-                         f"{r['unit']} | {_fmt(_ratio(r), 3)} | {why} |"
+            lines.append(f"| {r['property']} | {r['case']} | {r['quantity']} | {fmt(r['reference'])} | {fmt(r['value'])} | "
+                         f"{r['unit']} | {fmt(ratio(r), 3)} | {why} |"
                          + (f" {_domain_cell(r)} |" if labelled else ""))
         lines.append("")
     lines += ["## Details", ""]
@@ -328,9 +328,9 @@ def markdown(potential: str, element: str, records: list[dict], meta: dict | Non
             verdict_s = {True: "pass", False: "**FAIL**", None: "reported"}[r["passed"]]
             if not r.get("converged", True):
                 verdict_s = "**UNCONVERGED**"
-            lines.append(f"| {r['case']} | {r['quantity']} | {_fmt(r['reference'])} | {_fmt(r['value'])} | "
-                         f"{_fmt(r.get('uncertainty'), 2)} | {r['unit']} | {_fmt(r['error'], 3)} | {_fmt(r.get('error_pct'), 3)} | "
-                         f"{_fmt(r['tolerance'], 3)} | {verdict_s} | {(r.get('reference_source') or '').replace('|', '/')[:80]} |")
+            lines.append(f"| {r['case']} | {r['quantity']} | {fmt(r['reference'])} | {fmt(r['value'])} | "
+                         f"{fmt(r.get('uncertainty'), 2)} | {r['unit']} | {fmt(r['error'], 3)} | {fmt(r.get('error_pct'), 3)} | "
+                         f"{fmt(r['tolerance'], 3)} | {verdict_s} | {(r.get('reference_source') or '').replace('|', '/')[:80]} |")
         notes = sorted({r["note"] for r in recs if r.get("note")})
         if notes:
             lines += [""] + [f"- {n}" for n in notes[:40]]
@@ -391,7 +391,7 @@ def _planned(d: dict) -> list | None:
     return [tuple(k) for k in d["planned"]] if d.get("planned") else None
 
 
-def _short(cv: dict) -> str:
+def short_verdict(cv: dict) -> str:
     if cv["word"] == "FAIL":
         return f"FAIL {len(cv['failed'])}/{cv['ran']}"
     return cv["word"]
@@ -414,7 +414,7 @@ def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> st
         m, rs = d["meta"], d["records"]
         v = verdict(rs)
         cv = case_verdict(d["cases"], _planned(d))
-        short = _short(cv) + (f", {v['regressions']} regressions" if v["regressions"] else "")
+        short = short_verdict(cv) + (f", {v['regressions']} regressions" if v["regressions"] else "")
         cells = []
         for prop in props:
             pr = [r for r in rs if r["property"] == prop and r.get("passed") is not None]
@@ -433,7 +433,7 @@ def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> st
         for f, d in runs:
             rel = f.parent.relative_to(report_dir) if report_dir else f.parent
             cell[(d["meta"]["potential"]["name"], d["meta"]["element"])] = (
-                f"[{_short(case_verdict(d['cases'], _planned(d)))}]({rel}/report.md)")
+                f"[{short_verdict(case_verdict(d['cases'], _planned(d)))}]({rel}/report.md)")
         lines += ["", "## Element × potential", "",
                   "Verdict of each report (FAIL n/N: n of N cases failed); – not validated.", "",
                   "| potential | " + " | ".join(elements) + " |", "|---|" + "---|" * len(elements)]
@@ -451,9 +451,9 @@ def summary(runs: list[tuple[Path, dict]], report_dir: Path | None = None) -> st
         lines += ["| potential | element | " + " | ".join(head) + " |", "|---|---|" + "---:|" * len(present)]
         refs = {k: next((r["reference"] for r in recs if (r["property"], r["case"], r["quantity"]) == k
                          and r["reference"] is not None), None) for k in present}
-        lines.append("| reference | | " + " | ".join(_fmt(refs[k]) for k in present) + " |")
+        lines.append("| reference | | " + " | ".join(fmt(refs[k]) for k in present) + " |")
         for _, d in el_runs:
-            vals = [_fmt(next((r["value"] for r in d["records"] if (r["property"], r["case"], r["quantity"]) == k), None))
+            vals = [fmt(next((r["value"] for r in d["records"] if (r["property"], r["case"], r["quantity"]) == k), None))
                     for k in present]
             lines.append(f"| {d['meta']['potential']['name']} | {d['meta']['element']} | " + " | ".join(vals) + " |")
     if runs:
@@ -472,14 +472,14 @@ def summary_plot(runs: list[tuple[Path, dict]], path: Path) -> Path | None:
     import numpy as np
     from matplotlib.colors import LogNorm
 
-    props = sorted({r["property"] for _, d in runs for r in d["records"] if _ratio(r) is not None})
+    props = sorted({r["property"] for _, d in runs for r in d["records"] if ratio(r) is not None})
     if not props:
         return None
     rows, labels = [], []
     for _, d in runs:
         row = []
         for p in props:
-            rs = [_ratio(r) for r in d["records"] if r["property"] == p and _ratio(r) is not None]
+            rs = [ratio(r) for r in d["records"] if r["property"] == p and ratio(r) is not None]
             row.append(max(rs) if rs else np.nan)
         rows.append(row)
         m = d["meta"]

@@ -33,7 +33,7 @@ from ...atomistic import (  # noqa: F401  (the protocols' primitives, re-exporte
 )
 from ..elements import (  # noqa: F401
     LATTICES,
-    element,
+    element as element_info,
     ground_lattice,
     initial_c_over_a,
     initial_lattice_constant,

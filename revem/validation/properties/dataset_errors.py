@@ -69,7 +69,7 @@ from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol
 from ..target import Target
-from .common import element as element_info
+from .common import element_info
 
 PROPERTY = "dataset_errors"
 PROTOCOL_VERSION = 2  # v2: groups skipped and energy-zero families from element data

@@ -238,6 +238,24 @@ def classify_vacancies(atoms: Atoms, a0: float, n=DEFAULTS["supercell"], structu
     return f"unclassified ({len(empty)} empty sites)"
 
 
+def _interstitial_pair(atoms: Atoms, a0: float, n, structure: str, c_over_a: float | None) -> dict:
+    """The Wigner-Seitz analysis of an SIA cell: the one doubly occupied site, its two atoms ``i``, ``j``, their
+    separation ``p`` (minimum image, Å) and the offset (Å) of their midpoint from the site; or ``{"label":
+    "unclassified ..."}`` when the cell is not one SIA (no or several doubly occupied sites, a vacancy)."""
+    ref, idx, L = _site_analysis(atoms, a0, n, structure, c_over_a)
+    occ = np.bincount(idx, minlength=len(ref))
+    dbl, empty = np.flatnonzero(occ == 2), np.flatnonzero(occ == 0)
+    if len(dbl) != 1 or len(empty) != 0 or occ.max() > 2:
+        return {"label": f"unclassified ({len(dbl)} doubly occupied, {len(empty)} empty sites)",
+                "axis": None, "angle_deg": None, "offset_A": None}
+    i, j = np.flatnonzero(idx == dbl[0])
+    p = _mic(atoms.positions[j] - atoms.positions[i], L)
+    mid = atoms.positions[i] + p / 2
+    offset = float(np.linalg.norm(_mic(mid - ref.positions[dbl[0]], L)))
+    return {"ref": ref, "sites": ref.positions, "L": L, "site": int(dbl[0]), "i": int(i), "j": int(j), "p": p,
+            "offset": offset}
+
+
 def classify_sia(atoms: Atoms, a0: float, n=DEFAULTS["supercell"], max_angle_deg: float = 12.0,
                  structure: str = "bcc", c_over_a: float | None = None) -> dict:
     """What a (relaxed) SIA cell holds: ``label`` (one of :data:`SIAS` or 'unclassified ...'),
@@ -247,17 +265,11 @@ def classify_sia(atoms: Atoms, a0: float, n=DEFAULTS["supercell"], max_angle_deg
     """
     if structure == "hcp":
         return classify_hcp_sia(atoms, a0, n, c_over_a)
-    ref, idx, L = _site_analysis(atoms, a0, n, structure, c_over_a)
-    sites = ref.positions
-    occ = np.bincount(idx, minlength=len(sites))
-    dbl, empty = np.flatnonzero(occ == 2), np.flatnonzero(occ == 0)
-    if len(dbl) != 1 or len(empty) != 0 or occ.max() > 2:
-        return {"label": f"unclassified ({len(dbl)} doubly occupied, {len(empty)} empty sites)",
-                "axis": None, "angle_deg": None, "offset_A": None}
-    i, j = np.flatnonzero(idx == dbl[0])
-    p = _mic(atoms.positions[j] - atoms.positions[i], L)
-    mid = atoms.positions[i] + p / 2
-    offset = float(np.linalg.norm(_mic(mid - sites[dbl[0]], L)))
+    pair = _interstitial_pair(atoms, a0, n, structure, c_over_a)
+    if "label" in pair:
+        return pair
+    sites, L, site, i, j, p, offset = (pair[k] for k in ("sites", "L", "site", "i", "j", "p", "offset"))
+    dbl = [site]
     u = np.sort(np.abs(p))[::-1] / np.linalg.norm(p)
     angles = {k: float(np.degrees(np.arccos(np.clip(u @ (np.array(v) / np.linalg.norm(v)), -1, 1))))
               for k, v in _FAMILIES.items()}
@@ -284,16 +296,11 @@ def classify_sia(atoms: Atoms, a0: float, n=DEFAULTS["supercell"], max_angle_deg
 def classify_hcp_sia(atoms: Atoms, a0: float, n, c_over_a: float, tol_a: float = 1 / 8) -> dict:
     """hcp SIA: the doubly occupied Wigner-Seitz site, then which atom of its pair sits within ``tol_a`` a0 of
     an O or BO site of :func:`hcp_interstitial_sites` (``sia_octahedral``, ``sia_basal_octahedral``)."""
-    ref, idx, L = _site_analysis(atoms, a0, n, "hcp", c_over_a)
-    occ = np.bincount(idx, minlength=len(ref))
-    dbl, empty = np.flatnonzero(occ == 2), np.flatnonzero(occ == 0)
-    if len(dbl) != 1 or len(empty) != 0 or occ.max() > 2:
-        return {"label": f"unclassified ({len(dbl)} doubly occupied, {len(empty)} empty sites)",
-                "axis": None, "angle_deg": None, "offset_A": None}
-    i, j = np.flatnonzero(idx == dbl[0])
-    p = _mic(atoms.positions[j] - atoms.positions[i], L)
-    mid = atoms.positions[i] + p / 2
-    offset = float(np.linalg.norm(_mic(mid - ref.positions[dbl[0]], L)))
+    pair = _interstitial_pair(atoms, a0, n, "hcp", c_over_a)
+    if "label" in pair:
+        return pair
+    ref, L, i, j, p, offset = (pair[k] for k in ("ref", "L", "i", "j", "p", "offset"))
+    dbl = [pair["site"]]
     out = {"axis": (p / np.linalg.norm(p)).round(4).tolist(), "angle_deg": None, "offset_A": round(offset, 4)}
     # the interstitial sites around the doubly occupied site and around its neighbours (the WS cell of the
     # extra atom may be either one of the sites next to the void)

@@ -57,7 +57,7 @@ from .eos_plots import plot  # noqa: F401  (the report draws each property's plo
 from .common import (  # noqa: F401
     EV_PER_A3_TO_GPA,
     build_lattice,
-    element as element_info,
+    element_info,
     fit_eos,
     form_sensitivity,
     ground_state,

@@ -83,7 +83,7 @@ from ..references import Reference
 from ..target import Target
 from .common import (
     EV_PER_A2_TO_MJ_PER_M2,
-    element as element_info,
+    element_info,
     ground_state,
     jitter,
     lattice_of,

@@ -71,7 +71,7 @@ from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol, merge_settings
 from ..target import Target
-from .common import element as element_info
+from .common import element_info
 from .common import ground_lattice, ground_state_atoms, lattice_of, melting_point_K
 
 PROPERTY = "nve"

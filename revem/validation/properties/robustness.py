@@ -106,7 +106,7 @@ from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..protocol import Measurement, Protocol, merge_settings
 from ..target import Target
 from . import eos
-from .common import element as element_info
+from .common import element_info
 from .common import ground_state, lattice_of, single_threaded
 from .robustness_dimer import (  # noqa: F401  (re-exported: the dimer analysis)
     DIMER_DEFAULTS,
