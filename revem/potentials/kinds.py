@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from .ase_policy import check_ase_callable
 from .errors import PotentialError, UnsafeCommand
+from .file_elements import _elements_from_ace, _elements_from_yace
 from .lammps_input import check_commands, parse_lammps_lines, resolve_inside
 from .safe_yaml import _describe
 
@@ -81,8 +82,6 @@ class PaceKind(Kind):
     name = section = "pace"
 
     def read(self, card, pot, base, roots, where):
-        from .core import _elements_from_ace, _elements_from_yace
-
         f = card.get("pace")
         if not isinstance(f, str):
             raise PotentialError(f"{where}: kind 'pace' needs 'pace: <file.yace|file.yaml|file.ace>', got {_describe(f)}")

@@ -32,7 +32,6 @@ import threading
 import time
 
 from .engine import CaseId, CaseOutcome, ConfigError, Engine
-from .runner import run_seeded
 
 CONNECT_TIMEOUT_S = 5
 _ADDRESS = re.compile(r"^(?:(tcp|tls|inproc|ucx|ws|wss)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
@@ -152,7 +151,7 @@ class RunPlugin(_WorkerPlugin):
 
     def run(self, case: tuple) -> dict:
         with self._lock:  # one case at a time: the run's session (cache, recorders) is not thread-safe
-            return run_seeded(self.engine(), CaseId(*case)).to_json()
+            return self.engine().run_seeded(CaseId(*case)).to_json()
 
 
 def case_task(plugin_name: str, case: tuple) -> dict:

@@ -38,6 +38,8 @@ from .session import Session
 from .target import Target
 
 TIERS = ("smoke", "standard", "full")
+#: the seed of Python's and numpy's global generators before every case, whichever front door or process runs it
+SEED = 20261121
 FAIL_ON = ("auto", "all", "reference", "regression", "worse")
 FAIL_ON_HELP = ("what fails a case: disagreement with the DFT reference ('reference'), any move from --baseline beyond "
                 "its noise ('regression'), only moves away from the reference ('worse'), or 'all'. auto (default): "
@@ -265,6 +267,15 @@ class Engine:
         return self.baseline.records(target_name, self.targets[target_name].key, element)
 
     # -- running a case --------------------------------------------------------------------------
+    def run_seeded(self, cid: CaseId) -> CaseOutcome:
+        """:meth:`run_case` with Python's and numpy's global generators seeded (:data:`SEED`) first, as the pytest
+        front door seeds them before every test: a case gives the same numbers in any process and order."""
+        import random
+
+        random.seed(SEED)
+        np.random.seed(SEED)
+        return self.run_case(cid)
+
     def run_case(self, cid: CaseId) -> CaseOutcome:
         """Measure and score one case (never raises for a failure of the potential or the protocol: a crash
         is a failed case with an ``error`` record)."""

@@ -288,8 +288,10 @@ def revem(request):
 def _revem_seed(request):
     if not _state(request.config).active:
         return
-    random.seed(20261121)
-    np.random.seed(20261121)
+    from .engine import SEED
+
+    random.seed(SEED)
+    np.random.seed(SEED)
 
 
 class _Controller:

@@ -19,18 +19,15 @@ pytest front door, so the report folders are the same.
 """
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from .engine import CaseId, CaseOutcome, ConfigError, Engine
 from .progress import CaseProgress
 from .sharding import CaseCosts, parse_shard, shard_of
 
-SEED = 20261121  # the seed the pytest front door sets before every case (plugin._revem_seed)
 
 
 @dataclass
@@ -55,13 +52,6 @@ class RunSummary:
     def failed(self) -> list[CaseOutcome]:
         return [o for o in self.outcomes if o.status == "failed"]
 
-
-def run_seeded(engine: Engine, cid: CaseId) -> CaseOutcome:
-    """``engine.run_case(cid)`` with Python's and numpy's global generators seeded as the pytest front door
-    seeds them before every test, so a case gives the same numbers whichever process runs it, in whatever order."""
-    random.seed(SEED)
-    np.random.seed(SEED)
-    return engine.run_case(cid)
 
 def select(engine: Engine, keyword: str | None = None, shard=None, costs=None) -> list[CaseId]:
     """The cases of this run: collected, ``-k`` filtered, sharded (``shard``: "I/N" or (I, N); ``costs``: an
@@ -164,7 +154,7 @@ def run(engine: Engine, *, dask=None, workers: int = 1, shard=None, resume: bool
         try:
             if client is None:
                 for cid in todo:
-                    finished(run_seeded(engine, cid))
+                    finished(engine.run_seeded(cid))
             elif todo:
                 from .distributed import DaskRunError, run_cases
 

@@ -53,7 +53,7 @@ from ...atomistic import window_form_sensitivity
 from .. import references
 from ..protocol import Measurement, Protocol, merge_settings
 from ..target import Target
-from .eos_plots import plot  # noqa: F401  (the report draws each property's plot(records, outdir))
+from .eos_plots import UNITS, plot  # noqa: F401  (the report draws each property's plot(records, outdir))
 from .common import (  # noqa: F401
     EV_PER_A3_TO_GPA,
     build_lattice,
@@ -117,7 +117,6 @@ PROTOTYPES = {
 SMOKE_EXTRA = 2
 #: cases whose cell shape is frozen (volume relaxed and scanned only): case -> c/a source
 FIXED_SHAPE = {"graphite": "ase.collections.dcdft C (the Delta-benchmark graphite cell of the WIEN2k reference)"}
-UNITS = {"a0": "Å", "E0_rel": "eV/atom", "V0": "Å^3/atom", "B0": "GPa", "B0_prime": ""}
 
 
 def settings(tier: str = "standard") -> dict:

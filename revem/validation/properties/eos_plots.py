@@ -9,6 +9,9 @@ from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..plotting import finite as _finite
 from ...atomistic import EV_PER_A3_TO_GPA
 
+#: the units of the eos protocol's quantities (its records and these plots)
+UNITS = {"a0": "Å", "E0_rel": "eV/atom", "V0": "Å^3/atom", "B0": "GPa", "B0_prime": ""}
+
 # -- plots --------------------------------------------------------------------------------------------
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
@@ -44,8 +47,6 @@ def plot(records: list[dict], outdir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
-
-    from .eos import UNITS
 
     outdir = Path(outdir)
     made = []
