@@ -199,3 +199,14 @@ def test_plot_draws_both_timings_and_the_ratio(zhou, tmp_path):
         recs.append(r)
     paths = speed.plot(recs, tmp_path)
     assert [p.name for p in paths] == ["speed_W_zhou_W.png"] and paths[0].stat().st_size > 10_000
+
+
+def test_an_element_without_a_reference_eam_is_skipped_not_crashed(monkeypatch, target):
+    """The rule of speed.yaml: an element with no entry whose lattice no entry is default_for has nothing to be
+    timed against: the case is a Skip that names the fix (checked on a lattice no entry covers)."""
+    monkeypatch.setattr(speed, "ground_lattice", lambda element: "sc")
+    with pytest.raises(ValueError, match="default_for"):
+        speed.reference_element("Mo")
+    assert speed.reference_element("W") == "W"  # an element's own entry needs no rule
+    with pytest.raises(speed.Skip, match="no reference EAM for Mo"):
+        speed.PROTOCOL.measure(target(EMT(), name="EMT", elements=["Mo"]), "Mo", "bcc", "smoke")

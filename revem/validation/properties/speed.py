@@ -71,7 +71,7 @@ from ...potentials.lammps_input import parse_lammps_lines
 from ..elements import entries
 from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..plotting import finite as _finite
-from ..protocol import Measurement, Protocol, merge_settings
+from ..protocol import Measurement, Protocol, Skip, merge_settings
 from ..target import Target
 from .common import (
     build_lattice,
@@ -527,6 +527,10 @@ class SpeedProtocol(Protocol):
     def measure(self, target, element, case, tier):
         if case not in cases(element, tier):
             raise ValueError(f"speed: {element}'s case is {cases(element, tier)}, not {case}")
+        try:
+            reference_element(element)
+        except ValueError as exc:  # no reference EAM by the rule of element_data/speed.yaml: nothing to time against
+            raise Skip(str(exc)) from exc
         return measurements(compute(target, element, tier), settings(tier))
 
 
