@@ -25,7 +25,7 @@ class GrainShiftDoubleWell(Calculator):
     of their fractional coordinates, fractions of that vector).  Wells at s = ±s0 (mod period); structures without
     ``grain`` (bulk) get 0.  It depends on fractional coordinates only, so its stress is 0."""
 
-    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    implemented_properties = ("energy", "free_energy", "forces", "stress")
 
     def __init__(self, depth_eV: float, s0: float, k: int, period: float = 0.5, width: float = 0.5):
         super().__init__()

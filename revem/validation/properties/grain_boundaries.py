@@ -325,8 +325,8 @@ def broken_symmetry(target, element: str, tier: str = "standard") -> dict:
     starts = breaking_starts(tier_grid(name, tier), 1 if half[1] else 0)
     common = (s["uc_scale"], s["fmax_eV_per_A"], s["max_steps"], s["min_distance_A"], s["break_rms_A"],
               s["break_seed"])
-    variants = [(0, "perturbed")] + ([(s["delete_near_plane"], f"perturbed, {s['delete_near_plane']} atom(s) "
-                                       "deleted per GB")] if s["delete_near_plane"] else [])
+    n_cut = s["delete_near_plane"]
+    variants = [(0, "perturbed")] + ([(n_cut, f"perturbed, {n_cut} atom(s) deleted per GB")] if n_cut else [])
     rows = list(r["scan"])
     for n_del, label in variants:
         rows += t.memo(PROPERTY, "broken", element, name, starts, *common, n_del, PROTOCOL_VERSION,
