@@ -87,3 +87,25 @@ def test_gbdb_bicrystal_relaxed_by_w_zhou(target):
     assert abs(m.value - ref.value) <= ref.bound("tolerance")
     assert m.value == pytest.approx(0.582, abs=0.005)
     assert 0 <= m.uncertainty < 1e-3 and "residual forces" in m.uncertainty_covers
+
+
+def test_breaking_starts_relaxed_shift_and_deletion_near_the_planes():
+    assert gb.breaking_starts((2, 4), 1) == ((0.0, 0.0), (0.0, 0.125), (0.0, 0.375), (0.0, 0.625), (0.0, 0.875))
+    assert gb.breaking_starts((3, 1), 0) == ((0.0, 0.0), (1 / 6, 0.0), (0.5, 0.0), (5 / 6, 0.0))
+    spec = gb.TABLE_S1["S5_013_tilt"]
+    ga, gbb = gb.aimsgb_grains("W", A, spec["axis"], spec["sigma"], spec["plane"], 1)
+    at = gb.stack(ga, gbb, (0.0, 0.25))
+    p0 = at.positions.copy()
+    at.positions[at.arrays["grain"] == 1] += 0.1 * at.cell[1] + 0.3 * at.cell[2]  # B slides 0.1 b (and opens)
+    at.positions[at.arrays["grain"] == 0] += 0.05 * at.cell[0]  # A slides 0.05 a
+    assert gb.relaxed_shift(at, p0, (0.0, 0.25)) == pytest.approx([-0.05, 0.35])
+    at = gb.stack(ga, gbb)
+    h = at.positions[:, 2]
+    b = at.arrays["grain"] == 1
+    cut = gb.delete_near_planes(at.copy(), 1)
+    assert len(cut) == len(at) - 2 and (cut.arrays["grain"] == 0).sum() == len(ga)
+    kept = cut.positions[cut.arrays["grain"] == 1, 2]
+    for edge in (h[b].min(), h[b].max()):  # one of B's atoms nearest each GB plane went
+        assert np.isclose(kept, edge).sum() == np.isclose(h[b], edge).sum() - 1
+    moved = gb.perturb(at.copy(), 0.05, (0, 1))
+    assert np.sqrt(((moved.positions - at.positions) ** 2).sum(axis=1).mean()) == pytest.approx(0.05, rel=0.3)

@@ -14,9 +14,17 @@ Two sets of cases, both periodic bicrystals holding two equivalent GBs,
   minimum over a grid of rigid in-plane translations of grain B; each translation is relaxed (atoms and
   the cell length normal to the GB). Atoms of grain B closer than ``min_distance_A`` to another atom are
   deleted. ``S5_013_broken_symmetry`` reports ``dE_broken`` = E_gb(mirror-symmetric, zero shift) −
-  min E_gb over the translation grid (which includes a/2 along the [100] tilt axis), J/m^2; positive
-  means a broken-symmetry variant is the more stable one (DFT: +0.089 J/m^2, Scheiber et al. as quoted
-  by the seed).
+  min E_gb over every start, J/m^2; positive means a broken-symmetry variant is the more stable one (DFT:
+  +0.089 J/m^2, Scheiber et al. as quoted by the seed, which describes the broken-symmetry structure as the
+  grains shifted along [100]; T. Ochs et al., Phil. Mag. A 80, 351 (2000) found W's Σ5(310)[001] grains displaced parallel to the
+  tilt axis).  The starts: the Σ5(013) translation grid (with a/2 along the [100] tilt axis), and starts
+  that break the mirror symmetry (:func:`broken_symmetry`): the zero shift and the midpoints between the grid's
+  points along the axis, every atom displaced randomly (0.05 Å rms, seeded), since a relaxation that starts
+  mirror-symmetric, or on any other symmetric point of the grid, keeps that symmetry (symmetric forces) even
+  where it is a saddle; the full tier adds those starts with one atom of grain B deleted next to each GB.
+  Each start reports where it relaxed to (``relaxed_shift``).  ``tests/test_gb_broken_symmetry.py`` plants a
+  broken-symmetry minimum (W_zhou plus a double well in the grains' shift along the axis) that the grid
+  alone misses and checks that the search finds its shift and energy.
 * **GBDB** (H. Zheng et al., Acta Mater. 186, 40 (2020), doi:10.1016/j.actamat.2019.12.030; registry
   ``gbdb/<El>.extxyz.gz``, every element it holds): the potential relaxes (atoms and the full cell) starting from each DFT-relaxed
   bicrystal, first scaled isotropically to the potential's volume per atom. Compared with the stored DFT
@@ -31,8 +39,11 @@ to gain from the residual forces of its relaxation (k ≥ 1 eV/Å², :func:`reve
 over the two GB areas.
 
 Disclaimers: static 0 K relaxations; the translation grid is coarse in the standard tier, so a lower
-minimum between grid points is missed (and the search never adds or removes whole planes of atoms, as a
-full GB structure search would). Bicrystal cells are small (grains about 8–20 Å thick), so the two GBs
+minimum between grid points is missed unless a relaxation slides into it (the Σ5(013) symmetry case adds
+perturbed starts, not a finer grid); the minimal CSL cell (one period along the tilt axis) holds no
+reconstruction longer than that period, and besides the overlap deletion and the full tier's one atom per GB
+the search never changes the number of atoms at the GB, as a full GB structure search would (Chen & Frolov,
+arXiv:2501.15723, find "split kite" Σ5 phases that way). Bicrystal cells are small (grains about 8–20 Å thick), so the two GBs
 of a cell interact; the GBDB cells keep the DFT cell sizes. Scheiber et al. used other DFT settings than
 GBDB, so the two DFT sets disagree by up to about 0.1–0.4 J/m^2 for the same GB.
 """
@@ -70,13 +81,13 @@ TABLE_S1 = {
     "S5_001_twist": {"axis": (1, 0, 0), "sigma": 5, "plane": (1, 0, 0), "uc": 3, "grid": (2, 1)},
 }
 DEFAULTS = {"grid_scale": 1, "uc_scale": 1, "fmax_eV_per_A": 1e-2, "max_steps": 400, "min_distance_A": 1.5,
-            "gbdb_max_atoms": 80}
+            "gbdb_max_atoms": 80, "break_rms_A": 0.05, "break_seed": 0, "delete_near_plane": 0}
 TIER_SETTINGS = {
     # smoke: one Table S1 GB at zero shift and the smallest GBDB cell
     "smoke": {"table": ("S3_112_tilt",), "grid_scale": 0, "gbdb_max_atoms": 24, "broken_symmetry": False},
     "standard": {"table": tuple(TABLE_S1), "grid_scale": 1, "gbdb_max_atoms": 80, "broken_symmetry": True},
     "full": {"table": tuple(TABLE_S1), "grid_scale": 3, "uc_scale": 2, "fmax_eV_per_A": 1e-3,
-             "max_steps": 2000, "gbdb_max_atoms": 100000, "broken_symmetry": True},
+             "max_steps": 2000, "gbdb_max_atoms": 100000, "broken_symmetry": True, "delete_near_plane": 1},
 }
 
 
@@ -200,24 +211,63 @@ def _uncertainty(atoms) -> float:
     return residual_energy(atoms) / (2 * gb_area(atoms.cell)) * EV_PER_A2_TO_J_PER_M2
 
 
+def relaxed_shift(atoms: Atoms, start_positions, shift) -> list[float]:
+    """In-plane shift of grain B relative to grain A after a relaxation (fractions of cell vectors a, b): the
+    start's rigid ``shift`` plus the mean displacement of B's atoms minus that of A's."""
+    g = atoms.arrays["grain"]
+    d = atoms.positions - np.asarray(start_positions)
+    rel = d[g == 1].mean(axis=0) - d[g == 0].mean(axis=0)
+    frac = np.linalg.solve(atoms.cell.array.T, rel)
+    return [round(float(shift[0] + frac[0]), 5), round(float(shift[1] + frac[1]), 5)]
+
+
+def delete_near_planes(atoms: Atoms, n: int) -> Atoms:
+    """Delete the ``n`` atoms of grain B nearest to each of the cell's two GB planes (``2n`` atoms in all)."""
+    if n <= 0:
+        return atoms
+    cell = atoms.cell.array
+    normal = np.cross(cell[0], cell[1])
+    h = atoms.positions @ (normal / np.linalg.norm(normal))
+    b = np.nonzero(atoms.arrays["grain"] == 1)[0]
+    order = b[np.argsort(h[b])]  # B's atoms from the A|B boundary (low h) to the B|A boundary (high h)
+    del atoms[sorted(set(order[:n]) | set(order[-n:]))]
+    return atoms
+
+
+def perturb(atoms: Atoms, rms_A: float, seed) -> Atoms:
+    """Displace every atom by a seeded Gaussian vector of rms length ``rms_A`` (Å): breaks every symmetry
+    of the start, so that a relaxation can leave a symmetric saddle point."""
+    if rms_A > 0:
+        rng = np.random.default_rng(seed)
+        atoms.positions += rng.standard_normal(atoms.positions.shape) * rms_A / np.sqrt(3)
+    return atoms
+
+
 def table_scan(target, element: str, name: str, shifts, uc_scale: int = 1, fmax: float = 1e-2, steps: int = 400,
-               min_distance: float = 1.5) -> dict:
+               min_distance: float = 1.5, perturb_A: float = 0.0, seed: int = 0, delete: int = 0,
+               start: str = "grid") -> dict:
     """E_gb (J/m^2) of the Table S1 boundary ``name`` for each rigid shift in ``shifts`` (relaxed: atoms and the
-    cell length normal to the GB) at the target's relaxed bcc a0; the minimum, its shift and its uncertainty."""
+    cell length normal to the GB) at the target's relaxed bcc a0; the minimum, its shift and its uncertainty.
+
+    ``perturb_A`` > 0 displaces the atoms of each start randomly (:func:`perturb`, seed ``(seed, i)``) and
+    ``delete`` removes that many atoms of grain B near each GB (:func:`delete_near_planes`); each row holds its
+    start shift, its ``relaxed_shift`` and ``start`` (a label of how the start was made)."""
     t = Target.of(target)
     gs = ground_state(t, element, "bcc")
     spec = TABLE_S1[name]
     ga, gb = aimsgb_grains(element, gs["a0"], spec["axis"], spec["sigma"], spec["plane"], spec["uc"] * uc_scale)
     calc = t.calculator()
     rows, unconverged = [], []
-    for sh in shifts:
-        at = stack(ga, gb, sh, min_distance)
+    for i, sh in enumerate(shifts):
+        at = perturb(delete_near_planes(stack(ga, gb, sh, min_distance), delete), perturb_A, (seed, i))
+        p0 = at.positions.copy()
         ok = relax_gb(at, calc, fmax, steps)
         if not ok:
             unconverged.append(sh)
-        rows.append({"shift": list(sh), "E_gb": gb_energy(at.get_potential_energy(), len(at), gs["e0"],
-                                                        gb_area(at.cell)), "n_atoms": len(at),
-                     "converged": ok, "uncertainty": _uncertainty(at)})
+        rows.append({"shift": list(sh), "E_gb": float(gb_energy(at.get_potential_energy(), len(at), gs["e0"],
+                                                              gb_area(at.cell))), "n_atoms": len(at),
+                     "converged": ok, "uncertainty": _uncertainty(at), "relaxed_shift": relaxed_shift(at, p0, sh),
+                     "start": start})
     if unconverged:
         warnings.warn(f"{name}: relaxation did not reach fmax={fmax} eV/Å for shifts {unconverged}")
     best = min(rows, key=lambda r: r["E_gb"])
@@ -225,11 +275,16 @@ def table_scan(target, element: str, name: str, shifts, uc_scale: int = 1, fmax:
             "converged": best["converged"], "scan": rows, "a0_A": gs["a0"]}
 
 
-def tier_shifts(name: str, tier: str) -> tuple:
-    """The translation grid of ``name`` in ``tier`` (smoke: zero shift only)."""
+def tier_grid(name: str, tier: str) -> tuple[int, int]:
+    """Points of the translation grid of ``name`` along the in-plane cell vectors a, b in ``tier``."""
     k = settings(tier)["grid_scale"]
     n1, n2 = TABLE_S1[name]["grid"]
-    return tuple(shift_grid(max(1, k * n1), max(1, k * n2)))
+    return max(1, k * n1), max(1, k * n2)
+
+
+def tier_shifts(name: str, tier: str) -> tuple:
+    """The translation grid of ``name`` in ``tier`` (smoke: zero shift only)."""
+    return tuple(shift_grid(*tier_grid(name, tier)))
 
 
 def table_gb(target, element: str, name: str, tier: str = "standard") -> dict:
@@ -242,22 +297,57 @@ def table_gb(target, element: str, name: str, tier: str = "standard") -> dict:
                   compute=lambda: table_scan(t, element, name, *args))
 
 
-def broken_symmetry(target, element: str, tier: str = "standard") -> dict:
-    """Σ5(013): dE_broken = E_gb(zero shift: mirror-symmetric) − min over the grid, J/m^2 (positive: broken wins).
+def breaking_starts(grid: tuple[int, int], axis_k: int) -> tuple:
+    """Starts off the grid's symmetric points: the zero shift, and the midpoints between the grid's points along
+    the tilt axis (in-plane cell vector ``axis_k``); :func:`broken_symmetry` perturbs them all."""
+    n = grid[axis_k]
+    mids = [(i + 0.5) / n for i in range(n)]
+    return ((0.0, 0.0),) + tuple((0.0, f) if axis_k == 1 else (f, 0.0) for f in mids)
 
-    The grid includes a/2 along the [100] tilt axis (``half_axis_shift``); ``E_half_axis`` is reported.
+
+def broken_symmetry(target, element: str, tier: str = "standard") -> dict:
+    """Σ5(013): dE_broken = E_gb(zero shift: mirror-symmetric) − min over every start, J/m^2 (positive: broken wins).
+
+    Starts: the tier's translation grid of the Σ5(013) E_gb case (it holds the unperturbed zero shift, the
+    mirror-symmetric reference ``E_mirror``, and a/2 along the [100] tilt axis, ``E_half_axis``); then
+    :func:`breaking_starts` (zero shift and midpoints along the axis), every atom displaced randomly by
+    ``break_rms_A`` rms, since a start that keeps a mirror symmetry keeps it in the relaxation whatever the
+    energy on either side; the full tier repeats those with ``delete_near_plane`` atoms of grain B deleted
+    next to each GB.  ``best_relaxed_shift`` is where the lowest start ended (:func:`relaxed_shift`).
     """
-    r = table_gb(target, element, "S5_013_tilt", tier)
-    spec = TABLE_S1["S5_013_tilt"]
+    t = Target.of(target)
+    s = settings(tier)
+    name = "S5_013_tilt"
+    r = table_gb(t, element, name, tier)
+    spec = TABLE_S1[name]
     ga, _ = aimsgb_grains(element, r["a0_A"], spec["axis"], spec["sigma"], spec["plane"], 1)
     half = axis_shift_fraction(ga, spec["axis"], r["a0_A"])
-    rows = {tuple(row["shift"]): row for row in r["scan"]}
-    mirror = rows[(0.0, 0.0)]
-    return {"dE_broken": mirror["E_gb"] - r["E_gb"], "E_mirror": mirror["E_gb"], "E_min": r["E_gb"],
-            "best_shift": r["best_shift"], "E_half_axis": rows[half]["E_gb"] if half in rows else None,
-            "half_axis_shift": list(half), "scan": r["scan"],
-            "uncertainty": float(np.hypot(mirror["uncertainty"], r["uncertainty"])),
-            "converged": bool(mirror["converged"] and r["converged"])}
+    starts = breaking_starts(tier_grid(name, tier), 1 if half[1] else 0)
+    common = (s["uc_scale"], s["fmax_eV_per_A"], s["max_steps"], s["min_distance_A"], s["break_rms_A"],
+              s["break_seed"])
+    n_cut = s["delete_near_plane"]
+    variants = [(0, "perturbed")] + ([(n_cut, f"perturbed, {n_cut} atom(s) deleted per GB")] if n_cut else [])
+    rows = list(r["scan"])
+    for n_del, label in variants:
+        rows += t.memo(PROPERTY, "broken", element, name, starts, *common, n_del, PROTOCOL_VERSION,
+                       compute=lambda n_del=n_del, label=label: table_scan(
+                           t, element, name, starts, *common, delete=n_del, start=label))["scan"]
+    grid = {tuple(row["shift"]): row for row in r["scan"]}
+    mirror = grid[(0.0, 0.0)]
+    best = min(rows, key=lambda row: row["E_gb"])
+    searched = {"grid": list(tier_grid(name, tier)), "grid_shifts": len(r["scan"]),
+                "breaking_starts": [list(x) for x in starts], "perturbation_rms_A": s["break_rms_A"],
+                "seed": s["break_seed"], "deleted_per_gb": s["delete_near_plane"], "relaxations": len(rows),
+                "relaxation": {"fmax_eV_per_A": s["fmax_eV_per_A"], "max_steps": s["max_steps"], "optimizer": "BFGS",
+                               "cell_dof": "atoms + cell length normal to the GB (UnitCellFilter zz)",
+                               "uc": spec["uc"] * s["uc_scale"]}}
+    return {"dE_broken": mirror["E_gb"] - best["E_gb"], "E_mirror": mirror["E_gb"], "E_min": best["E_gb"],
+            "best_shift": best["shift"], "best_relaxed_shift": best["relaxed_shift"], "best_start": best["start"],
+            "best_n_atoms": best["n_atoms"], "mirror_relaxed_shift": mirror["relaxed_shift"],
+            "E_half_axis": grid[half]["E_gb"] if half in grid else None, "half_axis_shift": list(half),
+            "scan": rows, "searched": searched,
+            "uncertainty": float(np.hypot(mirror["uncertainty"], best["uncertainty"])),
+            "converged": bool(mirror["converged"] and best["converged"])}
 
 
 def gbdb_relax(dft_final: Atoms, target, gs: dict, fmax: float = 1e-2, steps: int = 400) -> dict:
@@ -357,10 +447,18 @@ class GrainBoundariesProtocol(Protocol):
         if case.startswith("gbdb_"):
             return [m("E_gb", "relaxed (atoms + cell) from the DFT-relaxed GBDB bicrystal, two GBs per cell")]
         if case == "S5_013_broken_symmetry":
-            half = res["E_half_axis"]
-            note = (f"E_mirror {res['E_mirror']:.4f} J/m^2, best {res['E_min']:.4f} J/m^2 at shift {res['best_shift']}; "
-                    f"a/2 along [100]: {half if half is None else round(half, 4)} J/m^2")
-            return [m("dE_broken", note, data={"scan": res["scan"]})]
+            half, sr = res["E_half_axis"], res["searched"]
+            note = (f"E_mirror {res['E_mirror']:.4f} J/m^2, best {res['E_min']:.4f} J/m^2 ({res['best_n_atoms']} atoms, "
+                    f"start {res['best_start']} at shift {res['best_shift']}, relaxed to {res['best_relaxed_shift']}); "
+                    f"a/2 along [100]: {half if half is None else round(half, 4)} J/m^2; searched: {sr['relaxations']} "
+                    f"relaxations, the {sr['grid'][0]}x{sr['grid'][1]} rigid-shift grid and "
+                    f"{len(sr['breaking_starts'])} starts (zero shift, axis midpoints) perturbed by "
+                    f"{sr['perturbation_rms_A']} Å rms" + (f", also with {sr['deleted_per_gb']} atom(s) deleted per GB"
+                                                           if sr["deleted_per_gb"] else "")
+                    + f"; BFGS to {sr['relaxation']['fmax_eV_per_A']} eV/Å, atoms + cell length normal to the GB")
+            return [m("dE_broken", note, data={"scan": res["scan"], "searched": sr,
+                                               "best_relaxed_shift": res["best_relaxed_shift"],
+                                               "mirror_relaxed_shift": res["mirror_relaxed_shift"]})]
         return [m("E_gb", f"aimsgb bicrystal, min over {len(res['scan'])} rigid shifts (best {res['best_shift']})",
                   data={"scan": res["scan"]})]
 
