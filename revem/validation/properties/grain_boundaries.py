@@ -67,7 +67,8 @@ from ..target import Target
 from .common import EV_PER_A2_TO_J_PER_M2, ground_state, lattice_of, residual_energy, single_threaded
 
 PROPERTY = "grain_boundaries"
-PROTOCOL_VERSION = 2  # v2: E_gb states its residual-force uncertainty; Table S1 cases only for bcc elements
+PROTOCOL_VERSION = 3  # v2: E_gb states its residual-force uncertainty; Table S1 cases only for bcc elements;
+# v3: the Σ5(013) broken-symmetry search adds perturbed starts off the symmetric points
 UNIT = "J/m^2"
 UNCERTAINTY_COVERS = "residual forces after the relaxation (harmonic bound, k ≥ 1 eV/Å²), over the two GB areas"
 

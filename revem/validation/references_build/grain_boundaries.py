@@ -49,7 +49,8 @@ def scheiber() -> list[dict]:
     refs.append({"case": "S5_013_broken_symmetry", "quantity": "dE_broken", "value": 0.089, "unit": "J/m^2",
                  "tolerance": {"abs": 0.085}, "noise": {"abs": 0.005},
                  "source": SCHEIBER.replace("Table S1 (DFT)", "section S3.2 (DFT: broken symmetry 89 mJ/m^2 more stable)"),
-                 "protocol": "E_gb(mirror-symmetric, zero shift) − min over the translation grid; the tolerance asks "
+                 "protocol": "E_gb(mirror-symmetric, zero shift) − min over the translation grid and perturbed "
+                             "symmetry-breaking starts (zero shift, midpoints along the [100] axis); the tolerance asks "
                              "for a broken-symmetry variant at least 4 mJ/m^2 more stable (seed's ACE-2: 20 mJ/m^2)"})
     return refs
 
