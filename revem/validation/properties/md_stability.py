@@ -18,13 +18,15 @@ how far MD driven to extreme conditions gets before it fails), with revem's own 
 
 Every ramp runs in ``samples`` chunks; after each one it is checked (:func:`check`) and stops at the first failure:
 energy not finite or a LAMMPS error (lost atoms: *exploded*; a neighbour-list overflow: *collapsed*), two atoms
-closer than 0.5 Å (*collapsed*), the chunk-averaged temperature above 2.5x the set point (*exploded*: temperature
-runaway), the potential energy more than 1 eV/atom below the static crystal's (*collapsed*: a hole), the volume
+closer than 0.5 Å (*collapsed*), the chunk-averaged temperature above 2.5x the set point for three Langevin damping
+times in a row (*exploded*: temperature runaway; a shorter spike is the latent heat of a transformation, which the
+thermostat removes -- W_zhou's bcc lattice transforms near 0.6 V0 with a spike to ~900 K), the potential energy more than 1 eV/atom below the static crystal's (*collapsed*: a hole), the volume
 beyond 2 V0 (*exploded*: vaporised) or, on heating, below 0.7 V0 (*collapsed*), and on compression the pressure
 falling below half its maximum (*collapsed*: mechanical instability).  A failure is a red flag (the case fails).
 
 Quantities: ``heating_reach_K`` (K, the ramp's set point at the last healthy sample; 2 T_m when complete),
-``compression_reach`` (V/V0 at the last healthy sample; 0.5 when complete), ``P_end_GPa`` (pressure there),
+``compression_reach`` (V/V0 at the last healthy sample; 0.5 when complete), ``P_end_GPa`` (pressure there; the
+note gives the V/V0 at which the initial lattice's Bragg amplitude fell below 0.85: a pressure-induced transformation),
 ``T_melt_ramp_K`` (the chunk-averaged kinetic temperature of the sample at which the crystalline order was lost
 for good: the system-averaged Steinhardt Q6 (:mod:`.md_stability_analysis`) below 0.2), ``T_melt_ramp_over_T_m``,
 ``dV_melt_pct`` (%) and ``dH_melt_eV_per_atom`` (eV/atom; H = E_pot + 3/2 k_B T at P = 0): the jumps of the
@@ -36,16 +38,16 @@ g(r)'s (shown as references, not scored).  Everything is reported; the failures 
 Disclaimers: a perfect periodic crystal without surfaces superheats, and a ramp of 10^2-10^3 K/ps overshoots
 further, so ``T_melt_ramp_K`` is a superheating limit, not T_m (Luo, Strachan & Swift, "Nonequilibrium melting and
 crystallization of a model Lennard-Jones system", J. Chem. Phys. 120, 11640 (2004): maximum superheating at fixed
-pressure; Alfè, Cazorla & Gillan, J. Chem. Phys. 135, 024102 (2011), arXiv:1104.2147: ~100-atom cells melt
+pressure; Alfè, Cazorla & Gillan, arXiv:1104.2147 (2011): ~100-atom cells melt
 stochastically and may alternate between solid and liquid); it is reported, not scored against experiment.  It is
 chaotic MD: numbers change with the seed, the LAMMPS build and the platform (the uncertainty of T_melt_ramp_K covers
 the ramp's temperature step per sample only).  2 T_m lies above the boiling point of several metals at 1 bar (W,
 Be); a small periodic liquid stays metastable there for picoseconds.  AIMD liquids are compared only where their
 temperature is stated: mlearn Cu and Ni (3000 K) and Mo (6000 K), Si, Ge, Li; maml Ta (4000 K, the snapshots after
 the AIMD run melted).  The FitSNAP liquids (W ``Disordered_Struc`` Liq_*, Ta ``Liquid``, Be ``Liquids``) state no
-temperature, and the W ones are quenched (RMS force 0.5 eV/Å against 4 eV/Å in 4000 K AIMD): not used; maml W at
+temperature, and the W ones are quenched (RMS |F| ~0.5 eV/Å against ~4 eV/Å in maml's 4000 K AIMD of W): not used; maml W at
 4000 K is still bcc.  AIMD cells are at the 0 K DFT density, a compressed liquid.  The time step scales with
-sqrt(mass) as in :mod:`.nve` (2 fs for W, 1 fs for Cu, 0.5 fs for Be), and so do the damping times.
+sqrt(mass) as in :mod:`.nve` (4 fs for W, 2 fs for Cu, 1 fs for Be), and so do the damping times.
 """
 from __future__ import annotations
 
@@ -82,6 +84,7 @@ DEFAULTS = {
     "pdamp_fs": 500.0,  # barostat time, x dt_scale
     "min_distance_A": 0.5,
     "runaway_factor": 2.5,
+    "runaway_tdamps": 3.0,  # a runaway lasts this many Langevin damping times (tdamp_fs)
     "hole_eV_per_atom": 1.0,
     "max_V_over_V0": 2.0,
     "min_V_over_V0_heating": 0.7,
@@ -89,6 +92,7 @@ DEFAULTS = {
     "q6_cutoff_over_d_nn": 1.2,
     "q6_crystal_min": 0.2,
     "bragg_transformed_max": 0.3,
+    "bragg_compressed_min": 0.85,  # below it, the compressed crystal left its initial lattice (a transformation)
     "jump_window_samples": 10,
     "hot_gr_samples": 10,
     "gr_bin_A": 0.05,
@@ -96,8 +100,8 @@ DEFAULTS = {
     "seed": 20250722,
 }
 TIER_SETTINGS = {
-    "smoke": {"supercell": "smoke", "heating_steps": 300, "compression_steps": 150, "samples": 30},
-    "standard": {"supercell": "standard", "heating_steps": 2000, "compression_steps": 1000, "samples": 100,
+    "smoke": {"supercell": "smoke", "heating_steps": 200, "compression_steps": 100, "samples": 20},
+    "standard": {"supercell": "standard", "heating_steps": 2000, "compression_steps": 500, "samples": 100,
                  "liquid_equilibration_steps": 200, "liquid_steps": 800, "liquid_samples": 40},
     "full": {"supercell": "full", "heating_steps": 20000, "compression_steps": 10000, "samples": 200,
              "liquid_equilibration_steps": 2000, "liquid_steps": 8000, "liquid_samples": 100},
@@ -150,8 +154,10 @@ def backend(target) -> str:
 
 # ---------------------------------------------------------------- checks and sample analysis
 
-def check(sample: dict, s: dict, *, kind: str, e0: float, v0: float, t_target: float, p_max: float = -math.inf):
-    """``(flag, message)`` for the first failure criterion ``sample`` meets (module docstring), else None."""
+def check(sample: dict, s: dict, *, kind: str, e0: float, v0: float, t_target: float, p_max: float = -math.inf,
+          hot_for_ps: float = math.inf):
+    """``(flag, message)`` for the first failure criterion ``sample`` meets (module docstring), else None;
+    ``hot_for_ps``: how long (ps) the temperature has been above the runaway limit up to this sample."""
     t, pe, v, p, rmin = (sample.get(k) for k in ("T_K", "pe_eV_per_atom", "V_A3_per_atom", "P_GPa", "r_min_A"))
     if not all(x is not None and math.isfinite(x) for x in (t, pe, v)):
         return EXPLODED, "energy, temperature or volume not finite"
@@ -159,8 +165,9 @@ def check(sample: dict, s: dict, *, kind: str, e0: float, v0: float, t_target: f
         return COLLAPSED, f"atoms {rmin:.2f} Å apart (< {s['min_distance_A']} Å)"
     if pe < e0 - s["hole_eV_per_atom"]:
         return COLLAPSED, f"potential energy {e0 - pe:.2f} eV/atom below the static crystal's (a hole)"
-    if t > s["runaway_factor"] * t_target:
-        return EXPLODED, f"temperature runaway: {t:.0f} K at a set point of {t_target:.0f} K"
+    if t > s["runaway_factor"] * t_target and hot_for_ps >= s["runaway_tdamps"] * s["tdamp_fs"] * 1e-3 - 1e-12:
+        return EXPLODED, (f"temperature runaway: {t:.0f} K at a set point of {t_target:.0f} K for "
+                          f"{hot_for_ps:.2f} ps")
     if v / v0 > s["max_V_over_V0"]:
         return EXPLODED, f"the cell expanded to V/V0 = {v / v0:.2f} (vaporised)"
     if kind == "heating" and v / v0 < s["min_V_over_V0_heating"]:
@@ -242,7 +249,7 @@ def _ase_run(target: Target, atoms: Atoms, plan: dict, on_sample):
             dyn = LangevinBAOAB(a, dt, temperature_K=set_point(plan, 0.0), externalstress=0.0, hydrostatic=True, T_tau=tdamp,
                                 P_tau=plan["pdamp_fs"] * units.fs, rng=rng)
         else:
-            dyn = Langevin(a, dt, temperature_K=set_point(plan, 0.0), friction=1.0 / tdamp, rng=rng)
+            dyn = Langevin(a, dt, temperature_K=set_point(plan, 0.0), friction=1.0 / tdamp, fixcm=False, rng=rng)
         if plan.get("equilibration_steps"):
             dyn.run(int(plan["equilibration_steps"]))
         acc = []
@@ -277,7 +284,8 @@ def run_ramp(target, atoms: Atoms, plan: dict, s: dict, *, e0: float, v0: float,
     n = len(atoms)
     vectors = an.bragg_vectors(atoms.get_scaled_positions(), 2 * max(3, round(n ** (1 / 3))))
     out = {"backend": engine, "samples": [], "frames": [], "failure": None}
-    state = {"p_max": -math.inf}
+    state = {"p_max": -math.inf, "hot_since_ps": None}
+    chunk_ps = plan["every"] * plan["dt_fs"] * 1e-3
 
     def on_sample(k, sample, positions, cell):
         x = (k + 1) / plan["samples"]
@@ -288,8 +296,14 @@ def run_ramp(target, atoms: Atoms, plan: dict, s: dict, *, e0: float, v0: float,
         scale = (sample["V_A3_per_atom"] / v0) ** (1 / 3) if sample["V_A3_per_atom"] > 0 else 1.0
         sample["q6"] = an.q6_global(frame, s["q6_cutoff_over_d_nn"] * d_nn * scale) if math.isfinite(scale) else math.nan
         sample["bragg"] = an.bragg_order(np.linalg.solve(np.asarray(cell).T, np.asarray(positions).T).T, vectors)
+        hot = math.isfinite(sample["T_K"]) and sample["T_K"] > s["runaway_factor"] * sample["T_set_K"]
+        if not hot:
+            state["hot_since_ps"] = None
+        elif state["hot_since_ps"] is None:
+            state["hot_since_ps"] = sample["time_ps"] - chunk_ps
+        hot_for = sample["time_ps"] - state["hot_since_ps"] if hot else 0.0
         fail = check(sample, s, kind=plan["kind"], e0=e0, v0=v0, t_target=sample["T_set_K"],
-                     p_max=state["p_max"])
+                     p_max=state["p_max"], hot_for_ps=hot_for)
         if fail:
             return fail
         if sample["P_GPa"] is not None and math.isfinite(sample["P_GPa"]):
@@ -409,7 +423,9 @@ def compression(target, element: str, tier: str = "standard") -> dict:
                      length_scale=s["compression_V_over_V0"] ** (1 / 3))
         res = run_ramp(t, atoms, plan, s, e0=e0, v0=v0, d_nn=d_nn)
         smp = res["samples"]
+        moved = [x["V_A3_per_atom"] / v0 for x in smp if x["bragg"] < s["bragg_compressed_min"]]
         res.update(reach=smp[-1]["V_A3_per_atom"] / v0 if smp else 1.0, P_end_GPa=smp[-1]["P_GPa"] if smp else None,
+                   transformed_V_over_V0=moved[0] if moved else None,
                    V0_A3_per_atom=v0, natoms=len(atoms), dt_fs=s["dt_fs"], steps=plan["every"] * plan["samples"])
         return res
 
@@ -511,11 +527,15 @@ def _measure_heating(t, element, tier) -> list[Measurement]:
 def _measure_compression(t, element, tier) -> list[Measurement]:
     res = compression(t, element, tier)
     fail = _fail_text(res, "compression ramp")
-    data = {**_series(res, ("time_ps", "T_K", "V_A3_per_atom", "pe_eV_per_atom", "P_GPa", "r_min_A")),
+    data = {**_series(res, ("time_ps", "T_K", "V_A3_per_atom", "pe_eV_per_atom", "P_GPa", "r_min_A", "q6", "bragg")),
             "V0_A3_per_atom": res["V0_A3_per_atom"], "backend": res["backend"], "natoms": res["natoms"],
             "dt_fs": res["dt_fs"], "steps": res["steps"], "failure": fail}
     note = (f"{res['backend']} Langevin 300 K, box scaled to {DEFAULTS['compression_V_over_V0']} V0, {res['natoms']} "
             f"atoms, {res['steps']} steps of {res['dt_fs']:g} fs")
+    if res["transformed_V_over_V0"] is not None:
+        note += (f"; the initial lattice transformed at V/V0 = {res['transformed_V_over_V0']:.2f} (Bragg amplitude "
+                 f"< {DEFAULTS['bragg_compressed_min']})")
+    data["transformed_V_over_V0"] = res["transformed_V_over_V0"]
     return [Measurement("compression_reach", res["reach"], "", policy="reported", note=note, data=data, failure=fail),
             Measurement("P_end_GPa", res["P_end_GPa"], "GPa", policy="reported", note="pressure at the reach")]
 
