@@ -83,7 +83,7 @@ def test_melting_index_and_jump():
 def test_failure_criteria():
     s = mds.settings("smoke")
     ok = {"T_K": 500.0, "pe_eV_per_atom": -8.8, "V_A3_per_atom": 16.0, "P_GPa": 1.0, "r_min_A": 2.5}
-    kw = dict(kind="heating", e0=-8.9, v0=16.0, t_target=500.0)
+    kw = {"kind": "heating", "e0": -8.9, "v0": 16.0, "t_target": 500.0}
     assert mds.check(ok, s, **kw) is None
     assert mds.check({**ok, "pe_eV_per_atom": math.nan}, s, **kw)[0] == mds.EXPLODED
     assert mds.check({**ok, "r_min_A": 0.4}, s, **kw)[0] == mds.COLLAPSED
@@ -93,7 +93,7 @@ def test_failure_criteria():
     assert mds.check({**ok, "pe_eV_per_atom": -10.5}, s, **kw)[0] == mds.COLLAPSED  # a hole
     assert mds.check({**ok, "V_A3_per_atom": 40.0}, s, **kw)[0] == mds.EXPLODED
     assert mds.check({**ok, "V_A3_per_atom": 10.0}, s, **kw)[0] == mds.COLLAPSED
-    comp = dict(kind="compression", e0=-8.9, v0=16.0, t_target=300.0)
+    comp = {"kind": "compression", "e0": -8.9, "v0": 16.0, "t_target": 300.0}
     assert mds.check({**ok, "V_A3_per_atom": 12.0, "P_GPa": 100.0}, s, **comp, p_max=120.0) is None
     assert mds.check({**ok, "V_A3_per_atom": 12.0, "P_GPa": 40.0}, s, **comp, p_max=120.0)[0] == mds.COLLAPSED
     assert mds.classify_error("ERROR: Neighbor list overflow, boost neigh_modify one")[0] == mds.COLLAPSED
@@ -140,12 +140,12 @@ def test_a_blow_up_is_a_failure(zhou):
 
 
 def test_heating_ramp_melts_w_zhou_above_t_m(zhou):
-    """Standard ramp, 54 atoms: the crystal superheats (order lost above T_m, below 2 T_m), the volume and enthalpy
-    jump up at melting (latent heat and volume of fusion positive), the hot liquid's first g(r) peak lies near the
-    nearest-neighbour distance of bcc W (2.74 Å), within 0.3 Å."""
+    """Standard ramp, 54 atoms: the crystal melts on the ramp, superheated (order lost above T_m; measured 1.76 T_m),
+    the volume and enthalpy jump up at melting (latent heat and volume of fusion positive), the hot liquid's first
+    g(r) peak lies near the nearest-neighbour distance of bcc W (2.74 Å), within 0.3 Å."""
     res = mds.heating(zhou, "W", "standard")
     assert res["failure"] is None and res["reach_K"] == pytest.approx(2 * res["T_m_K"])
-    assert res["T_m_K"] < res["T_melt_K"] < 2 * res["T_m_K"]
+    assert res["T_melt_K"] is not None and res["T_melt_K"] > res["T_m_K"]
     assert res["dH_melt_eV_per_atom"] > 0 and res["dV_melt_pct"] > 0
     assert res["gr_hot"]["peak_A"] == pytest.approx(2.74, abs=0.3)
 

@@ -5,7 +5,8 @@ how far MD driven to extreme conditions gets before it fails), with revem's own 
 
 * ``heating``: the element's ground-state crystal (the potential's own relaxed lattice, orthogonal supercell) heated
   at zero pressure from 300 K to 2 T_m (T_m: :func:`revem.validation.elements.melting_point_K`, experiment) by a
-  linear ramp of a Langevin thermostat with an isotropic barostat: LAMMPS ``fix langevin`` + ``fix nph`` (MTK
+  piecewise-linear ramp (300 K -> T_m over the first 20 % of the steps, T_m -> 2 T_m over the rest: ~10^3 K/ps for
+  W at the standard tier) of a Langevin thermostat with an isotropic barostat: LAMMPS ``fix langevin`` + ``fix nph`` (MTK
   barostat) where LAMMPS runs the potential itself (``target.lammps_commands``), ASE's ``LangevinBAOAB`` (Langevin
   + Langevin-Hoover barostat; Leimkuhler & Matthews, J. Chem. Phys. 138, 174102 (2013), doi:10.1063/1.4802990;
   Quigley & Probert, J. Chem. Phys. 120, 11432 (2004), doi:10.1063/1.1755657) otherwise.
@@ -20,8 +21,8 @@ Every ramp runs in ``samples`` chunks; after each one it is checked (:func:`chec
 energy not finite or a LAMMPS error (lost atoms: *exploded*; a neighbour-list overflow: *collapsed*), two atoms
 closer than 0.5 Å (*collapsed*), the chunk-averaged temperature above 2.5x the set point for three Langevin damping
 times in a row (*exploded*: temperature runaway; a shorter spike is the latent heat of a transformation, which the
-thermostat removes -- W_zhou's bcc lattice transforms near 0.6 V0 with a spike to ~900 K), the potential energy more than 1 eV/atom below the static crystal's (*collapsed*: a hole), the volume
-beyond 2 V0 (*exploded*: vaporised) or, on heating, below 0.7 V0 (*collapsed*), and on compression the pressure
+thermostat removes -- W_zhou's bcc lattice transforms near 0.6 V0 with a spike to ~900 K), the potential energy
+more than 1 eV/atom below the static crystal's (*collapsed*: a hole), the volume beyond 2 V0 (*exploded*: vaporised) or, on heating, below 0.7 V0 (*collapsed*), and on compression the pressure
 falling below half its maximum (*collapsed*: mechanical instability).  A failure is a red flag (the case fails).
 
 Quantities: ``heating_reach_K`` (K, the ramp's set point at the last healthy sample; 2 T_m when complete),
@@ -65,7 +66,13 @@ from ..protocol import Measurement, Protocol, merge_settings
 from ..references import Reference
 from ..target import Target
 from . import md_stability_analysis as an
-from .common import element_info, ground_lattice, ground_state, ground_state_atoms, lattice_of
+from .common import (
+    element_info,
+    ground_lattice,
+    ground_state,
+    ground_state_atoms,
+    lattice_of,
+)
 from .md_stability_plot import plot  # noqa: F401  (the report draws each property's plot(records, outdir))
 from .nve import _gather, _lammps_setup, dt_scale
 
@@ -101,7 +108,7 @@ DEFAULTS = {
 }
 TIER_SETTINGS = {
     "smoke": {"supercell": "smoke", "heating_steps": 200, "compression_steps": 100, "samples": 20},
-    "standard": {"supercell": "standard", "heating_steps": 2000, "compression_steps": 500, "samples": 100,
+    "standard": {"supercell": "standard", "heating_steps": 1500, "compression_steps": 250, "samples": 100,
                  "liquid_equilibration_steps": 200, "liquid_steps": 800, "liquid_samples": 40},
     "full": {"supercell": "full", "heating_steps": 20000, "compression_steps": 10000, "samples": 200,
              "liquid_equilibration_steps": 2000, "liquid_steps": 8000, "liquid_samples": 100},
@@ -223,7 +230,7 @@ def _lammps_run(target: Target, atoms: Atoms, plan: dict, on_sample):
             try:
                 lmp.command(f"run {every} start {bounds[j] * every} stop {bounds[j + 1] * every} "
                             f"pre {'yes' if first else 'no'} post no")
-            except Exception as exc:  # LAMMPS raises a bare Exception (lost atoms, neighbour-list overflow)
+            except Exception as exc:  # noqa: BLE001 - LAMMPS raises a bare Exception (lost atoms, neighbour lists)
                 return classify_error(exc)
             tk, pe, p, v = (lmp.extract_fix("revem_avg", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR, i) for i in range(4))
             lo, hi = (np.array(x) for x in lmp.extract_box()[:2])
@@ -508,7 +515,7 @@ def _measure_heating(t, element, tier) -> list[Measurement]:
     note = (f"{res['backend']} NPT ramp {DEFAULTS['T_start_K']:.0f} -> {res['T_end_K']:.0f} K (2 T_m), {res['natoms']} "
             f"atoms, {res['steps']} steps of {res['dt_fs']:g} fs" + "".join(f"; {n}" for n in res["notes"]))
     tmelt = res["T_melt_K"]
-    unc = dict(uncertainty=res["dT_sample_K"], uncertainty_covers="the ramp's temperature step per sample")
+    unc = {"uncertainty": res["dT_sample_K"], "uncertainty_covers": "the ramp's temperature step per sample"}
     out = [Measurement("heating_reach_K", res["reach_K"], "K", policy="reported", note=note, data=data, failure=fail),
            Measurement("T_melt_ramp_K", tmelt, "K", policy="reported", note="superheated ramp: not T_m", **unc),
            Measurement("T_melt_ramp_over_T_m", None if tmelt is None else tmelt / tm, "", policy="reported"),
