@@ -108,7 +108,7 @@ DEFAULTS = {
 }
 TIER_SETTINGS = {
     "smoke": {"supercell": "smoke", "heating_steps": 200, "compression_steps": 100, "samples": 20},
-    "standard": {"supercell": "standard", "heating_steps": 1500, "compression_steps": 250, "samples": 100,
+    "standard": {"supercell": "standard", "heating_steps": 1500, "compression_steps": 200, "samples": 100,
                  "liquid_equilibration_steps": 200, "liquid_steps": 800, "liquid_samples": 40},
     "full": {"supercell": "full", "heating_steps": 20000, "compression_steps": 10000, "samples": 200,
              "liquid_equilibration_steps": 2000, "liquid_steps": 8000, "liquid_samples": 100},
