@@ -147,7 +147,7 @@ def test_qha_alpha_matches_phonopys_own_qha_on_the_same_volumes(which, emt_cu, z
 
 def test_w_zhou_smoke_records_physics_and_references(zhou):
     ms = {m.quantity: m for m in te.PROTOCOL.run(zhou, "W", "bcc", "smoke")}
-    assert ms["T_inside_max"].converged and ms["T_inside_max"].value >= te.t_limit_K("W")
+    assert ms["T_inside_max_K"].converged and ms["T_inside_max_K"].value >= te.t_limit_K("W")
     a300, a1500 = ms["alpha_300K"], ms["alpha_1500K"]
     assert a300.unit == "1e-6/K" and a300.policy == a1500.policy == ms["dL_L_1500K"].policy == "reference"
     assert ms["Cp_300K"].policy == "reported" and "EOS" in a300.uncertainty_covers
@@ -179,12 +179,13 @@ def test_cp_obeys_the_thermodynamic_identity(zhou):
 
 def test_a_minimum_outside_the_sampled_volumes_is_refused_and_volumes_are_added(zhou):
     base = te.settings("smoke")
-    narrow = {**base, "volume_strains": (-0.03, -0.02, -0.01, 0.0, 0.01), "max_volume_strain": 0.01}
+    narrow = {**base, "volume_strains": (-0.03, -0.02, -0.01, 0.0, 0.01), "max_volume_strain": 0.01,
+              "supercell": {"bcc": (2, 2, 2)}}  # the refusal logic, cheaply (W_zhou: α within 0.3 % of 3x3x3)
     out = te._compute(zhou, "W", "smoke", "bcc", s=narrow)
     tmax = out["T_inside_max"]
     assert 300.0 < tmax < 1500.0  # V(T) passes V0·1.005 (half a step below the largest volume) in between
     ms = {m.quantity: m for m in te._qha_measurements(out, "W", "bcc")}
-    assert not ms["T_inside_max"].converged and "refused" in ms["T_inside_max"].note
+    assert not ms["T_inside_max_K"].converged and "refused" in ms["T_inside_max_K"].note
     assert ms["alpha_1500K"].value is None and not ms["alpha_1500K"].converged
     assert ms["alpha_300K"].converged and ms["alpha_300K"].value > 0
     # the same start with room to grow: volumes are added until the minimum stays inside up to 0.8 T_m

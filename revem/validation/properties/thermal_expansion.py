@@ -23,7 +23,7 @@ issue #22 asks; every other element 300 K and 0.5 T_m rounded to 100 K; only tho
 ``alpha_<T>K`` linear α = β/3 (unit ``1e-6/K``: values of order 1, so the regression gate's floors mean
 something), ``V_<T>K`` (Å³/atom), ``a_<T>K`` (Å; cubic conventional a, hcp a; hcp also ``c_<T>K``),
 ``dL_L_<T>K`` ((V(T)/V(300 K))^(1/3) − 1, %, the isotropic mean linear expansion from 300 K),
-``Cp_<T>K`` (J/(mol K), per mole of atoms), ``gruneisen_<T>K``; and ``T_inside_max`` (K).
+``Cp_<T>K`` (J/(mol K), per mole of atoms), ``gruneisen_<T>K``; and ``T_inside_max_K``.
 
 The free-energy minimum must stay inside the sampled volumes: at every T its V(T) must lie at least half a
 volume step inside [V_min, V_max], else the fit extrapolates.  While it leaves them below 0.8 T_m, volumes
@@ -84,8 +84,9 @@ MELT_FRACTION = 0.8
 T_REF_K = 300.0
 LATTICES = ("bcc", "fcc", "hcp", "diamond")
 ATOMS_PER_CELL = {"bcc": 2, "fcc": 4, "diamond": 8, "hcp": 2}
-#: smoke supercells (cheap: W_zhou's α is within 0.2 % of the 6x6x6 value with 2x2x2; SNAP cutoffs are longer)
-SMOKE_SUPERCELL = {"bcc": (2, 2, 2), "fcc": (2, 2, 2), "hcp": (3, 3, 2), "diamond": (2, 2, 2)}
+#: smoke supercells: bcc 3x3x3 as the phonons protocol's smoke (2x2x2 halved the α of the long-cutoff W_quadratic SNAP;
+#: with 3x3x3 every shipped W potential is within ~0.15e-6/K of its standard α(300 K), at ~2 CPU-s)
+SMOKE_SUPERCELL = {"bcc": (3, 3, 3), "fcc": (2, 2, 2), "hcp": (3, 3, 2), "diamond": (2, 2, 2)}
 #: the standard tier's supercell check (one repeat smaller than the phonons protocol's supercell)
 CHECK_SUPERCELL = {"bcc": (3, 3, 3), "fcc": (3, 3, 3), "hcp": (4, 4, 3), "diamond": (2, 2, 2)}
 DEFAULTS = {
@@ -405,7 +406,7 @@ def _qha_measurements(res: dict, element: str, case: str) -> list[Measurement]:
     if not res["volumes"] or len(res["volumes"]) < 5:
         failure = (f"{case} {element}: fewer than 5 dynamically stable volumes around V0 "
                    f"(imaginary phonons at V/V0 − 1 = {res['unstable_strains']}): no quasi-harmonic free energy")
-    out = [Measurement("T_inside_max", tmax, "K", policy="reported", converged=inside, data=data, failure=failure,
+    out = [Measurement("T_inside_max_K", tmax, "K", policy="reported", converged=inside, data=data, failure=failure,
                        note=base + (f"; the free-energy minimum stays inside the sampled volumes up to {tmax:.0f} K "
                                     f"≥ 0.8 T_m = {limit:.0f} K" if inside else
                                     f"; the free-energy minimum leaves the sampled volumes above {tmax:.0f} K, "
@@ -460,7 +461,7 @@ def plot(records: list[dict], outdir) -> list[Path]:
     made = []
     for rec in records:
         d = rec.get("data") or {}
-        if rec.get("quantity") != "T_inside_max" or not d.get("curve"):
+        if rec.get("quantity") != "T_inside_max_K" or not d.get("curve"):
             continue
         cur, el, pot = d["curve"], rec.get("element", ""), rec.get("potential", "potential")
         fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.6))

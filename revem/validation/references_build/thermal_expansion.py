@@ -49,8 +49,8 @@ ROOM_TEMPERATURE = tuple(CRC_ROOM_TEMPERATURE)
 
 EXPERIMENT_VS_QHA = ("the measured α also contains the intrinsic anharmonicity, thermal vacancies and the electronic "
                      "free energy, which the QHA lacks")
-TOL_300 = ("20 %: α ∝ γ C_V/(B V) compounds the errors of the potential's bulk modulus (seed 000 Table 2 counts "
-           "~10-15 % errors of elastic constants as good) and of its Grüneisen parameter; " + EXPERIMENT_VS_QHA +
+TOL_300 = ("20 %: α ∝ γ C_V/(B V) compounds the errors of the potential's bulk modulus (seed 000 Table 2 calls 6-23 % "
+           "errors of W's elastic constants good agreement) and of its Grüneisen parameter; " + EXPERIMENT_VS_QHA +
            ", a few % at 300 K")
 TOL_HIGH = "30 %: as at 300 K, and " + EXPERIMENT_VS_QHA + ", which grow with T (several % at 0.4 T_m)"
 
