@@ -37,6 +37,12 @@ set (without the most compressed, without the most expanded volume) and the supe
 smaller, :data:`CHECK_SUPERCELL`; full: the standard supercell against the full one) -- each a rerun of the
 same protocol, so it measures how converged the numbers are, not how right the QHA is.
 
+Tiers (CPU-s measured with ``time.process_time()``, ground state excluded): smoke 5 volumes (−3 … +9 %),
+supercells 3×3×3 bcc / 2×2×2 fcc / 3×3×2 hcp, 10³ mesh, no supercell check (1.7-2.1 CPU-s per shipped W
+potential); standard 7 volumes (−4 … +8 %), the phonons protocol's supercell, 20³ mesh, the supercell check
+(9-12 CPU-s per W potential, 23 for Cu_mishin1, 14 for Be with WBe_Wood_PRB2019); full 8 volumes, 30³ mesh,
+the full supercell checked against the standard one, and the NPT MD case.
+
 Full tier, case ``<lattice>_npt``: the lattice parameter from NPT molecular dynamics at the element's
 temperatures and at 0.8 T_m (:mod:`revem.validation.properties.thermal_expansion_md`: LAMMPS ``fix npt``
 where LAMMPS runs the potential, ASE's Berendsen NPT otherwise), ``a_MD_<T>K`` beside the QHA value and
