@@ -17,24 +17,6 @@ R = 8.314462618  # J/(mol K)
 KJ_PER_MOL_PER_EV = 96.485332
 
 
-@pytest.fixture(scope="module", autouse=True)
-def reference_schema_knows_the_property():
-    """The reference schema's property enum lists every protocol (tests/test_schemas.py); until the one-line
-    addition of ``thermal_expansion`` to revem/schemas/reference.schema.json is merged, the loaded schema gets it
-    here, so the reference files load.  A no-op once the schema lists it."""
-    from revem import schemas
-
-    enum = schemas.schema("reference")["properties"]["property"]["enum"]
-    added = te.PROPERTY not in enum
-    if added:
-        enum.append(te.PROPERTY)
-        schemas.validator.cache_clear()
-    yield
-    if added:
-        enum.remove(te.PROPERTY)
-        schemas.validator.cache_clear()
-
-
 @pytest.fixture(scope="module")
 def emt_cu(target):
     return target(EMT(), name="EMT", elements=["Cu"])
