@@ -150,11 +150,15 @@ def test_w_zhou_standard_checks_and_independent_barrier(target):
 
 
 def test_red_flags():
-    base = {"stayed": True, "energies_eV": [0.0, 0.5, 1.0, 0.5, 0.0], "below_endpoint_eV": 0.01, "E_m": 1.0}
-    assert m._red_flag(base) is None
-    assert "did not stay" in m._red_flag({**base, "stayed": False})
-    assert "below the initial" in m._red_flag({**base, "energies_eV": [0.0, -0.2, 1.0, 0.5, 0.0]})
-    assert "no barrier" in m._red_flag({**base, "E_m": 0.0, "energies_eV": [0.0, 0.0]})
+    s = m.PROTOCOL.settings("standard")
+    base = {"stayed": True, "energies_eV": [0.0, 0.5, 1.0, 0.5, 0.0], "E_m": 1.0}
+    assert m._red_flag(base, s) is None
+    assert m._red_flag({**base, "energies_eV": [0.0, 0.9, 0.8, 1.0, 0.0]}, s) is None  # double hump: a result
+    assert "did not stay" in m._red_flag({**base, "stayed": False}, s)
+    assert "below the initial" in m._red_flag({**base, "energies_eV": [0.0, -0.2, 1.0, 0.5, 0.0]}, s)
+    # the band went through another vacancy configuration (seen with a demo ACE W potential)
+    assert "not one hop" in m._red_flag({**base, "energies_eV": [0.0, 1.1, 0.0, 0.6, 0.0]}, s)
+    assert "no barrier" in m._red_flag({**base, "E_m": 0.0, "energies_eV": [0.0, 0.0]}, s)
 
 
 def test_plot(emt_cu, tmp_path):

@@ -46,7 +46,10 @@ the climbing image and of the initial endpoint (:func:`~revem.atomistic.residual
 
 Red flags (``failure``): an endpoint that did not stay a vacancy next to its hopping atom (the atom moved
 more than a quarter of the hop length while relaxing), a band with an image below the initial endpoint by
-more than ``below_endpoint_eV`` (the vacancy has a lower-energy state on the path), a barrier ≤ 0.
+more than ``below_endpoint_eV`` (the vacancy has a lower-energy state on the path), an inner minimum of the
+band less than ``intermediate_eV`` above the endpoints (the band went through another vacancy configuration:
+not one hop), a barrier ≤ 0, a check whose band the potential refused (atoms overlapping).  The
+convergence checks are not run on a flagged or unconverged band.
 
 References: fcc Al, Cu, Ni -- PBE barriers of T. Angsten, T. Mayeshiba, H. Wu, D. Morgan, New J. Phys. 16,
 015018 (2014), doi:10.1088/1367-2630/16/1/015018, Table A1, read from the transcription in
@@ -74,6 +77,7 @@ from scipy.spatial import cKDTree
 from ase.optimize import FIRE, LBFGS
 
 from .. import references
+from ...potentials.calculators import BadStructure
 from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol, merge_settings
@@ -101,18 +105,21 @@ DEFAULTS = {
     "n_images": 5,
     "fmax_endpoints_eV_per_A": 1e-3,
     "fmax_band_eV_per_A": 1e-2,
-    "max_steps": 1000,
+    "max_steps": 1000,          # endpoint relaxations
+    "max_band_steps": 200,      # FIRE steps of a band (a converging band takes 20-60 with the shipped potentials)
     "check_images": 7,          # images of the more-images check (0: not checked)
     "check_supercell_images": 5,  # images of the next-supercell check (0: not checked)
     "convergence_eV": 0.05,     # |ΔE_m| of a check above which E_m is not converged
     "below_endpoint_eV": 0.01,  # an image this far below the initial endpoint is a red flag
+    "intermediate_eV": 0.05,    # an inner minimum of the band this close to the endpoints is a red flag
 }
 TIER_SETTINGS = {
     "smoke": {"supercell": 3, "supercell_fcc": 2, "supercell_hcp": (3, 2, 2), "n_images": 3,
-              "fmax_endpoints_eV_per_A": 1e-2, "fmax_band_eV_per_A": 5e-2, "max_steps": 500,
+              "fmax_endpoints_eV_per_A": 1e-2, "fmax_band_eV_per_A": 5e-2,
               "check_images": 0, "check_supercell_images": 0},
     "standard": {},
-    "full": {"n_images": 7, "fmax_band_eV_per_A": 5e-3, "check_images": 9, "check_supercell_images": 7},
+    "full": {"n_images": 7, "fmax_band_eV_per_A": 5e-3, "max_band_steps": 1000, "check_images": 9,
+             "check_supercell_images": 7},
 }
 #: arc-length samples of the spline fit kept for the plot
 N_FIT = 60
@@ -243,6 +250,7 @@ def _hop(target: Target, element: str, case: str, structure: str, n, n_images: i
         ini.positions, fin.positions = pos[0], pos[-1]
     fmax_end, fmax_band, steps = (float(s["fmax_endpoints_eV_per_A"]), float(s["fmax_band_eV_per_A"]),
                                   int(s["max_steps"]))
+    band_steps = int(s["max_band_steps"])
     ok_end = True
     stayed = True
     for im, site in ((ini, cell.positions[j]), (fin, cell.positions[i])):
@@ -257,7 +265,7 @@ def _hop(target: Target, element: str, case: str, structure: str, n, n_images: i
     else:
         for im, p in zip(images[1:-1], pos[1:-1]):
             im.positions = p
-    neb, ok_band, nsteps = _band(target, images, fmax_band, steps)
+    neb, ok_band, nsteps = _band(target, images, fmax_band, band_steps)
     energies = np.array([im.get_potential_energy() for im in images]) - e_ini
     top = int(np.argmax(energies))
     return {"E_m": float(energies[top]), "E_m_reverse": float(energies[top] - (e_fin - e_ini)),
@@ -291,31 +299,39 @@ def _compute(target: Target, element: str, case: str, tier: str) -> dict:
     out.update(_profile(main["images"]), structure=structure, n_images=int(s["n_images"]),
                fmax_endpoints_eV_per_A=float(s["fmax_endpoints_eV_per_A"]),
                fmax_band_eV_per_A=float(s["fmax_band_eV_per_A"]), checks=[])
-    if int(s["check_images"]):
-        more = resample(main["images"], int(s["check_images"]))
-        _, ok, _ = _band(target, more, float(s["fmax_band_eV_per_A"]), int(s["max_steps"]))
-        e = max(im.get_potential_energy() for im in more) - more[0].get_potential_energy()
-        out["dE_m_more_images"] = float(e - main["E_m"])
-        out["checks"].append(f"{int(s['check_images'])} images: ΔE_m = {out['dE_m_more_images']:+.4f} eV")
-        out["converged"] &= ok
-        cpu["more_images"] = time.process_time() - t0 - sum(cpu.values())
-    if int(s["check_supercell_images"]):
-        nxt = {k.replace("next_", ""): v for k, v in s.items() if k.startswith("next_supercell")}
-        n2 = defects.supercell_of(structure, nxt)
-        big = _hop(target, element, case, structure, n2, int(s["check_supercell_images"]), s, start=main)
-        out["dE_m_next_supercell"] = float(big["E_m"] - main["E_m"])
-        out["next_supercell_atoms"] = big["n_atoms"]
-        out["next_supercell_band_steps"] = big["band_steps"]
-        out["checks"].append(f"{big['n_atoms']} atoms ({int(s['check_supercell_images'])} images): "
-                             f"ΔE_m = {out['dE_m_next_supercell']:+.4f} eV")
-        out["converged"] &= big["converged"]
-        cpu["next_supercell"] = time.process_time() - t0 - sum(cpu.values())
+    out["red_flag"] = _red_flag(out, s)
+    check = main["converged"] and not out["red_flag"]  # checks of an unconverged or flagged band say nothing
+    try:
+        if int(s["check_images"]) and check:
+            more = resample(main["images"], int(s["check_images"]))
+            _, ok, _ = _band(target, more, float(s["fmax_band_eV_per_A"]), int(s["max_band_steps"]))
+            e = max(im.get_potential_energy() for im in more) - more[0].get_potential_energy()
+            out["dE_m_more_images"] = float(e - main["E_m"])
+            out["checks"].append(f"{int(s['check_images'])} images: ΔE_m = {out['dE_m_more_images']:+.4f} eV")
+            out["converged"] &= ok
+            cpu["more_images"] = time.process_time() - t0 - sum(cpu.values())
+        if int(s["check_supercell_images"]) and check:
+            nxt = {k.replace("next_", ""): v for k, v in s.items() if k.startswith("next_supercell")}
+            n2 = defects.supercell_of(structure, nxt)
+            big = _hop(target, element, case, structure, n2, int(s["check_supercell_images"]), s, start=main)
+            out["dE_m_next_supercell"] = float(big["E_m"] - main["E_m"])
+            out["next_supercell_atoms"] = big["n_atoms"]
+            out["next_supercell_band_steps"] = big["band_steps"]
+            out["checks"].append(f"{big['n_atoms']} atoms ({int(s['check_supercell_images'])} images): "
+                                 f"ΔE_m = {out['dE_m_next_supercell']:+.4f} eV")
+            out["converged"] &= big["converged"]
+            cpu["next_supercell"] = time.process_time() - t0 - sum(cpu.values())
+    except BadStructure as exc:  # the potential refused a structure of a check's band (atoms overlapping)
+        out["converged"] = False
+        out["red_flag"] = f"a convergence check's band broke down: {exc}"
+        out["checks"].append("a check's band broke down (see the failure)")
+    if not check:
+        out["checks"].append("checks not run: the band itself is " + ("flagged" if out["red_flag"] else "not converged"))
     out["cpu_s"] = {k: round(v, 2) for k, v in cpu.items()}  # process CPU time of each part (not in records)
     deltas = [abs(out[k]) for k in ("dE_m_more_images", "dE_m_next_supercell") if k in out]
     out["size_converged"] = all(d <= float(s["convergence_eV"]) for d in deltas)
     out["uncertainty_eV"] = float(sum(deltas) + out["residual_eV"])
     out["convergence_eV"] = float(s["convergence_eV"])
-    out["below_endpoint_eV"] = float(s["below_endpoint_eV"])
     return out
 
 
@@ -327,12 +343,17 @@ def compute(target, element: str, case: str, tier: str = "standard") -> dict:
                   compute=lambda: _compute(t, element, case, tier))
 
 
-def _red_flag(res: dict) -> str | None:
+def _red_flag(res: dict, s: dict) -> str | None:
+    """A physical red flag of a band (None when there is none; see the module docstring)."""
+    e = res["energies_eV"]
     if not res["stayed"]:
         return "an endpoint did not stay a vacancy next to its hopping atom (the atom left its site on relaxing)"
-    low = min(res["energies_eV"])
-    if low < -res["below_endpoint_eV"]:
-        return f"an image lies {-low:.3f} eV below the initial vacancy: a lower-energy state on the hop path"
+    if min(e) < -float(s["below_endpoint_eV"]):
+        return f"an image lies {-min(e):.3f} eV below the initial vacancy: a lower-energy state on the hop path"
+    low = [i for i in range(1, len(e) - 1) if e[i] <= min(e[i - 1], e[i + 1]) and e[i] < float(s["intermediate_eV"])]
+    if low:
+        return (f"image {low[0]} of the band is a minimum {e[low[0]]:.3f} eV above the initial vacancy: the band "
+                "passes through another vacancy configuration, not one hop")
     if res["E_m"] <= 0:
         return f"no barrier (E_m = {res['E_m']:.3f} eV)"
     return None
@@ -356,7 +377,8 @@ class MigrationProtocol(Protocol):
         note = (f"{res['structure']}, {res['n_atoms']} atoms, {res['n_images']} images (climbing, improved "
                 f"tangent), endpoints to {res['fmax_endpoints_eV_per_A']:g} eV/Å, band to "
                 f"{res['fmax_band_eV_per_A']:g} eV/Å; {checks}"
-                + ("" if res["converged"] else "; NOT converged (a relaxation missed its force criterion)")
+                + ("" if res["converged"] else "; NOT converged (a relaxation or band missed its force criterion"
+                   + ("" if res["band_converged"] else f": the band in {res['band_steps']} FIRE steps") + ")")
                 + ("" if res["size_converged"] else f"; NOT converged: a check moved E_m by more than "
                    f"{res['convergence_eV']:g} eV")
                 + ("" if has_ref else "; no stored reference: reported"))
@@ -369,7 +391,7 @@ class MigrationProtocol(Protocol):
                                     "E_f_endpoint")}
         data.update({k: res[k] for k in ("dE_m_more_images", "dE_m_next_supercell", "next_supercell_atoms")
                      if k in res})
-        flag = _red_flag(res)
+        flag = res["red_flag"]
         e_m = Measurement("E_m", res["E_m"], UNIT, note=note, policy="reference" if has_ref and not flag else
                           "reported", uncertainty=res["uncertainty_eV"], converged=converged, data=data,
                           failure=flag, uncertainty_covers=covers)
