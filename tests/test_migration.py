@@ -168,3 +168,15 @@ def test_plot(emt_cu, tmp_path):
     (path,) = m.plot([rec], tmp_path)
     assert path.exists() and path.stat().st_size > 5000
     assert m.plot([], tmp_path) == []
+
+
+@pytest.mark.slow
+def test_cu_mishin_standard_against_pbe(target):
+    """Mishin's Cu EAM, standard tier (108-site cell, checks with 7 images and the 256-site cell): E_m within the
+    stored tolerance (15 %) of the PBE barrier (Angsten 2014: 0.72 eV), converged, the checks reported."""
+    e_m, e_a = m.PROTOCOL.run(target("Cu_mishin1"), "Cu", "vacancy_hop_110", "standard")
+    (r,) = references.find("Cu", "migration", "vacancy_hop_110", "E_m")
+    assert e_m.converged and e_m.failure is None and e_m.policy == "reference"
+    assert e_m.value == pytest.approx(r.value, rel=0.15)
+    assert abs(e_m.data["dE_m_next_supercell"]) < 0.01 and abs(e_m.data["dE_m_more_images"]) < 0.01
+    assert "more images" in e_m.uncertainty_covers and "next supercell" in e_m.uncertainty_covers
