@@ -62,7 +62,9 @@ def test_resample_keeps_endpoints_and_spaces_evenly():
 def _plain_ase_barrier(a0, n=2, images=3, fmax=0.01):
     """Independent check: plain ASE (no revem code), EMT Cu, 2x2x2 fcc vacancy, <110>/2 hop, CI-NEB."""
     def e(a):
-        return (lambda at: (setattr(at, "calc", EMT()), at.get_potential_energy())[1])(bulk("Cu", "fcc", a=a))
+        at = bulk("Cu", "fcc", a=a)
+        at.calc = EMT()
+        return at.get_potential_energy()
     if a0 is None:
         a0 = minimize_scalar(e, bounds=(3.4, 3.8), method="bounded", options={"xatol": 1e-8}).x
     cell = bulk("Cu", "fcc", a=a0, cubic=True).repeat(n)
@@ -174,7 +176,7 @@ def test_plot(emt_cu, tmp_path):
 def test_cu_mishin_standard_against_pbe(target):
     """Mishin's Cu EAM, standard tier (108-site cell, checks with 7 images and the 256-site cell): E_m within the
     stored tolerance (15 %) of the PBE barrier (Angsten 2014: 0.72 eV), converged, the checks reported."""
-    e_m, e_a = m.PROTOCOL.run(target("Cu_mishin1"), "Cu", "vacancy_hop_110", "standard")
+    e_m, _ = m.PROTOCOL.run(target("Cu_mishin1"), "Cu", "vacancy_hop_110", "standard")
     (r,) = references.find("Cu", "migration", "vacancy_hop_110", "E_m")
     assert e_m.converged and e_m.failure is None and e_m.policy == "reference"
     assert e_m.value == pytest.approx(r.value, rel=0.15)

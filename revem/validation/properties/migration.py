@@ -72,12 +72,12 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.mep import NEB
+from ase.optimize import FIRE, LBFGS
 from ase.utils.forcecurve import fit_images
 from scipy.spatial import cKDTree
-from ase.optimize import FIRE, LBFGS
 
-from .. import references
 from ...potentials.calculators import BadStructure
+from .. import references
 from ..plotting import DFT_COLOUR, POTENTIAL_COLOUR, TOLERANCE_COLOUR
 from ..plotting import finite as _finite
 from ..protocol import Measurement, Protocol, merge_settings
@@ -265,7 +265,7 @@ def _hop(target: Target, element: str, case: str, structure: str, n, n_images: i
     else:
         for im, p in zip(images[1:-1], pos[1:-1]):
             im.positions = p
-    neb, ok_band, nsteps = _band(target, images, fmax_band, band_steps)
+    _, ok_band, nsteps = _band(target, images, fmax_band, band_steps)
     energies = np.array([im.get_potential_energy() for im in images]) - e_ini
     top = int(np.argmax(energies))
     return {"E_m": float(energies[top]), "E_m_reverse": float(energies[top] - (e_fin - e_ini)),
