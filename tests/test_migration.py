@@ -182,3 +182,26 @@ def test_cu_mishin_standard_against_pbe(target):
     assert e_m.value == pytest.approx(r.value, rel=0.15)
     assert abs(e_m.data["dE_m_next_supercell"]) < 0.01 and abs(e_m.data["dE_m_more_images"]) < 0.01
     assert "more images" in e_m.uncertainty_covers and "next supercell" in e_m.uncertainty_covers
+
+
+@pytest.mark.parametrize("structure,case,n1,n2", [
+    ("bcc", "vacancy_hop_111", 4, 5), ("fcc", "vacancy_hop_110", 3, 4),
+    ("hcp", "vacancy_hop_basal", (4, 2, 3), (5, 3, 4)), ("hcp", "vacancy_hop_nonbasal", (4, 2, 3), (5, 3, 4))])
+def test_embed_maps_a_band_into_the_next_supercell(structure, case, n1, n2):
+    """The unrelaxed endpoints of the small cell embed as exactly the endpoints of the same hop in the larger
+    cell (same hop vector; in hcp the vacancy on the same stacking), and a displacement near the hop moves
+    the same atom."""
+    coa = 1.57 if structure == "hcp" else None
+    a0 = 2.26 if structure == "hcp" else 3.2
+    c = a0 * coa if coa else None
+    small, big = (defects.perfect("Cu", a0, n, structure, coa) for n in (n1, n2))
+    i, j = m.hop_sites(small, case, a0, c)
+    ini, fin, k = m.endpoints(small, i, j)
+    mid = ini.copy()
+    mid.positions[k] += 0.3 * (small.positions[i] - small.positions[j])
+    i2, j2, pos = m.embed([ini, mid, fin], small, big, case, a0, c)
+    ini2, fin2, k2 = m.endpoints(big, i2, j2)
+    assert np.allclose(pos[0], ini2.positions) and np.allclose(pos[2], fin2.positions)
+    assert np.allclose(big.positions[j2] - big.positions[i2], small.positions[j] - small.positions[i])
+    moved = np.flatnonzero(np.linalg.norm(pos[1] - ini2.positions, axis=1) > 1e-9)
+    assert moved.tolist() == [k2]

@@ -34,8 +34,9 @@ number of images is checked by a band of 7 images started from the converged one
 arc length), the supercell by the next size (250-site bcc, 256-site fcc, 240-site hcp) with the same 5 images (3 images
 would put the climbing image on the middle of a double-humped path and miss the humps), its endpoints and
 band started from the converged band of the smaller cell embedded in the larger one (:func:`embed`: the
-displacements of the atoms within the small cell around the hop, the others on their sites), then relaxed
-to the same criteria.
+displacements of the atoms within the small cell around the hop, the others on their sites; the hop of
+the larger cell is the one nearest its centre with the same hop vector and surroundings), then relaxed to
+the same criteria.
 Full: 7 images, band 5e-3 eV/Å, checks with 9 images and the next size at 5 images.
 
 Uncertainty of E_m (``uncertainty_covers`` says which parts were computed): |ΔE_m| with the next supercell,
@@ -146,7 +147,8 @@ def hop_sites(cell: Atoms, case: str, a0: float, c: float | None = None) -> tupl
     """(vacancy site, hopping atom) of ``case`` in the perfect orthogonal supercell ``cell``: the site nearest
     the cell centre (the one :func:`defects.build_defect` removes) and its nearest neighbour along the hop
     (cubic: :data:`HOP_VECTOR_A`; hcp basal: a neighbour at distance a in the same plane; hcp non-basal: a
-    nearest neighbour in the plane above).  The lowest index wins among equivalent neighbours."""
+    nearest neighbour in the plane above).  Among equivalent neighbours the one with the largest x (then y)
+    component of the hop wins."""
     L = cell.cell.lengths()
     centre = cell.cell.array.sum(axis=0) / 2
     i = int(np.argmin(np.linalg.norm(cell.positions - centre, axis=1)))
@@ -168,7 +170,8 @@ def hop_sites(cell: Atoms, case: str, a0: float, c: float | None = None) -> tupl
         raise ValueError(f"migration: unknown case {case!r}")
     if not len(pick):
         raise ValueError(f"migration: no neighbour for {case} (c/a far from ideal?)")
-    return i, int(pick.min())
+    # by geometry, not by index: the largest x, then y component (the same hop direction in every cell)
+    return i, int(min(pick, key=lambda q: (-round(float(d[q, 0]), 3), -round(float(d[q, 1]), 3))))
 
 
 def endpoints(cell: Atoms, i: int, j: int) -> tuple[Atoms, Atoms, int]:
@@ -209,28 +212,42 @@ def resample(images: list[Atoms], n: int) -> list[Atoms]:
 
 
 def _hop_frame(cell: Atoms, case: str, a0: float, c: float | None):
-    """(vacancy site, hopping atom, positions of the endpoint atoms relative to the hop midpoint, minimum image)."""
+    """(vacancy site, hop vector, positions of the endpoint atoms relative to the hop midpoint, minimum image)."""
     i, j = hop_sites(cell, case, a0, c)
     L = cell.cell.lengths()
-    mid = cell.positions[i] + _mic(cell.positions[j] - cell.positions[i], L) / 2
-    return i, j, _mic(np.delete(cell.positions, i, axis=0) - mid, L)
+    d = _mic(cell.positions[j] - cell.positions[i], L)
+    return i, d, _mic(np.delete(cell.positions, i, axis=0) - (cell.positions[i] + d / 2), L)
 
 
-def embed(band: list[Atoms], small: Atoms, big: Atoms, case: str, a0: float, c: float | None) -> list[np.ndarray]:
-    """Positions of a band in the larger perfect supercell ``big`` started from a converged ``band`` of the
-    perfect supercell ``small``: every atom of ``big`` whose place relative to the hop midpoint lies inside the
-    small cell takes the displacement of its counterpart in each image; the others stay on their sites."""
-    i1, _, rel1 = _hop_frame(small, case, a0, c)
-    i2, _, rel2 = _hop_frame(big, case, a0, c)
-    dist, idx = cKDTree(rel1).query(rel2)
-    inside = np.all(np.abs(rel2) < small.cell.lengths() / 2 - 1e-3, axis=1) & (dist < 0.05 * a0)
-    p1, p2 = np.delete(small.positions, i1, axis=0), np.delete(big.positions, i2, axis=0)
-    out = []
-    for im in band:
-        pos = p2.copy()
-        pos[inside] += (im.positions - p1)[idx[inside]]
-        out.append(pos)
-    return out
+def embed(band: list[Atoms], small: Atoms, big: Atoms, case: str, a0: float,
+          c: float | None) -> tuple[int, int, list[np.ndarray]] | None:
+    """A band in the larger perfect supercell ``big`` started from a converged ``band`` of the perfect supercell
+    ``small``: (vacancy site, hopping atom, positions of each image).  The hop of ``big`` is the one nearest
+    its centre with the same hop vector and the same surroundings (in hcp the vacancy may sit on either
+    stacking); every atom whose place relative to the hop midpoint lies inside the small cell takes the
+    displacement of its counterpart in each image, the others stay on their sites.  None when no hop of
+    ``big`` matches."""
+    i1, d1, rel1 = _hop_frame(small, case, a0, c)
+    L = big.cell.lengths()
+    tree = cKDTree(rel1)
+    p1 = np.delete(small.positions, i1, axis=0)
+    order = np.argsort(np.linalg.norm(big.positions - big.cell.array.sum(axis=0) / 2, axis=1))
+    for i2 in order[:16]:
+        i2 = int(i2)
+        rel2 = _mic(np.delete(big.positions, i2, axis=0) - (big.positions[i2] + d1 / 2), L)
+        dist, idx = tree.query(rel2)
+        inside = np.all(np.abs(rel2) < small.cell.lengths() / 2 - 0.05 * a0, axis=1)
+        if np.any(dist[inside] > 0.05 * a0):
+            continue
+        j2 = int(np.argmin(np.linalg.norm(_mic(big.positions - (big.positions[i2] + d1), L), axis=1)))
+        p2 = np.delete(big.positions, i2, axis=0)
+        out = []
+        for im in band:
+            pos = p2.copy()
+            pos[inside] += (im.positions - p1)[idx[inside]]
+            out.append(pos)
+        return i2, j2, out
+    return None
 
 
 def _hop(target: Target, element: str, case: str, structure: str, n, n_images: int, s: dict,
@@ -241,12 +258,15 @@ def _hop(target: Target, element: str, case: str, structure: str, n, n_images: i
     a0, coa = gs["a0"], gs.get("c_over_a")
     cell = defects.perfect(element, a0, n, structure, coa)
     i, j = hop_sites(cell, case, a0, gs.get("c"))
-    hop_A = float(np.linalg.norm(_mic(cell.positions[j] - cell.positions[i], cell.cell.lengths())))
-    ini, fin, k = endpoints(cell, i, j)
     pos = None
     if start is not None:
         band = start["images"] if len(start["images"]) == n_images + 2 else resample(start["images"], n_images)
-        pos = embed(band, start["cell"], cell, case, a0, gs.get("c"))
+        emb = embed(band, start["cell"], cell, case, a0, gs.get("c"))
+        if emb is not None:
+            i, j, pos = emb
+    hop_A = float(np.linalg.norm(_mic(cell.positions[j] - cell.positions[i], cell.cell.lengths())))
+    ini, fin, k = endpoints(cell, i, j)
+    if pos is not None:
         ini.positions, fin.positions = pos[0], pos[-1]
     fmax_end, fmax_band, steps = (float(s["fmax_endpoints_eV_per_A"]), float(s["fmax_band_eV_per_A"]),
                                   int(s["max_steps"]))
