@@ -39,6 +39,12 @@ the larger cell is the one nearest its centre with the same hop vector and surro
 the same criteria.
 Full: 7 images, band 5e-3 eV/Å, checks with 9 images and the next size at 5 images.
 
+Cost (process CPU time on one core, measured with ``time.process_time``): smoke 0.6 (W_zhou) to 1.8
+(SNAP W_2940_2017_2) CPU-s per W potential; standard 6.5 (W_zhou), 9.5 (W_quadratic), 26-30 (the SNAP W
+potentials: main band ~10, 7-image check ~7, 250-site check ~11); a band is capped at ``max_band_steps``
+FIRE steps (converging bands of the shipped potentials take 20-60), so a band that does not converge
+costs ~20 CPU-s and is reported unconverged, without checks.
+
 Uncertainty of E_m (``uncertainty_covers`` says which parts were computed): |ΔE_m| with the next supercell,
 |ΔE_m| with more images, and the harmonic bound of the energy still to gain from the residual forces of
 the climbing image and of the initial endpoint (:func:`~revem.atomistic.residual_energy`).  E_m is
