@@ -88,7 +88,7 @@ def _message(err: ValidationError) -> str:
     shown = repr(err.instance)
     if len(shown) > _MAX_SHOWN:
         msg = msg.replace(shown, _short(err.instance))
-    if err.validator == "enum" and len(err.validator_value) > 16:
+    if err.validator == "enum" and len(err.validator_value) > 32:  # e.g. the 118 chemical symbols
         msg = msg.replace(repr(err.validator_value), f"the {len(err.validator_value)} allowed values")
     if err.validator in _EXPLAINED and isinstance(err.schema, dict) and err.schema.get("description"):
         first = err.schema["description"].split(". ")[0].rstrip(".")
