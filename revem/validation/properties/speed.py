@@ -40,7 +40,7 @@ at least ``exponent_spread`` (0.1): an O(N^2) step is caught, cache effects betw
 
 Tiers: *smoke* one size (128 atoms), 5 repeats of 0.08 s (reference 0.06 s): ~1 CPU-s with warm-up and
 calibration; *standard* 128, 1024 and 2000 atoms (bcc; the nearest near-cubic supercells for other lattices),
-7 repeats of 0.2 s (reference 0.15 s): ~8 CPU-s for an EAM, ~15 CPU-s for a SNAP (a repeat is at least one step);
+5 repeats of 0.2 s (reference 0.15 s): ~6 CPU-s for an EAM, ~11 CPU-s for a SNAP (a repeat is at least one step);
 *full* 128, 1024, 3456 and 16,000 atoms, 9 repeats of 0.5 s.  A potential slower than ~0.2 s per step takes one
 step per repeat, so its standard cost is ~(3 + repeats) steps per size plus the reference's.
 
@@ -97,7 +97,7 @@ DEFAULTS = {
     "dt_fs": 1.0,  # scaled by nve.dt_scale(element)
     "seed": 20240522,
     "warmup_steps": 2,
-    "repeats": 7,
+    "repeats": 5,
     "repeat_s": 0.2,  # seconds per repeat of the potential (steps per repeat follow from the calibration)
     "reference_repeat_s": 0.15,
     "max_steps_per_repeat": 20000,
