@@ -35,7 +35,10 @@ def test_perturbed_rerun_stays_within_noise(tmp_path):
     for p in POTENTIALS:
         recs = results_io.load(tmp_path / "b" / p / "W" / "smoke" / "results.json")["records"]
         compared = [r for r in recs if r.get("baseline")]
-        assert len(compared) == len(recs) > 300
+        # a quantity without a number in both runs has nothing to compare (e.g. no melting seen on the smoke
+        # tier's short heating ramp); a number that appeared or vanished would be compared, and flagged
+        valued = [r for r in recs if r["value"] is not None]
+        assert len(compared) == len(valued) > 300
         assert not any(r["baseline"]["regression"] for r in compared)
         # something did change (the perturbation is real), and every change is within its noise
         moved = [r for r in compared if r["baseline"]["delta"] not in (None, 0.0)]
