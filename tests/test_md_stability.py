@@ -172,3 +172,25 @@ def test_protocol_records_and_plots(zhou, tmp_path):
              "case": c} for m, c in ((q["compression_reach"], "compression"), (q["heating_reach_K"], "heating"))]
     paths = plot(recs, tmp_path)
     assert len(paths) == 2 and all(p.exists() and p.stat().st_size > 1000 for p in paths)
+
+
+def test_order_lost_only_in_the_last_samples_is_not_melting():
+    """A ramp whose Q6 dips below the threshold only in its last sample(s) has no melting point (noted, not counted);
+    lost for min_melt_samples samples it has one, at the first of them."""
+    from ase.build import bulk
+
+    from revem.validation.properties import md_stability as mds
+
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    s = mds.merge_settings(mds.DEFAULTS, mds.TIER_SETTINGS, "standard")
+
+    def ramp(q6):
+        n = len(q6)
+        return {"samples": [{"T_set_K": 300.0 + 100 * k, "T_K": 300.0 + 100 * k, "q6": q, "bragg": 1.0,
+                             "V_A3_per_atom": 16.0 + 0.01 * k, "pe_eV_per_atom": -8.0 + 0.01 * k} for k, q in enumerate(q6)],
+                "frames": [crystal] * n}
+
+    late = mds.analyse_heating(ramp([0.5] * 19 + [0.1]), s, tm=1000.0, v0=16.0, d_nn=2.55)
+    assert late["T_melt_K"] is None and "not counted as melting" in late["notes"][0]
+    melted = mds.analyse_heating(ramp([0.5] * 17 + [0.1] * 3), s, tm=1000.0, v0=16.0, d_nn=2.55)
+    assert melted["melt_index"] == 17 and melted["T_melt_K"] is not None

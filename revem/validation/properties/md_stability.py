@@ -29,7 +29,8 @@ Quantities: ``heating_reach_K`` (K, the ramp's set point at the last healthy sam
 ``compression_reach`` (V/V0 at the last healthy sample; 0.5 when complete), ``P_end_GPa`` (pressure there; the
 note gives the V/V0 at which the initial lattice's Bragg amplitude fell below 0.85: a pressure-induced transformation),
 ``T_melt_ramp_K`` (the chunk-averaged kinetic temperature of the sample at which the crystalline order was lost
-for good: the system-averaged Steinhardt Q6 (:mod:`.md_stability_analysis`) below 0.2), ``T_melt_ramp_over_T_m``,
+for good: the system-averaged Steinhardt Q6 (:mod:`.md_stability_analysis`) below 0.2 to the end of the ramp, for at
+least ``min_melt_samples`` = 3 samples; a loss in the last one or two samples is noted, not counted), ``T_melt_ramp_over_T_m``,
 ``dV_melt_pct`` (%) and ``dH_melt_eV_per_atom`` (eV/atom; H = E_pot + 3/2 k_B T at P = 0): the jumps of the
 volume and enthalpy between linear fits of the solid and liquid branches at T_melt_ramp; ``gr_peak_hot_A`` (Å, the
 first peak of g(r) over the last samples of the ramp, the liquid near 2 T_m at P = 0); ``gr_rmse`` (RMS difference of
@@ -77,7 +78,7 @@ from .md_stability_plot import plot  # noqa: F401  (the report draws each proper
 from .nve import _gather, _lammps_setup, dt_scale
 
 PROPERTY = "md_stability"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # v2: melting needs the order lost for at least min_melt_samples samples
 KB_EV = units.kB
 BAR_TO_GPA = 1e-4
 DEFAULTS = {
@@ -98,6 +99,7 @@ DEFAULTS = {
     "pressure_drop_fraction": 0.5,
     "q6_cutoff_over_d_nn": 1.2,
     "q6_crystal_min": 0.2,
+    "min_melt_samples": 3,  # order lost for fewer samples than this at the ramp's end is not counted as melting
     "bragg_transformed_max": 0.3,
     "bragg_compressed_min": 0.85,  # below it, the compressed crystal left its initial lattice (a transformation)
     "jump_window_samples": 10,
@@ -387,11 +389,16 @@ def analyse_heating(res: dict, s: dict, tm: float, v0: float, d_nn: float) -> di
     out["reach_K"] = smp[-1]["T_set_K"] if smp else DEFAULTS["T_start_K"]
     q6 = [x["q6"] for x in smp]
     i = an.melting_index(q6, s["q6_crystal_min"])
-    out["melt_index"] = i
     temps = np.array([x["T_K"] for x in smp])
+    if i is not None and len(smp) - i < int(s["min_melt_samples"]):
+        out["notes"].append(f"Q6 fell below {s['q6_crystal_min']:g} only in the last {len(smp) - i} sample(s), from "
+                            f"{temps[i]:.0f} K (fewer than {int(s['min_melt_samples'])}): not counted as melting")
+        i = None
+    out["melt_index"] = i
     if i is None:
         out["T_melt_K"] = None
-        out["notes"].append(f"crystalline order kept up to {out['reach_K']:.0f} K" if smp else "no sample")
+        if not out["notes"]:
+            out["notes"].append(f"crystalline order kept up to {out['reach_K']:.0f} K" if smp else "no sample")
     else:
         tset = np.array([x["T_set_K"] for x in smp])
         w = slice(max(0, i - s["jump_window_samples"]), i)
