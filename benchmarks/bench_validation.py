@@ -20,7 +20,7 @@ pin_blas_threads(1)  # as in the harness
 
 #: one shipped potential per lattice: bcc W (the paper's case study), fcc Cu, hcp Be
 PAIRS = ["W:W_zhou", "Cu:Cu_mishin1", "Be:WBe_Wood_PRB2019"]
-PROTOCOLS = ["cohesive", "defects", "elastic", "eos", "grain_boundaries", "gsfe", "md_stability", "migration", "nve",
+PROTOCOLS = ["cold_curves", "cohesive", "defects", "elastic", "eos", "grain_boundaries", "gsfe", "md_stability", "migration", "nve",
              "paths", "phonons", "robustness", "speed", "surfaces", "thermal_expansion", "verification"]
 
 

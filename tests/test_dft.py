@@ -98,3 +98,32 @@ def test_gpaw_structure_differences_match_stored_eos():
     res = evaluate(setup, "W", stored_eos())
     for k in ("dE_fcc_bcc", "dE_A15_bcc"):
         assert res[k]["passed"], res[k]
+
+
+@needs_gpaw
+def test_gpaw_cold_curve_builder_reproduces_a_stored_point_and_a_direct_calculation(tmp_path):
+    """The cold-curve builder (structures -> ``revem label --dft`` journal -> reference file) on a 5-volume fcc Al
+    grid: its energies equal a GPAW calculation made here without the builder (same settings, same cell) to
+    1e-6 eV/atom, and its V0 point equals the stored reference's (cold_curves_gpaw.json) to 1 meV/atom."""
+    import numpy as np
+
+    from revem.validation.properties import cold_curves as cc
+    from revem.validation.references_build import cold_curves as build
+
+    grid = (0.8, 0.9, 1.0, 1.15, 1.3)
+    [path] = build.run(["Al"], tmp_path / "work", tmp_path / "refs", grid=grid, lattices=("fcc",), log=lambda *a: None)
+    doc = json.loads(path.read_text())
+    curve = next(r["curve"] for r in doc["references"] if "curve" in r)
+    assert curve["x"] == list(grid) and curve["E_rel"][2] == 0.0
+    v0 = doc["provenance"]["V0_anchor_A3_per_atom"]
+    at = cc.cell("Al", "fcc", 1.15 * v0)
+    at.calc = dft.gpaw_calculator(dft.DFTSettings(kpts_density_per_A=build.KPTS_DENSITY_PER_A))()
+    e115 = at.get_potential_energy() / len(at)
+    at0 = cc.cell("Al", "fcc", v0)
+    at0.calc = dft.gpaw_calculator(dft.DFTSettings(kpts_density_per_A=build.KPTS_DENSITY_PER_A))()
+    assert curve["E_rel"][3] == pytest.approx(e115 - at0.get_potential_energy() / len(at0), abs=1e-6)
+    stored = cc.reference_curve("Al", "fcc")
+    if stored is not None:
+        k = stored["x"].index(1.15)
+        assert stored["E_rel"][k] == pytest.approx(curve["E_rel"][3], abs=1e-3)
+    assert np.isfinite(doc["provenance"]["V0_gpaw_fit_A3_per_atom"])
