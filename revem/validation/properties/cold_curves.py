@@ -369,16 +369,14 @@ def plot(records: list[dict], outdir) -> list[Path]:
         for ax, zoom in zip(axes, (False, True)):
             for lat, d in per.items():
                 x, e = np.array(d["x"]), np.array(d["E_rel"])
-                ax.plot(x, e, "-", color=colours.get(lat), lw=1.4, label=f"{lat} ({pot})")
+                ax.plot(x, e, "-", color=colours.get(lat), lw=1.4, label=lat)
                 if d.get("ref"):
-                    ax.plot(d["ref"]["x"], d["ref"]["E_rel"], "*", color=colours.get(lat), mec=DFT_COLOUR, mew=0.6, ms=9,
-                            label=f"{lat} DFT")
+                    ax.plot(d["ref"]["x"], d["ref"]["E_rel"], "*", color=colours.get(lat), mec=DFT_COLOUR, mew=0.6, ms=9)
                 bad = [v for q in SHAPE_CHECKS for v in (d.get("checks", {}).get("where", {}).get(q) or [])]
                 if bad:
                     bx = [v / d["V0"] for v in bad]
                     by = [float(np.interp(b, x, e)) for b in bx]
-                    ax.plot(bx, by, "o", mfc="none", mec=POTENTIAL_COLOUR, ms=11, mew=1.5,
-                            label=None if ax.get_legend_handles_labels()[1].count("shape check fails") else "shape check fails")
+                    ax.plot(bx, by, "o", mfc="none", mec=POTENTIAL_COLOUR, ms=11, mew=1.5)
             for _, lo, hi in WINDOWS[1:]:
                 ax.axvline(lo, color=TOLERANCE_COLOUR, lw=0.8, zorder=0)
             ax.axhline(0, color=TOLERANCE_COLOUR, lw=0.8, zorder=0)
@@ -397,12 +395,16 @@ def plot(records: list[dict], outdir) -> list[Path]:
                 ax.set_xticklabels(["0.45", "0.6", "0.8", "1", "1.5", "2", "3"])
                 ax.set_title(f"{el} cold curves, 0.45–3 V0 (windows: compressed | equilibrium | expanded)")
         axes[0].set_ylabel(f"E − E_{lattices(el)[0]}(V0) (eV/atom)")
-        h, lab = axes[0].get_legend_handles_labels()
-        seen = {}
-        for hh, ll in zip(h, lab):
-            seen.setdefault(ll, hh)
-        fig.legend(list(seen.values()), list(seen.keys()), fontsize=7, loc="lower center", ncol=min(len(seen), 6),
-                   frameon=False)
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=colours[lat], lw=1.6, label=lat) for lat in LATTICES if lat in per]
+        if any(d.get("ref") for d in per.values()):
+            handles.append(Line2D([], [], ls="", marker="*", ms=9, color="0.6", mec=DFT_COLOUR, label="DFT (stars)"))
+        if any(v for d in per.values() for q in SHAPE_CHECKS for v in (d.get("checks", {}).get("where", {}).get(q) or [])):
+            handles.append(Line2D([], [], ls="", marker="o", mfc="none", mec=POTENTIAL_COLOUR, ms=10, mew=1.5,
+                                  label="shape check fails"))
+        fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=len(handles), frameon=False,
+                   title=f"lines: {pot}", title_fontsize=8)
         fig.tight_layout(rect=(0, 0.14, 1, 1))
         out = Path(outdir) / (f"cold_curves_{el}.png" if len(curves) > 1 else "cold_curves.png")
         fig.savefig(out, dpi=110)
