@@ -70,6 +70,8 @@ def test_bad_arguments_are_refused_with_a_clear_error():
         CHGNetCalculator(threads=0)
     with pytest.raises(ValueError, match="'threads' must be a positive integer"):
         CHGNetCalculator(threads="many")
+    with pytest.raises(ValueError, match="'max_atoms' must be a positive integer"):
+        CHGNetCalculator(max_atoms=0)
 
 
 def test_card_extra_must_be_a_name(write_card):
@@ -193,6 +195,19 @@ def test_forces_and_stress_are_energy_derivatives_at_float32(chgnet_pot):
     s_num = calculate_numerical_stress(atoms, eps=1e-3, voigt=True)
     np.testing.assert_allclose(s, s_num, atol=3e-4)          # eV/Å^3 (3e-4 eV/Å^3 = 0.05 GPa)
     assert np.abs(f).max() > 0.1 and np.abs(s).max() > 1e-3  # not a comparison of zeros
+
+
+@pytest.mark.universal
+def test_a_cell_above_max_atoms_is_refused_not_run_out_of_memory(chgnet_pot):
+    from ase.build import bulk
+
+    from revem.potentials.universal import MAX_ATOMS
+
+    atoms = bulk("Os", "hcp", a=2.76, c=4.36).repeat((2, 2, 1))
+    atoms.calc = CHGNetCalculator(max_atoms=7)
+    with pytest.raises(ValueError, match=r"8 atoms is more than max_atoms = 7.*MB per atom"):
+        atoms.get_potential_energy()
+    assert MAX_ATOMS >= 240  # the standard tier's largest cell besides speed's (migration's next hcp supercell)
 
 
 @pytest.mark.universal

@@ -90,6 +90,10 @@ def _model(model: str):
     return m.to("cpu").eval()
 
 
+#: the largest cell a calculator evaluates by default (~6 GB of memory on the CPU; see CHGNetCalculator)
+MAX_ATOMS = 400
+
+
 def _threads(threads) -> int:
     if threads is None:
         threads = os.environ.get("OMP_NUM_THREADS", "1")
@@ -107,15 +111,19 @@ class CHGNetCalculator(Calculator):
     stress (eV/Å^3, ASE's sign), computed in float32 on the CPU.
 
     ``model``: one of :data:`WEIGHTS` (default ``0.3.0``, trained on MPtrj); ``threads``: torch's intra-op
-    threads (default ``OMP_NUM_THREADS``, else 1).  Raises :class:`MissingExtra` when chgnet is not installed.
+    threads (default ``OMP_NUM_THREADS``, else 1); ``max_atoms``: larger cells are refused with a ``ValueError``
+    (default :data:`MAX_ATOMS`: memory grows by ~16 MB per atom, and a 2000-atom cell exhausted 22 GB here).  Raises :class:`MissingExtra` when chgnet is not installed.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
     precision = "float32"
 
-    def __init__(self, model: str = "0.3.0", threads: int | None = None):
+    def __init__(self, model: str = "0.3.0", threads: int | None = None, max_atoms: int = MAX_ATOMS):
         super().__init__()
         n = _threads(threads)
+        if isinstance(max_atoms, bool) or not isinstance(max_atoms, int) or max_atoms < 1:
+            raise ValueError(f"CHGNet: 'max_atoms' must be a positive integer, got {str(max_atoms)[:40]!r}")
+        self.max_atoms = max_atoms
         self.model_name = model
         self.model = _model(model)
         import torch
@@ -129,6 +137,12 @@ class CHGNetCalculator(Calculator):
         import torch
         from pymatgen.io.ase import AseAtomsAdaptor
 
+        if len(self.atoms) > self.max_atoms:
+            raise ValueError(
+                f"CHGNet: {len(self.atoms)} atoms is more than max_atoms = {self.max_atoms}: its graph and autograd "
+                f"memory grow by ~16 MB per atom on the CPU (512 hcp Os atoms took 8 GB and 28 s a call here; the "
+                f"speed protocol's 2000-atom cell was killed for memory at 22 GB); raise max_atoms in the card's "
+                f"ase.kwargs on a machine with the memory")
         structure = AseAtomsAdaptor.get_structure(self.atoms)
         graph = self.model.graph_converter(structure)
         with torch.set_grad_enabled(True), warnings.catch_warnings():  # forces, stress: autograd derivatives
