@@ -112,7 +112,8 @@ class CHGNetCalculator(Calculator):
 
     ``model``: one of :data:`WEIGHTS` (default ``0.3.0``, trained on MPtrj); ``threads``: torch's intra-op
     threads (default ``OMP_NUM_THREADS``, else 1); ``max_atoms``: larger cells are refused with a ``ValueError``
-    (default :data:`MAX_ATOMS`: memory grows by ~16 MB per atom, and a 2000-atom cell exhausted 22 GB here).  Raises :class:`MissingExtra` when chgnet is not installed.
+    (default :data:`MAX_ATOMS`: memory grows by ~16 MB per atom, and a 2000-atom cell exhausted 22 GB here).
+    Raises :class:`MissingExtra` when chgnet is not installed.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
