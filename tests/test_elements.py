@@ -95,7 +95,8 @@ def test_packaged_references_load_with_source_and_protocol():
 
 @pytest.mark.parametrize("element", ["Re", "Os"])
 def test_re_os_references_parametrize(element):
-    """No shipped potential covers Re or Os; their references still load and give cases, and every case of
+    """No element-specific potential covers Re or Os (only the optional universal CHGNet_0.3.0); their references
+    still load and give cases, and every case of
     their hcp lattice is collected (reported where no reference is stored)."""
     cases = {name: p.cases(element, "full") for name, p in protocols().items()}
     assert cases["grain_boundaries"] and cases["nve"] and cases["eos"], cases

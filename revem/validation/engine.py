@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import __version__
 from ..data import DataUnavailable, fetch
+from ..potentials.extras import MissingExtra
 from . import coverage, references
 from . import results as results_io
 from .properties import protocol_versions, protocols
@@ -140,8 +141,16 @@ def versions() -> dict:
         lmp_v = lammps_version()
     except Exception as exc:  # noqa: BLE001 - a report without LAMMPS still says why
         lmp_v = f"unavailable ({exc})"
-    return {"lammps": lmp_v, "pyace": pyace_v, "ase": ase.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    out = {"lammps": lmp_v, "pyace": pyace_v, "ase": ase.__version__, "numpy": np.__version__,
+           "python": platform.python_version()}
+    from importlib import metadata
+
+    for dist in ("chgnet", "torch"):  # the universal potential's extra, when installed (read, not imported)
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
 
 
 def load_targets(specs, session: Session | None = None, elements=()) -> list[Target]:
@@ -284,6 +293,9 @@ class Engine:
         target = self.targets[cid.potential]
         scorer = _CaseScorer(self, cid)
         try:
+            missing = target.potential.missing_extra() if target.potential is not None else None
+            if missing:  # an optional extra (e.g. the universal potential's chgnet) that is not installed
+                raise Skip(missing)
             for name in proto.required_data(cid.element, cid.case):
                 fetch(name)
             domain = None
@@ -298,7 +310,7 @@ class Engine:
                 scorer.label_with(domain, rec)
             for m in measurements:
                 scorer.measure(m)
-        except (Skip, DataUnavailable) as exc:
+        except (Skip, DataUnavailable, MissingExtra) as exc:
             return CaseOutcome(cid, "skipped", reason=str(exc), seconds=time.perf_counter() - t0)
         except Exception as exc:  # noqa: BLE001 - the potential or protocol broke: a failed case, kept in the report
             scorer.crash(exc)

@@ -226,7 +226,8 @@ def _provenance(meta: dict) -> list[str]:
         lines.append(f"- **TRUSTED by the user** (not sandboxed): {'; '.join(pot['trust'])}")
     v = meta.get("versions", {})
     lines.append(f"- **run**: revem {meta.get('revem')}, tier {meta.get('tier')}, {meta.get('date')} on {meta.get('host')}; "
-                 f"LAMMPS {v.get('lammps')}, pyace {v.get('pyace')}, ASE {v.get('ase')}, numpy {v.get('numpy')}")
+                 f"LAMMPS {v.get('lammps')}, pyace {v.get('pyace')}, ASE {v.get('ase')}, numpy {v.get('numpy')}"
+                 + "".join(f", {k} {v[k]}" for k in ("chgnet", "torch") if v.get(k)))  # the universal extra
     if meta.get("baseline"):
         lines.append(f"- **baseline**: {meta['baseline']} (fail on {meta.get('fail_on')})")
     return [ln for ln in lines if ln]
