@@ -223,3 +223,9 @@ def has(element: str, prop: str, case: str | None = None) -> bool:
 def find(element: str, prop: str, case: str, quantity: str) -> list[Reference]:
     """References for one case and quantity (several sources may exist: e.g. two DFT sets)."""
     return [r for r in load(element, prop) if r.case == case and r.quantity == quantity]
+
+
+def policy(element: str, prop: str, case: str, quantity: str) -> str:
+    """A measurement's policy by what is stored: ``reference`` where a reference of the quantity exists,
+    else ``reported``."""
+    return "reference" if find(element, prop, case, quantity) else "reported"

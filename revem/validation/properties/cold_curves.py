@@ -302,11 +302,13 @@ class ColdCurvesProtocol(Protocol):
             if not sel.any():
                 continue
             e = rmse(1000 * np.array(res["at_ref"]["E_rel"])[sel], 1000 * np.array(res["ref"]["E_rel"])[sel])
-            out.append(Measurement(f"E_rmse_{w}", e, "meV/atom", policy=_policy(element, case, f"E_rmse_{w}"),
+            out.append(Measurement(f"E_rmse_{w}", e, "meV/atom",
+                                   policy=references.policy(element, PROPERTY, case, f"E_rmse_{w}"),
                                    note=f"RMSE of E − E_ground(V0) vs DFT over {int(sel.sum())} volumes, {w} window"))
             if w in PRESSURE_WINDOWS:
                 p = rmse(np.array(res["at_ref"]["P"])[sel], np.array(res["ref"]["P"])[sel])
-                out.append(Measurement(f"P_rmse_{w}", p, "GPa", policy=_policy(element, case, f"P_rmse_{w}"),
+                out.append(Measurement(f"P_rmse_{w}", p, "GPa",
+                                       policy=references.policy(element, PROPERTY, case, f"P_rmse_{w}"),
                                        note=f"RMSE of the pressure vs DFT over {int(sel.sum())} volumes, {w} window"))
         return out
 
@@ -342,10 +344,6 @@ class ColdCurvesProtocol(Protocol):
                                        note=f"{w}: mean energy order {rank} (no DFT cold curves stored for this element; "
                                             f"value = index in {LATTICES})"))
         return out
-
-
-def _policy(element: str, case: str, quantity: str) -> str:
-    return "reference" if references.find(element, PROPERTY, case, quantity) else "reported"
 
 
 # --------------------------------------------------------------------------- plot

@@ -116,11 +116,6 @@ def cases(element: str, tier: str) -> list[str]:
     return out + gbdb_cases(element, s["gbdb_max_atoms"])
 
 
-def policy(element: str, case: str, quantity: str) -> str:
-    """``reference`` where a reference of (case, quantity) is stored, else ``reported``."""
-    return "reference" if references.find(element, PROPERTY, case, quantity) else "reported"
-
-
 # ---------------------------------------------------------------------------------------------- pure helpers
 def gb_area(cell) -> float:
     """Area (Å^2) of the GB plane spanned by cell vectors a and b (the GB normal is along c)."""
@@ -442,7 +437,8 @@ class GrainBoundariesProtocol(Protocol):
         res = compute(target, element, case, tier)
 
         def m(q, note, **kw):
-            return Measurement(q, res[q], UNIT, note=note, policy=policy(element, case, q), converged=res["converged"],
+            return Measurement(q, res[q], UNIT, note=note, policy=references.policy(element, PROPERTY, case, q),
+                               converged=res["converged"],
                                uncertainty=res["uncertainty"], uncertainty_covers=UNCERTAINTY_COVERS, **kw)
 
         if case.startswith("gbdb_"):

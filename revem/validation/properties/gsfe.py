@@ -189,11 +189,6 @@ def dft_file(element: str, plane: str) -> str:
                          f"element_data/gsfe.yaml, dft_cells)") from None
 
 
-def policy(element: str, case: str, quantity: str) -> str:
-    """``reference`` where a reference of (case, quantity) is stored, else ``reported``."""
-    return "reference" if references.find(element, PROPERTY, case, quantity) else "reported"
-
-
 # ------------------------------------------------------------------------------------------------ compute
 def _energy(atoms, calc) -> float:
     at = atoms.copy()
@@ -502,7 +497,8 @@ class GSFEProtocol(Protocol):
 
         def m(q, note, **kw):
             u = unc.get(q)
-            return Measurement(q, res[q], UNIT, note=note, policy=policy(element, case, q), converged=conv,
+            return Measurement(q, res[q], UNIT, note=note, policy=references.policy(element, PROPERTY, case, q),
+                               converged=conv,
                                uncertainty=u, uncertainty_covers=UNCERTAINTY_COVERS if u is not None else "", **kw)
 
         d = res["data"]

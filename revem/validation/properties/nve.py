@@ -154,11 +154,6 @@ def cases(element: str, tier: str) -> list[str]:
     return [case_name(element)] if lattice_of(element) is not None else []
 
 
-def policy(element: str, case: str, quantity: str) -> str:
-    """``reference`` where a reference of (case, quantity) is stored, else ``reported``."""
-    return "reference" if references.find(element, PROPERTY, case, quantity) else "reported"
-
-
 def dt_label(dt_fs: float) -> str:
     """``1.0 -> '1fs'``, ``0.5 -> '0.5fs'`` (used in quantity names)."""
     return f"{dt_fs:g}fs"
@@ -519,12 +514,12 @@ class NVEProtocol(Protocol):
                                     "max_stable_dt", "backend", "time_ps")}
         note = f"{res['backend']} velocity Verlet, {res['time_ps']} ps per δt; " + "; ".join(res["notes"])
         out = [Measurement("nve_slope", res["nve_slope"], "", note=note, data=data,
-                           policy=policy(element, case, "nve_slope"))]
+                           policy=references.policy(element, PROPERTY, case, "nve_slope"))]
         for dt, dh, dr in zip(res["dt_fs"], res["dH_meV_per_atom"], res["drift_meV_per_atom_ps"]):
             lab = dt_label(dt)
             out.append(Measurement(f"dH_{lab}", dh if math.isfinite(dh) else None, "meV/atom", policy="reported"))
             out.append(Measurement(f"drift_{lab}", dr if math.isfinite(dr) else None, "meV/atom/ps",
-                                   policy=policy(element, case, f"drift_{lab}")))
+                                   policy=references.policy(element, PROPERTY, case, f"drift_{lab}")))
         out.append(Measurement("max_stable_dt", res["max_stable_dt"], "fs", policy="reported"))
         return out
 

@@ -96,11 +96,6 @@ def cases(element: str, tier: str) -> list[str]:
     return [p for p in PATHS if p in mine or references.has(element, PROPERTY, p)]
 
 
-def policy(element: str, case: str, quantity: str) -> str:
-    """``reference`` where a reference of (case, quantity) is stored, else ``reported``."""
-    return "reference" if references.find(element, PROPERTY, case, quantity) else "reported"
-
-
 # --------------------------------------------------------------------------- structures
 def path_cell(path: str, p: float, volume: float) -> tuple[np.ndarray, np.ndarray]:
     """(cell rows Å, Cartesian positions Å) of the primitive cell at coordinate ``p``, ``volume`` Å^3/atom."""
@@ -413,19 +408,21 @@ class PathsProtocol(Protocol):
         if ref:
             data.update(ref_p=ref["p"], ref_E_meV=ref["E_meV"])
         at = f"at the potential's own ground-state volume ({res['volume_A3_per_atom']:.4f} Å^3/atom)"
-        out = [Measurement("E_path", m["E_path"], "meV/atom", data=data, policy=policy(element, case, "E_path"),
+        out = [Measurement("E_path", m["E_path"], "meV/atom", data=data,
+                           policy=references.policy(element, PROPERTY, case, "E_path"),
                            note=f"barrier: highest interior maximum of E − E(bcc) along the path, {at}")]
         for pv, name in SPECIAL[case].items():  # the named structures the grid samples, relative to bcc
             k = [i for i, p in enumerate(res["p"]) if abs(p - pv) < 1e-9]
             if name != "bcc" and k:
-                out.append(Measurement(f"E_{name}", res["E_meV"][k[0]], "meV/atom", policy=policy(element, case, f"E_{name}"),
+                out.append(Measurement(f"E_{name}", res["E_meV"][k[0]], "meV/atom",
+                                       policy=references.policy(element, PROPERTY, case, f"E_{name}"),
                                        note=f"E({name}) − E(bcc) on the {case} path (p = {pv:.4f}), {at}"))
         if ref is None:
             return out
         out.append(Measurement("E_path_rmse", rmse(res["E_meV"], ref["E_meV"]), "meV/atom",
-                               policy=policy(element, case, "E_path_rmse"),
+                               policy=references.policy(element, PROPERTY, case, "E_path_rmse"),
                                note=f"RMSE along the path vs the DFT curve ({len(ref['p'])} points)"))
-        out.append(Measurement("p_max", m["p_max"], "", policy=policy(element, case, "p_max"),
+        out.append(Measurement("p_max", m["p_max"], "", policy=references.policy(element, PROPERTY, case, "p_max"),
                                note="position of the barrier (path coordinate p)"))
         return out
 

@@ -393,9 +393,6 @@ def compute(target, element: str, tier: str = "standard", lattice: str | None = 
 
 # ---------------------------------------------------------------- protocol
 
-def policy(element: str, case: str, quantity: str) -> str:
-    return "reference" if references.find(element, PROPERTY, case, quantity) else "reported"
-
 
 def _qha_measurements(res: dict, element: str, case: str) -> list[Measurement]:
     limit, tmax = res["T_limit_K"], res["T_inside_max"]
@@ -424,12 +421,13 @@ def _qha_measurements(res: dict, element: str, case: str) -> list[Measurement]:
         for k in keys:
             q = f"{k}_{t_label(t)}"
             if vals is None or k not in vals:
-                out.append(Measurement(q, None, UNITS[k], converged=False, policy=policy(element, case, q),
+                out.append(Measurement(q, None, UNITS[k], converged=False,
+                                       policy=references.policy(element, PROPERTY, case, q),
                                        note=f"refused: the free-energy minimum is outside the sampled volumes above "
                                             f"{tmax:.0f} K"))
                 continue
             out.append(Measurement(q, vals[k], UNITS[k], uncertainty=unc.get(k), uncertainty_covers=covers,
-                                   policy=policy(element, case, q)))
+                                   policy=references.policy(element, PROPERTY, case, q)))
     return out
 
 
@@ -450,7 +448,8 @@ class ThermalExpansionProtocol(Protocol):
             return _qha_measurements(res, element, case)
         from .thermal_expansion_md import npt_measurements
 
-        return npt_measurements(target, element, lattice, tier, res, policy=lambda q: policy(element, case, q))
+        return npt_measurements(target, element, lattice, tier, res,
+                                policy=lambda q: references.policy(element, PROPERTY, case, q))
 
 
 PROTOCOL = ThermalExpansionProtocol()
