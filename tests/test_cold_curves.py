@@ -142,6 +142,16 @@ def test_a_point_that_disagrees_with_the_pressure_of_its_neighbours_is_blamed():
     assert [b["x"] for b in build.inconsistent_points(x, mid, p, v0)] == [x[5]]
 
 
+def test_the_builder_never_replaces_a_file_in_out(tmp_path):
+    """An existing <out>/<El>/cold_curves_gpaw.json is refused before any structure is written or labelled."""
+    mine = tmp_path / "out" / "W" / "cold_curves_gpaw.json"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("my own file")
+    with pytest.raises(SystemExit, match="does not replace"):
+        build.run(["W"], tmp_path / "work", tmp_path / "out", log=lambda *a: None)
+    assert mine.read_text() == "my own file" and not (tmp_path / "work").exists()
+
+
 def test_the_builder_refuses_a_work_folder_of_another_grid(tmp_path):
     frames, _, _ = build.structures("W")
     p = tmp_path / "structures.extxyz"

@@ -1,7 +1,8 @@
 """DFT cold curves (GPAW PBE) of bcc, fcc, hcp, sc and diamond from 0.45 to 3 V0, through ``revem label``.
 
     nice -n 10 python -m revem.validation.references_build.cold_curves --elements W Be Al C Re Os --work ~/revem-cold-curves
-    # -> revem/validation/reference_data/<El>/cold_curves_gpaw.json (with --out DIR: DIR/<El>/cold_curves_gpaw.json)
+    # -> revem/validation/reference_data/<El>/cold_curves_gpaw.json (with --out DIR: DIR/<El>/cold_curves_gpaw.json,
+    #    refused before any work if that file exists)
 
 Per element: the cells of :func:`revem.validation.properties.cold_curves.cell` at x · V0 for every x of
 :data:`~revem.validation.properties.cold_curves.REFERENCE_GRID` (0.45 … 3) and every lattice are written to
@@ -278,6 +279,11 @@ def run(elements, work: Path, out: Path | None = None, workers: int = 1, log=pri
 
     spec = dft_spec(kpts_density_per_A=KPTS_DENSITY_PER_A)
     settings = DFTSettings(kpts_density_per_A=KPTS_DENSITY_PER_A)
+    if out is not None:  # a user's folder: never replace a file there (checked before any DFT is run)
+        taken = [f for f in (Path(out) / el / "cold_curves_gpaw.json" for el in elements) if f.exists() or f.is_symlink()]
+        if taken:
+            raise SystemExit(f"{', '.join(map(str, taken))} exists; revem does not replace it (remove it or give "
+                             "another --out); nothing was run")
     written = []
     for el in elements:
         t0 = time.time()
